@@ -1,0 +1,3 @@
+module github.com/slipwayci/slipway
+
+go 1.25.0
