@@ -1,0 +1,223 @@
+// Package config loads and validates slipway's configuration: the project
+// file slipway.yaml at the repository root and one optional service.yaml per
+// service directory. Every error names the file, the field and, where known,
+// the line, and loading fails before any container runs.
+package config
+
+import "time"
+
+// ProjectFile is the name of the project configuration file at the root.
+const ProjectFile = "slipway.yaml"
+
+// ServiceFile is the name of the optional per-service configuration file.
+const ServiceFile = "service.yaml"
+
+// Config is the whole, validated configuration of a repository.
+type Config struct {
+	// Project is slipway.yaml with defaults applied.
+	Project Project `json:"project"`
+	// Services are the discovered services, sorted by name.
+	Services []Service `json:"services"`
+}
+
+// Project is the content of slipway.yaml.
+type Project struct {
+	// Version of the configuration format; only 1 exists.
+	Version int `yaml:"version" json:"version"`
+	// Name of the project, used in labels, commit messages and reports.
+	Name string `yaml:"name" json:"name"`
+	// ServicesDir is the directory holding one sub-directory per service.
+	ServicesDir string `yaml:"servicesDir" json:"servicesDir"`
+	// Shared lists paths (files or directories, relative to the root) that
+	// every service depends on: a change there affects every service.
+	Shared []string `yaml:"shared" json:"shared"`
+	// Parallelism bounds how many services are processed at once.
+	Parallelism int `yaml:"parallelism" json:"parallelism"`
+	// Registry says where images go.
+	Registry Registry `yaml:"registry" json:"registry"`
+	// Environments, in promotion order (e.g. dev, staging, prod).
+	Environments []Environment `yaml:"environments" json:"environments"`
+	// GitOps says where deployments are written.
+	GitOps GitOps `yaml:"gitops" json:"gitops"`
+	// Scan configures the vulnerability scanner.
+	Scan Scan `yaml:"scan" json:"scan"`
+}
+
+// Registry is the image registry configuration.
+type Registry struct {
+	// Address is the registry host (and optional namespace), e.g.
+	// "ghcr.io/acme". Empty means the embedded registry the module runs
+	// itself, which needs no credentials.
+	Address string `yaml:"address" json:"address"`
+	// Prefix is put between the address and the service's image name.
+	Prefix string `yaml:"prefix" json:"prefix"`
+	// Insecure lists registry hosts reached over plain HTTP.
+	Insecure []string `yaml:"insecure" json:"insecure"`
+}
+
+// Environment is one deployment target.
+type Environment struct {
+	// Name, e.g. "dev". Lower-case letters, digits and dashes.
+	Name string `yaml:"name" json:"name"`
+	// Deploy on every `ci` run (typically only the first environment);
+	// the others are reached by promotion.
+	AutoDeploy bool `yaml:"autoDeploy" json:"autoDeploy"`
+	// RequireSignature refuses to deploy or promote unsigned images here.
+	RequireSignature bool `yaml:"requireSignature" json:"requireSignature"`
+	// RequireAttestations lists predicate kinds that must be attested and
+	// verify before an image may be promoted here: slsa, sbom, vuln, test.
+	RequireAttestations []string `yaml:"requireAttestations" json:"requireAttestations"`
+	// Policy is the vulnerability gate applied for this environment.
+	Policy Policy `yaml:"policy" json:"policy"`
+	// Mode is how GitOps changes land: "commit" (default) or "pull-request".
+	Mode string `yaml:"mode" json:"mode"`
+}
+
+// Policy is a per-environment vulnerability gate.
+type Policy struct {
+	// FailOn is the lowest severity that blocks: CRITICAL, HIGH, MEDIUM,
+	// LOW, or NONE to only report.
+	FailOn string `yaml:"failOn" json:"failOn"`
+	// FixableOnly blocks only on findings that have a fixed version.
+	FixableOnly bool `yaml:"fixableOnly" json:"fixableOnly"`
+	// Strict fails when an ignore entry matches nothing (a stale ignore).
+	Strict bool `yaml:"strict" json:"strict"`
+}
+
+// GitOps is the manifest repository configuration.
+type GitOps struct {
+	// Repo is the URL of the GitOps repository (https://, ssh:// or
+	// git@host:path). Empty means a throwaway repository seeded from Path.
+	Repo string `yaml:"repo" json:"repo"`
+	// Branch to commit to (default main).
+	Branch string `yaml:"branch" json:"branch"`
+	// Path is the directory, inside the GitOps repository (or, for the
+	// throwaway default, inside this repository), holding the manifests.
+	Path string `yaml:"path" json:"path"`
+	// Overlay is the directory pattern of one environment, relative to Path;
+	// "{env}" is replaced by the environment name.
+	Overlay string `yaml:"overlay" json:"overlay"`
+	// AuthorName and AuthorEmail sign GitOps commits.
+	AuthorName  string `yaml:"authorName" json:"authorName"`
+	AuthorEmail string `yaml:"authorEmail" json:"authorEmail"`
+	// GitHubAPI is the REST API base URL used to open pull requests
+	// (default https://api.github.com; set it for GitHub Enterprise).
+	GitHubAPI string `yaml:"githubAPI" json:"githubAPI"`
+}
+
+// Scan configures vulnerability scanning.
+type Scan struct {
+	// Scanner is "trivy" (default) or "osv-scanner".
+	Scanner string `yaml:"scanner" json:"scanner"`
+	// IgnoreFile is the repository-wide ignore list.
+	IgnoreFile string `yaml:"ignoreFile" json:"ignoreFile"`
+}
+
+// Service is one service: its service.yaml (if any) merged with what was
+// detected from its directory.
+type Service struct {
+	// Name of the service; defaults to its directory name.
+	Name string `yaml:"name" json:"name"`
+	// Dir is the service directory relative to the repository root.
+	Dir string `yaml:"-" json:"dir"`
+	// File is the service.yaml path relative to the root, or "" when the
+	// service was detected without one.
+	File string `yaml:"-" json:"file,omitempty"`
+	// Language is go, python, node or docker (any other Dockerfile).
+	Language string `yaml:"language" json:"language"`
+	// Dockerfile path relative to the service directory.
+	Dockerfile string `yaml:"dockerfile" json:"dockerfile"`
+	// Target is an optional Dockerfile stage to build.
+	Target string `yaml:"target" json:"target,omitempty"`
+	// BuildArgs are passed to the Dockerfile build (no secrets here).
+	BuildArgs map[string]string `yaml:"buildArgs" json:"buildArgs,omitempty"`
+	// Image is the repository name under the registry prefix.
+	Image string `yaml:"image" json:"image"`
+	// Port the service listens on.
+	Port int `yaml:"port" json:"port"`
+	// Shared lists extra paths (relative to the root) this service depends on.
+	Shared []string `yaml:"shared" json:"shared,omitempty"`
+	// Test says how to test the service.
+	Test Test `yaml:"test" json:"test"`
+	// Dependencies are services started next to integration and smoke tests.
+	Dependencies []Dependency `yaml:"dependencies" json:"dependencies,omitempty"`
+	// Env is the runtime environment for the smoke test (no secrets).
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Smoke configures the post-build smoke test.
+	Smoke Smoke `yaml:"smoke" json:"smoke"`
+	// Deploy says where the service is deployed.
+	Deploy Deploy `yaml:"deploy" json:"deploy"`
+}
+
+// Test says how a service is tested.
+type Test struct {
+	// Image to run tests in; defaults by language.
+	Image string `yaml:"image" json:"image"`
+	// Unit is the unit test command, run by `sh -c` in the service
+	// directory; defaults by language.
+	Unit string `yaml:"unit" json:"unit"`
+	// Integration is the integration test command, run with Dependencies
+	// bound; empty means none.
+	Integration string `yaml:"integration" json:"integration,omitempty"`
+	// Env for both test commands (no secrets).
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Skip disables tests for this service (reported as skipped).
+	Skip bool `yaml:"skip" json:"skip,omitempty"`
+}
+
+// Dependency is a service run next to the tests, e.g. Postgres.
+type Dependency struct {
+	// Name is the hostname the service is reachable at.
+	Name string `yaml:"name" json:"name"`
+	// Image to run.
+	Image string `yaml:"image" json:"image"`
+	// Port it listens on.
+	Port int `yaml:"port" json:"port"`
+	// Env of the dependency container.
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+}
+
+// Smoke is the smoke test run against a freshly built image.
+type Smoke struct {
+	// Skip disables the smoke test.
+	Skip bool `yaml:"skip" json:"skip,omitempty"`
+	// Path of the readiness endpoint (default /health/ready).
+	Path string `yaml:"path" json:"path"`
+	// ExpectStatus is the expected HTTP status; 0 means any 2xx.
+	ExpectStatus int `yaml:"expectStatus" json:"expectStatus,omitempty"`
+	// Timeout bounds the whole smoke test (default 60s).
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// Requests are further requests that must answer as declared.
+	Requests []SmokeRequest `yaml:"requests" json:"requests,omitempty"`
+}
+
+// SmokeRequest is one declared request of a smoke test.
+type SmokeRequest struct {
+	Method string `yaml:"method" json:"method"`
+	Path   string `yaml:"path" json:"path"`
+	Status int    `yaml:"status" json:"status"`
+}
+
+// Deploy says where a service is deployed in the GitOps repository.
+type Deploy struct {
+	// Skip means the service is built and published but never deployed.
+	Skip bool `yaml:"skip" json:"skip,omitempty"`
+	// Environments restricts deployment to these environments (default all).
+	Environments []string `yaml:"environments" json:"environments,omitempty"`
+	// Kind of manifest edit: kustomize (default), helm or manifest.
+	Kind string `yaml:"kind" json:"kind"`
+	// File, relative to the environment directory, that holds the image
+	// (default kustomization.yaml).
+	File string `yaml:"file" json:"file"`
+	// Key is the dotted path of the image block for helm values.
+	Key string `yaml:"key" json:"key,omitempty"`
+	// ImageName is the image name as written in the manifests (default:
+	// the service's image name).
+	ImageName string `yaml:"imageName" json:"imageName"`
+}
+
+// Duration is a time.Duration written as "30s", "2m" in YAML.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
