@@ -1,0 +1,165 @@
+// Package monorepo computes what the pipeline needs to know about the
+// repository before running anything: each service's input digest (a hash
+// of every file that can change its image or its tests) and the commit being
+// built. The input digest is computed from content alone, so it is the same
+// on a laptop and in any CI, on a fresh clone or after a force-push, and an
+// image already built from the same inputs can be found and reused.
+package monorepo
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/slipwayci/slipway/internal/config"
+)
+
+// DigestVersion changes whenever the way inputs are hashed or images are
+// built changes, so that old digests stop matching.
+const DigestVersion = "slipway-input-v1"
+
+// Ignored names are never part of a service's inputs: VCS metadata, local
+// dependency and tool caches, editor droppings.
+var Ignored = []string{".git", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache", ".venv", ".DS_Store", ".idea", ".vscode"}
+
+// Inputs describes what went into one service's input digest.
+type Inputs struct {
+	// Digest is "sha256:<hex>".
+	Digest string `json:"digest"`
+	// Files is how many files were hashed.
+	Files int `json:"files"`
+	// Paths are the roots that were hashed (the service directory first).
+	Paths []string `json:"paths"`
+}
+
+// Short returns the first 12 hex digits of the digest, for logs.
+func (in Inputs) Short() string {
+	h := strings.TrimPrefix(in.Digest, "sha256:")
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// InputDigest hashes the service directory, the project's shared paths, the
+// service's own shared paths and the service's effective configuration.
+// Paths that do not exist are an error naming the service (they were
+// validated by config, so this means the tree changed underneath).
+func InputDigest(fsys fs.FS, proj config.Project, svc config.Service) (Inputs, error) {
+	roots := append([]string{svc.Dir}, proj.Shared...)
+	roots = append(roots, svc.Shared...)
+	roots = dedupe(roots)
+
+	type entry struct {
+		path string
+		mode string
+		sum  string
+	}
+	var entries []entry
+	for _, root := range roots {
+		err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if isIgnored(d.Name()) && p != root {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			mode := "f"
+			switch {
+			case info.Mode()&fs.ModeSymlink != 0:
+				mode = "l"
+			case info.Mode()&0o111 != 0:
+				mode = "x"
+			}
+			sum, err := fileSum(fsys, p)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, entry{p, mode, sum})
+			return nil
+		})
+		if err != nil {
+			return Inputs{}, fmt.Errorf("service %s: hashing inputs under %s: %w", svc.Name, root, err)
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].path < entries[j].path })
+
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", DigestVersion)
+	// The configuration that shapes the build and the tests is an input too;
+	// deployment targets and smoke settings are not (they do not change the
+	// image), so editing them does not trigger a rebuild.
+	shape := struct {
+		Language, Dockerfile, Target, Image string
+		BuildArgs                           map[string]string
+		Test                                config.Test
+		Dependencies                        []config.Dependency
+	}{svc.Language, svc.Dockerfile, svc.Target, svc.Image, svc.BuildArgs, svc.Test, svc.Dependencies}
+	cfgJSON, err := json.Marshal(shape)
+	if err != nil {
+		return Inputs{}, err
+	}
+	fmt.Fprintf(h, "config %s\n", cfgJSON)
+	last := ""
+	files := 0
+	for _, e := range entries {
+		if e.path == last { // a file under two overlapping roots counts once
+			continue
+		}
+		last = e.path
+		files++
+		fmt.Fprintf(h, "%s %s %s\n", e.mode, e.sum, e.path)
+	}
+	return Inputs{Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Files: files, Paths: roots}, nil
+}
+
+func fileSum(fsys fs.FS, p string) (string, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func isIgnored(name string) bool {
+	for _, i := range Ignored {
+		if name == i {
+			return true
+		}
+	}
+	return strings.HasSuffix(name, ".pyc")
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range in {
+		p = path.Clean(p)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
