@@ -1,0 +1,1 @@
+"""catalog: a small product catalog HTTP API (slipway sample service)."""
