@@ -1,0 +1,218 @@
+// Package plan decides what a pipeline run does before anything runs: which
+// services exist, their input digests, and which of them already have an
+// image built from exactly those inputs (build avoidance). The result is a
+// JSON document the Dagger module reads, so the decision is made by plain,
+// tested Go and is the same on a laptop and in CI.
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/slipwayci/slipway/internal/config"
+	"github.com/slipwayci/slipway/internal/monorepo"
+)
+
+// Plan is the outcome of planning one run.
+type Plan struct {
+	// Project is slipway.yaml with defaults applied.
+	Project config.Project `json:"project"`
+	// Commit is the full SHA being built.
+	Commit string `json:"commit"`
+	// Branch is the branch being built ("" when detached).
+	Branch string `json:"branch,omitempty"`
+	// Registry is the registry address images go to.
+	Registry string `json:"registry"`
+	// Created is the run's timestamp, written into image labels.
+	Created time.Time `json:"created"`
+	// Services, sorted by name.
+	Services []Service `json:"services"`
+}
+
+// Service is one service in the plan.
+type Service struct {
+	config.Service
+	// Inputs is the service's input digest and what went into it.
+	Inputs monorepo.Inputs `json:"inputs"`
+	// Repository is the image repository, e.g. "registry:5000/shop/orders".
+	Repository string `json:"repository"`
+	// Existing is the digest reference of an image already built from the
+	// same inputs ("" when none was found): the service is not affected and
+	// is neither rebuilt nor retested.
+	Existing string `json:"existing,omitempty"`
+	// Selected is false when the run was restricted to other services.
+	Selected bool `json:"selected"`
+}
+
+// Affected reports whether the service must be tested and built.
+func (s Service) Affected() bool { return s.Selected && s.Existing == "" }
+
+// Finder looks up an image already published for an input digest.
+type Finder interface {
+	// FindByInputDigest returns the digest reference of an image in repo
+	// built from inputDigest, or found=false.
+	FindByInputDigest(ctx context.Context, repo, inputDigest string) (ref string, found bool, err error)
+}
+
+// Options steer Make.
+type Options struct {
+	// Commit overrides the commit read from .git (required without .git).
+	Commit string
+	// Branch overrides the branch read from .git.
+	Branch string
+	// Registry is the registry address; it overrides slipway.yaml's.
+	Registry string
+	// Services restricts the run to these services (default: all).
+	Services []string
+	// Finder, when set, is asked for existing images (build avoidance).
+	Finder Finder
+	// Force rebuilds selected services even when an image exists.
+	Force bool
+	// Now is the run's timestamp (default time.Now).
+	Now time.Time
+}
+
+// Make loads the configuration from fsys and computes the plan.
+func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
+	cfg, err := config.LoadFS(fsys)
+	if err != nil {
+		return nil, err
+	}
+	commit, branch := opts.Commit, opts.Branch
+	if commit == "" {
+		c, b, err := monorepo.Head(fsys)
+		if err != nil {
+			return nil, fmt.Errorf("reading the commit to build: %w", err)
+		}
+		commit = c
+		if branch == "" {
+			branch = b
+		}
+	}
+	if !monorepo.ValidCommit(commit) {
+		return nil, fmt.Errorf("commit %q is not a full 40-character SHA (short SHAs collide as image tags)", commit)
+	}
+	registry := opts.Registry
+	if registry == "" {
+		registry = cfg.Project.Registry.Address
+	}
+	if registry == "" {
+		return nil, fmt.Errorf("no registry address: set registry.address in %s or pass one", config.ProjectFile)
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	p := &Plan{Project: cfg.Project, Commit: commit, Branch: branch, Registry: registry, Created: now.UTC().Truncate(time.Second)}
+
+	selected := map[string]bool{}
+	for _, name := range opts.Services {
+		if _, err := cfg.Service(name); err != nil {
+			return nil, err
+		}
+		selected[name] = true
+	}
+	for _, s := range cfg.Services {
+		in, err := monorepo.InputDigest(fsys, cfg.Project, s)
+		if err != nil {
+			return nil, err
+		}
+		ps := Service{
+			Service:    s,
+			Inputs:     in,
+			Repository: cfg.Project.ImageRepository(registry, s),
+			Selected:   len(selected) == 0 || selected[s.Name],
+		}
+		if ps.Selected && opts.Finder != nil && !opts.Force {
+			ref, found, err := opts.Finder.FindByInputDigest(ctx, ps.Repository, in.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("service %s: looking for an image built from inputs %s in %s: %w", s.Name, in.Short(), ps.Repository, err)
+			}
+			if found {
+				ps.Existing = ref
+			}
+		}
+		p.Services = append(p.Services, ps)
+	}
+	sort.Slice(p.Services, func(i, j int) bool { return p.Services[i].Name < p.Services[j].Name })
+	return p, nil
+}
+
+// Service returns the named service of the plan.
+func (p *Plan) Service(name string) (Service, bool) {
+	for _, s := range p.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// Tags returns the tags a freshly built image of s receives: the full commit
+// SHA and, on a branch, a sortable "<branch>-<short sha>-<timestamp>".
+func (p *Plan) Tags() []string {
+	tags := []string{p.Commit}
+	if p.Branch != "" {
+		tags = append(tags, SortableTag(p.Branch, p.Commit, p.Created))
+	}
+	return tags
+}
+
+// SortableTag is "<branch>-<sha7>-<yyyymmddhhmmss>" with the branch reduced
+// to the characters a tag allows.
+func SortableTag(branch, commit string, t time.Time) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(branch) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	br := strings.Trim(b.String(), "-.")
+	if len(br) > 80 {
+		br = br[:80]
+	}
+	if br == "" {
+		br = "branch"
+	}
+	return fmt.Sprintf("%s-%s-%s", br, commit[:7], t.UTC().Format("20060102150405"))
+}
+
+// Labels are the OCI labels of a freshly built image of s.
+func (p *Plan) Labels(s Service) map[string]string {
+	l := map[string]string{
+		"org.opencontainers.image.revision": p.Commit,
+		"org.opencontainers.image.created":  p.Created.Format(time.RFC3339),
+		"org.opencontainers.image.version":  p.Commit,
+		"org.opencontainers.image.title":    s.Name,
+		"org.opencontainers.image.source":   p.Project.Name + "/" + s.Dir,
+		InputDigestLabel:                    s.Inputs.Digest,
+		"dev.slipway.service":               s.Name,
+	}
+	if p.Branch != "" {
+		l["dev.slipway.branch"] = p.Branch
+	}
+	return l
+}
+
+// InputDigestLabel is the image label that records the service input digest.
+const InputDigestLabel = "dev.slipway.input-digest"
+
+// JSON renders the plan.
+func (p *Plan) JSON() ([]byte, error) { return json.MarshalIndent(p, "", "  ") }
+
+// Parse reads a plan rendered by JSON.
+func Parse(b []byte) (*Plan, error) {
+	var p Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("reading the plan: %w", err)
+	}
+	return &p, nil
+}

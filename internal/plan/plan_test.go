@@ -1,0 +1,144 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+const sha = "0123456789abcdef0123456789abcdef01234567"
+
+func repo() fstest.MapFS {
+	return fstest.MapFS{
+		".git/HEAD":                         {Data: []byte("ref: refs/heads/feature/Login_Fix\n")},
+		".git/refs/heads/feature/Login_Fix": {Data: []byte(sha + "\n")},
+		"slipway.yaml":                      {Data: []byte("name: shop\nregistry: {address: ghcr.io/acme}\n")},
+		"services/api/Dockerfile":           {Data: []byte("FROM scratch\n")},
+		"services/api/go.mod":               {Data: []byte("module api\n")},
+		"services/web/Dockerfile":           {Data: []byte("FROM scratch\n")},
+		"services/web/package.json":         {Data: []byte("{}\n")},
+	}
+}
+
+// finder is a Finder over a fixed map; the registry-backed Finder is tested
+// in the registry package against a real registry.
+type finder map[string]string
+
+func (f finder) FindByInputDigest(_ context.Context, repo, d string) (string, bool, error) {
+	if strings.HasPrefix(repo, "broken/") {
+		return "", false, errors.New("boom")
+	}
+	ref, ok := f[repo+"|"+d]
+	return ref, ok, nil
+}
+
+func TestMakeReadsGitAndComputesRepositories(t *testing.T) {
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	p, err := Make(context.Background(), repo(), Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Commit != sha || p.Branch != "feature/Login_Fix" || p.Registry != "ghcr.io/acme" {
+		t.Fatalf("plan header = %q %q %q", p.Commit, p.Branch, p.Registry)
+	}
+	if len(p.Services) != 2 || p.Services[0].Repository != "ghcr.io/acme/api" || !p.Services[0].Affected() {
+		t.Fatalf("services = %+v", p.Services)
+	}
+	if got := strings.Join(p.Tags(), " "); got != sha+" feature-login_fix-0123456-20261121100000" {
+		t.Errorf("Tags = %s", got)
+	}
+	l := p.Labels(p.Services[0])
+	if l["org.opencontainers.image.revision"] != sha || l[InputDigestLabel] != p.Services[0].Inputs.Digest || l["org.opencontainers.image.created"] != "2026-11-21T10:00:00Z" {
+		t.Errorf("labels = %v", l)
+	}
+}
+
+func TestBuildAvoidanceAndSelection(t *testing.T) {
+	first, err := Make(context.Background(), repo(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _ := first.Service("api")
+	f := finder{"ghcr.io/acme/api|" + api.Inputs.Digest: "ghcr.io/acme/api@sha256:aaaa"}
+
+	p, err := Make(context.Background(), repo(), Options{Finder: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := p.Service("api")
+	w, _ := p.Service("web")
+	if a.Affected() || a.Existing != "ghcr.io/acme/api@sha256:aaaa" || !w.Affected() {
+		t.Fatalf("api affected=%v existing=%q, web affected=%v", a.Affected(), a.Existing, w.Affected())
+	}
+
+	forced, _ := Make(context.Background(), repo(), Options{Finder: f, Force: true})
+	if a, _ := forced.Service("api"); !a.Affected() {
+		t.Error("Force did not rebuild api")
+	}
+	only, err := Make(context.Background(), repo(), Options{Finder: f, Services: []string{"web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := only.Service("api"); a.Selected || a.Affected() {
+		t.Error("api selected although only web was asked for")
+	}
+	if _, err := Make(context.Background(), repo(), Options{Services: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), `unknown service "nope"`) {
+		t.Errorf("unknown service error = %v", err)
+	}
+}
+
+func TestMakeErrors(t *testing.T) {
+	noGit := repo()
+	delete(noGit, ".git/HEAD")
+	if _, err := Make(context.Background(), noGit, Options{}); err == nil || !strings.Contains(err.Error(), "pass the commit explicitly") {
+		t.Errorf("no git: %v", err)
+	}
+	if _, err := Make(context.Background(), noGit, Options{Commit: "abc1234"}); err == nil || !strings.Contains(err.Error(), "not a full 40-character SHA") {
+		t.Errorf("short sha: %v", err)
+	}
+	noReg := repo()
+	noReg["slipway.yaml"] = &fstest.MapFile{Data: []byte("name: shop\n")}
+	if _, err := Make(context.Background(), noReg, Options{}); err == nil || !strings.Contains(err.Error(), "no registry address") {
+		t.Errorf("no registry: %v", err)
+	}
+	if _, err := Make(context.Background(), repo(), Options{Registry: "broken", Finder: finder{}}); err == nil {
+		t.Error("finder error swallowed")
+	}
+}
+
+func TestRoundTripJSON(t *testing.T) {
+	p, err := Make(context.Background(), repo(), Options{Registry: "registry:5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Commit != p.Commit || len(q.Services) != 2 || q.Services[1].Inputs.Digest != p.Services[1].Inputs.Digest || q.Services[0].Smoke.Timeout != p.Services[0].Smoke.Timeout {
+		t.Fatalf("round trip lost data:\n%s", b)
+	}
+	if q.Services[0].Repository != "registry:5000/api" {
+		t.Errorf("repository = %s", q.Services[0].Repository)
+	}
+}
+
+func TestSortableTag(t *testing.T) {
+	tm := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for branch, want := range map[string]string{
+		"main":                   "main-0123456-20260102030405",
+		"--":                     "branch-0123456-20260102030405",
+		strings.Repeat("x", 200): strings.Repeat("x", 80) + "-0123456-20260102030405",
+	} {
+		if got := SortableTag(branch, sha, tm); got != want {
+			t.Errorf("SortableTag(%q) = %q, want %q", branch, got, want)
+		}
+	}
+}
