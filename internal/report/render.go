@@ -1,0 +1,223 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+)
+
+var statusIcon = map[Status]string{
+	Built: "✅", Reused: "♻️", Skipped: "⏭️", Failed: "❌", Promoted: "🚀", Unchanged: "⏸️", Refused: "⛔",
+}
+
+// Markdown renders the report for people: a headline, one table row per
+// service, the GitOps changes with their diffs folded, and the notes.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	verdict := "succeeded"
+	if !r.OK() {
+		verdict = "failed"
+	}
+	title := fmt.Sprintf("slipway %s %s", r.Kind, verdict)
+	if r.DryRun {
+		title += " (dry run: nothing was written)"
+	}
+	fmt.Fprintf(&b, "## %s\n\n", title)
+	var meta []string
+	if r.Project != "" {
+		meta = append(meta, "project `"+r.Project+"`")
+	}
+	if r.Commit != "" {
+		meta = append(meta, "commit `"+short(r.Commit)+"`")
+	}
+	if r.Branch != "" {
+		meta = append(meta, "branch `"+r.Branch+"`")
+	}
+	if r.Registry != "" {
+		meta = append(meta, "registry `"+r.Registry+"`")
+	}
+	if !r.Finished.IsZero() && !r.Started.IsZero() {
+		meta = append(meta, "took "+round(r.Finished.Sub(r.Started)))
+	}
+	if len(meta) > 0 {
+		b.WriteString(strings.Join(meta, " · ") + "\n\n")
+	}
+	counts := []string{}
+	for _, st := range []Status{Built, Reused, Promoted, Unchanged, Skipped, Refused, Failed} {
+		if n := r.Count(st); n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	if len(counts) > 0 {
+		b.WriteString("**" + strings.Join(counts, ", ") + "**\n\n")
+	}
+	if len(r.Services) > 0 {
+		b.WriteString("| service | status | digest | tests | smoke | signed | vulnerabilities | size | time |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range r.Services {
+			tests := s.UnitTests
+			if s.IntegrationTests != "" {
+				tests += " / " + s.IntegrationTests
+			}
+			signed := "no"
+			if s.Signature != "" {
+				signed = "yes"
+				if len(s.Attestations) > 0 {
+					signed += fmt.Sprintf(" (+%d attestation%s)", len(s.Attestations), plural(len(s.Attestations)))
+				}
+			}
+			if s.Status == Skipped || s.Status == Failed && s.Digest == "" {
+				signed = "-"
+			}
+			fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				s.Name, statusIcon[s.Status], s.Status, code(shortDigest(s.Digest)), dash(tests), dash(s.Smoke), signed,
+				vulnSummary(s.Vulnerabilities), HumanBytes(s.SizeBytes), round(total(s.Durations)))
+		}
+		b.WriteString("\n")
+	}
+	for _, s := range r.Services {
+		if s.Error == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "<details open><summary>❌ <b>%s</b> %s at <code>%s</code></summary>\n\n```\n%s\n```\n", s.Name, s.Status, s.Stage, strings.TrimSpace(s.Error))
+		if len(s.Blocked) > 0 {
+			b.WriteString("\nBlocked by: " + strings.Join(s.Blocked, ", ") + "\n")
+		}
+		b.WriteString("</details>\n\n")
+	}
+	published := false
+	for _, s := range r.Services {
+		if s.Digest != "" && (s.Status == Built || s.Status == Reused || s.Status == Promoted || s.Status == Unchanged) {
+			if !published {
+				b.WriteString("### Images\n\n")
+				published = true
+			}
+			fmt.Fprintf(&b, "- **%s** `%s@%s`", s.Name, s.Repository, s.Digest)
+			if len(s.Tags) > 0 {
+				fmt.Fprintf(&b, " tags: `%s`", strings.Join(s.Tags, "`, `"))
+			}
+			b.WriteString("\n")
+			if s.Signature != "" {
+				fmt.Fprintf(&b, "  - signature `%s`\n", s.Signature)
+			}
+			for _, a := range s.Attestations {
+				fmt.Fprintf(&b, "  - attestation %s\n", a)
+			}
+		}
+	}
+	if published {
+		b.WriteString("\n")
+	}
+	if len(r.Deployments) > 0 {
+		b.WriteString("### GitOps\n\n")
+		for _, d := range r.Deployments {
+			switch {
+			case d.Error != "":
+				fmt.Fprintf(&b, "- ❌ **%s**: %s\n", d.Environment, d.Error)
+			case !d.Changed:
+				fmt.Fprintf(&b, "- **%s**: already up to date (no commit)\n", d.Environment)
+			case d.PullRequest != "":
+				fmt.Fprintf(&b, "- **%s**: pull request %s (branch `%s`) for %s\n", d.Environment, d.PullRequest, d.Branch, strings.Join(d.Services, ", "))
+			case r.DryRun:
+				fmt.Fprintf(&b, "- **%s**: would update %s\n", d.Environment, strings.Join(d.Services, ", "))
+			default:
+				fmt.Fprintf(&b, "- **%s**: commit `%s` updates %s\n", d.Environment, short(d.Commit), strings.Join(d.Services, ", "))
+			}
+			if d.Diff != "" {
+				fmt.Fprintf(&b, "\n<details><summary>diff for %s</summary>\n\n```diff\n%s\n```\n</details>\n\n", d.Environment, strings.TrimRight(d.Diff, "\n"))
+			}
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("### Notes\n\n")
+		for _, n := range r.Notes {
+			b.WriteString("- " + n + "\n")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func code(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return "`" + s + "`"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Text renders a compact plain-text summary for terminals and CI logs.
+func (r *Report) Text() string {
+	var b strings.Builder
+	verdict := "OK"
+	if !r.OK() {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(&b, "slipway %s %s", r.Kind, verdict)
+	if r.DryRun {
+		b.WriteString(" (dry run)")
+	}
+	if r.Commit != "" {
+		fmt.Fprintf(&b, "  commit %s", short(r.Commit))
+	}
+	if !r.Finished.IsZero() && !r.Started.IsZero() {
+		fmt.Fprintf(&b, "  in %s", round(r.Finished.Sub(r.Started)))
+	}
+	b.WriteString("\n")
+	w := 7
+	for _, s := range r.Services {
+		if len(s.Name) > w {
+			w = len(s.Name)
+		}
+	}
+	for _, s := range r.Services {
+		line := fmt.Sprintf("  %-*s  %-9s", w, s.Name, s.Status)
+		if s.Digest != "" {
+			line += "  " + shortDigest(s.Digest)
+		}
+		if s.Signature != "" {
+			line += "  signed"
+		} else if s.Digest != "" && s.Status != Skipped {
+			line += "  unsigned"
+		}
+		if s.Vulnerabilities != nil {
+			line += "  vulns: " + vulnSummary(s.Vulnerabilities)
+		}
+		if s.Error != "" {
+			first := strings.SplitN(strings.TrimSpace(s.Error), "\n", 2)[0]
+			line += fmt.Sprintf("  [%s] %s", s.Stage, first)
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	for _, d := range r.Deployments {
+		switch {
+		case d.Error != "":
+			fmt.Fprintf(&b, "  gitops %s: FAILED %s\n", d.Environment, d.Error)
+		case !d.Changed:
+			fmt.Fprintf(&b, "  gitops %s: up to date, no commit\n", d.Environment)
+		case d.PullRequest != "":
+			fmt.Fprintf(&b, "  gitops %s: pull request %s\n", d.Environment, d.PullRequest)
+		case r.DryRun:
+			fmt.Fprintf(&b, "  gitops %s: would update %s\n", d.Environment, strings.Join(d.Services, ", "))
+		default:
+			fmt.Fprintf(&b, "  gitops %s: commit %s (%s)\n", d.Environment, short(d.Commit), strings.Join(d.Services, ", "))
+		}
+	}
+	for _, n := range r.Notes {
+		b.WriteString("  note: " + n + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,114 @@
+package report
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the golden file (go test -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+const sha = "0123456789abcdef0123456789abcdef01234567"
+
+func sample() *Report {
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	return &Report{
+		Kind: "ci", Project: "shop", Commit: sha, Branch: "main", Registry: "registry:5000",
+		Started: t0, Finished: t0.Add(83 * time.Second),
+		Services: []Service{
+			{Name: "orders", Status: Built, Repository: "registry:5000/shop/orders", Digest: "sha256:" + strings.Repeat("a", 64),
+				Tags: []string{sha}, UnitTests: "passed", IntegrationTests: "passed", Smoke: "passed",
+				Signature: "registry:5000/shop/orders:sha256-" + strings.Repeat("a", 64) + ".sig", Attestations: []string{"https://slsa.dev/provenance/v1"},
+				Vulnerabilities: map[string]int{"HIGH": 1, "LOW": 3}, SizeBytes: 5_400_000,
+				Durations: []Timing{{"test", 20 * time.Second}, {"build", 10 * time.Second}}},
+			{Name: "catalog", Status: Reused, Repository: "registry:5000/shop/catalog", Digest: "sha256:" + strings.Repeat("b", 64), Tags: []string{sha}},
+			{Name: "notify", Status: Failed, Stage: "test", UnitTests: "failed", Error: "unit tests failed (exit 1)\nnot ok 2 - queue and list notifications"},
+		},
+		Deployments: []Deployment{
+			{Environment: "dev", Services: []string{"orders", "catalog"}, Changed: true, Commit: "fedcba9876543210fedcba9876543210fedcba98",
+				Diff: "--- a/overlays/dev/kustomization.yaml\n+++ b/overlays/dev/kustomization.yaml\n@@ -1 +1 @@\n-    newTag: bootstrap\n+    digest: sha256:aaaa\n"},
+			{Environment: "staging", Changed: false},
+		},
+		Notes: []string{"no signing key was given: images are unsigned and cannot be promoted to staging or prod"},
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	r := sample()
+	r.Sort()
+	golden(t, "ci.md", r.Markdown())
+}
+
+func TestTextGolden(t *testing.T) {
+	r := sample()
+	r.Sort()
+	golden(t, "ci.txt", r.Text())
+}
+
+func TestJSONRoundTripAndVerdict(t *testing.T) {
+	r := sample()
+	b, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.OK() || back.Count(Built) != 1 || back.Services[0].Durations[0].Elapsed != 20*time.Second {
+		t.Fatalf("round trip lost data: %+v", back)
+	}
+	back.Services = back.Services[:2]
+	if !back.OK() {
+		t.Fatal("report without failures is not OK")
+	}
+	back.Deployments[1].Error = "push rejected"
+	if back.OK() {
+		t.Fatal("a failed deployment must fail the report")
+	}
+}
+
+func TestStepSummary(t *testing.T) {
+	t.Setenv("GITHUB_STEP_SUMMARY", "")
+	if wrote, err := sample().AppendStepSummary(); wrote || err != nil {
+		t.Fatalf("wrote=%v err=%v without GITHUB_STEP_SUMMARY", wrote, err)
+	}
+	path := filepath.Join(t.TempDir(), "summary.md")
+	os.WriteFile(path, []byte("earlier step\n"), 0o644)
+	t.Setenv("GITHUB_STEP_SUMMARY", path)
+	if wrote, err := sample().AppendStepSummary(); !wrote || err != nil {
+		t.Fatalf("wrote=%v err=%v", wrote, err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(b), "earlier step\n## slipway ci failed") {
+		t.Fatalf("summary not appended:\n%s", b)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "-", 999: "999 B", 5_400_000: "5.4 MB", 2_500_000_000: "2.50 GB"} {
+		if got := HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
