@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/slipwayci/slipway/internal/plan"
+)
+
+func init() {
+	register("plan", "decide what a run does: services, input digests, build avoidance (JSON)", runPlan)
+}
+
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("plan", stderr)
+	source := fs.String("source", ".", "repository root")
+	commit := fs.String("commit", "", "full commit SHA (default: read from the source's .git)")
+	branch := fs.String("branch", "", "branch name (default: read from the source's .git)")
+	registry := fs.String("registry", "", "registry address (default: registry.address in slipway.yaml)")
+	force := fs.Bool("force", false, "rebuild even when an image built from the same inputs exists")
+	lookup := fs.Bool("lookup", true, "look in the registry for images built from the same inputs")
+	out := fs.String("out", "", "write the plan here instead of stdout")
+	var services, insecure listFlag
+	fs.Var(&services, "service", "restrict the run to this service (repeatable)")
+	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opts := plan.Options{Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force}
+	if *lookup {
+		f, err := newFinder(insecure)
+		if err != nil {
+			return err
+		}
+		opts.Finder = f
+	}
+	p, err := plan.Make(ctx, os.DirFS(*source), opts)
+	if err != nil {
+		return err
+	}
+	b, err := p.JSON()
+	if err != nil {
+		return err
+	}
+	for _, s := range p.Services {
+		state := "affected"
+		switch {
+		case !s.Selected:
+			state = "not selected"
+		case s.Existing != "":
+			state = "unchanged, image exists"
+		}
+		fmt.Fprintf(stderr, "plan: %-12s inputs %s (%d files)  %s\n", s.Name, s.Inputs.Short(), s.Inputs.Files, state)
+	}
+	return writeOut(*out, stdout, append(b, '\n'))
+}
