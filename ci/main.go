@@ -1,0 +1,148 @@
+// slipway is the whole CI/CD pipeline of a monorepo of containerized
+// microservices: it tests every service in containers (with its declared
+// dependencies such as Postgres bound as services), builds multi-stage images
+// tagged with the full commit SHA, smoke-tests, scans, signs and attests
+// them, pushes them, writes the new digests into a GitOps repository, and
+// promotes already-built images from one environment to the next.
+//
+// Run `dagger call ci` in a repository laid out like this one: with no
+// registry or GitOps repository given it uses an embedded registry and a
+// throwaway GitOps repository, so the first run needs no credentials.
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/slipwayci/slipway/ci/internal/dagger"
+)
+
+// Slipway is the pipeline of one repository.
+type Slipway struct {
+	// The repository being built.
+	Source *dagger.Directory
+	// +private
+	ToolSource *dagger.Directory
+
+	// Registry address (host[:port][/namespace]); empty means the embedded registry.
+	Registry string
+	// Registry user name.
+	RegistryUsername string
+	// +private
+	RegistryPassword *dagger.Secret
+
+	// GitOps repository URL; empty means the throwaway repository seeded from deploy/.
+	GitopsRepo string
+	// GitOps branch.
+	GitopsBranch string
+	// +private
+	GitopsToken *dagger.Secret
+	// +private
+	GitopsSSHKey *dagger.Secret
+	// +private
+	GitopsKnownHosts *dagger.Secret
+
+	// +private
+	SigningKey *dagger.Secret
+	// +private
+	SigningPassword *dagger.Secret
+
+	// Commit being built (full SHA); empty means read from the source's .git.
+	Commit string
+	// Branch being built; empty means read from the source's .git.
+	Branch string
+
+	// Image the slipway worker is compiled in.
+	GoImage string
+	// Base image the slipway worker runs on.
+	ToolImage string
+}
+
+func New(
+	// The repository to build: slipway.yaml, services/ and deploy/.
+	// +defaultPath="/"
+	// +ignore=["**/node_modules", "**/__pycache__", "**/.venv", "bin", ".slipway-out", ".git/objects", ".git/logs", ".git/lfs"]
+	source *dagger.Directory,
+	// slipway's own source, from which its worker is compiled (leave unset).
+	// +defaultPath="/"
+	// +ignore=["*", "!go.mod", "!go.sum", "!cmd", "!internal"]
+	toolSource *dagger.Directory,
+	// Registry address, e.g. ghcr.io/acme or registry.example.com:5000.
+	// Default: registry.address in slipway.yaml, else the embedded registry.
+	// +optional
+	registry string,
+	// User name for the registry (for GHCR: your GitHub user or "x-access-token").
+	// +optional
+	registryUsername string,
+	// Password or token for the registry.
+	// +optional
+	registryPassword *dagger.Secret,
+	// GitOps repository URL (https://, ssh:// or git@host:path).
+	// Default: gitops.repo in slipway.yaml, else a throwaway repository seeded from deploy/.
+	// +optional
+	gitopsRepo string,
+	// Branch of the GitOps repository. Default: gitops.branch in slipway.yaml (main).
+	// +optional
+	gitopsBranch string,
+	// Token for an https GitOps repository (and for opening pull requests on GitHub).
+	// +optional
+	gitopsToken *dagger.Secret,
+	// SSH private key for an ssh GitOps repository.
+	// +optional
+	gitopsSshKey *dagger.Secret,
+	// known_hosts lines for the ssh GitOps host (required with --gitops-ssh-key).
+	// +optional
+	gitopsKnownHosts *dagger.Secret,
+	// cosign private key (PEM, encrypted). Without it images are published unsigned,
+	// and environments that require signatures refuse them.
+	// +optional
+	signingKey *dagger.Secret,
+	// Password of the cosign private key.
+	// +optional
+	signingPassword *dagger.Secret,
+	// Commit to build, full 40-character SHA. Default: read from the source's .git.
+	// +optional
+	commit string,
+	// Branch being built. Default: read from the source's .git.
+	// +optional
+	branch string,
+	// Go toolchain image the worker is compiled in.
+	// +optional
+	// +default="golang:1.25-alpine"
+	goImage string,
+	// Base image of the worker container.
+	// +optional
+	// +default="alpine:3.22"
+	toolImage string,
+) *Slipway {
+	return &Slipway{
+		Source:           source,
+		ToolSource:       toolSource,
+		Registry:         registry,
+		RegistryUsername: registryUsername,
+		RegistryPassword: registryPassword,
+		GitopsRepo:       gitopsRepo,
+		GitopsBranch:     gitopsBranch,
+		GitopsToken:      gitopsToken,
+		GitopsSSHKey:     gitopsSshKey,
+		GitopsKnownHosts: gitopsKnownHosts,
+		SigningKey:       signingKey,
+		SigningPassword:  signingPassword,
+		Commit:           commit,
+		Branch:           branch,
+		GoImage:          goImage,
+		ToolImage:        toolImage,
+	}
+}
+
+// runID is a fresh identifier per function call, put into the environment of
+// every side-effecting step so that the engine never answers a push, a
+// signature or a GitOps write from its cache.
+func runID() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("reading random bytes: %v", err))
+	}
+	return hex.EncodeToString(b)
+}
