@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/slipwayci/slipway/ci/internal/dagger"
+	"github.com/slipwayci/slipway/internal/plan"
+)
+
+// Build builds one service's image from its Dockerfile (multi-stage builds
+// and .dockerignore honoured), labelled with the commit, creation time,
+// version, title, source and the service's input digest. It returns the
+// container, so calls chain: `dagger call build --service orders terminal`.
+func (m *Slipway) Build(
+	ctx context.Context,
+	// The service to build.
+	service string,
+) (*dagger.Container, error) {
+	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{services: []string{service}})
+	if err != nil {
+		return nil, err
+	}
+	s, ok := p.Service(service)
+	if !ok {
+		return nil, fmt.Errorf("unknown service %q", service)
+	}
+	return m.build(p, s), nil
+}
+
+// build is the lazy image of s; nothing runs until it is used.
+func (m *Slipway) build(p *plan.Plan, s plan.Service) *dagger.Container {
+	var args []dagger.BuildArg
+	keys := make([]string, 0, len(s.BuildArgs))
+	for k := range s.BuildArgs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, dagger.BuildArg{Name: k, Value: s.BuildArgs[k]})
+	}
+	c := m.Source.Directory(s.Dir).DockerBuild(dagger.DirectoryDockerBuildOpts{
+		Dockerfile: s.Dockerfile,
+		Target:     s.Target,
+		BuildArgs:  args,
+	})
+	labels := p.Labels(s)
+	lk := make([]string, 0, len(labels))
+	for k := range labels {
+		lk = append(lk, k)
+	}
+	sort.Strings(lk)
+	for _, k := range lk {
+		c = c.WithLabel(k, labels[k])
+	}
+	// The same facts as manifest annotations, for registries and tools that
+	// read annotations rather than the config.
+	for _, k := range []string{"org.opencontainers.image.revision", "org.opencontainers.image.created", "org.opencontainers.image.title", "org.opencontainers.image.source"} {
+		c = c.WithAnnotation(k, labels[k])
+	}
+	return c
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/slipwayci/slipway/ci/internal/dagger"
+	"github.com/slipwayci/slipway/internal/plan"
+)
+
+// Smoke starts a service's freshly built image with its declared
+// environment and dependencies, waits for its port and asks its readiness
+// endpoint (and any declared requests) whether it is healthy. It also checks
+// that the image runs as a non-root user and exposes the declared port.
+func (m *Slipway) Smoke(
+	ctx context.Context,
+	// The service to smoke-test.
+	service string,
+) (string, error) {
+	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{services: []string{service}})
+	if err != nil {
+		return "", err
+	}
+	s, ok := p.Service(service)
+	if !ok {
+		return "", fmt.Errorf("unknown service %q", service)
+	}
+	return m.smoke(ctx, s, m.build(p, s))
+}
+
+// imagePolicy checks what an image promises before it runs: a non-root
+// user and the declared port.
+func imagePolicy(ctx context.Context, s plan.Service, img *dagger.Container) error {
+	user, err := img.User(ctx)
+	if err != nil {
+		return err
+	}
+	u := strings.SplitN(user, ":", 2)[0]
+	if u == "" || u == "root" || u == "0" {
+		return fmt.Errorf("image runs as root (USER %q): add a USER instruction with an unprivileged user to %s/%s", user, s.Dir, s.Dockerfile)
+	}
+	ports, err := img.ExposedPorts(ctx)
+	if err != nil {
+		return err
+	}
+	var seen []string
+	for _, p := range ports {
+		n, err := p.Port(ctx)
+		if err != nil {
+			return err
+		}
+		if n == s.Port {
+			return nil
+		}
+		seen = append(seen, fmt.Sprint(n))
+	}
+	return fmt.Errorf("image does not EXPOSE port %d declared in service.yaml (it exposes: %s)", s.Port, strings.Join(seen, ", "))
+}
+
+// smoke runs the smoke test against img and returns what it observed.
+func (m *Slipway) smoke(ctx context.Context, s plan.Service, img *dagger.Container) (string, error) {
+	if err := imagePolicy(ctx, s, img); err != nil {
+		return "", err
+	}
+	if s.Smoke.Skip {
+		return "skipped (smoke.skip)", nil
+	}
+	app := img
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		app = app.WithEnvVariable(k, s.Env[k])
+	}
+	app = dependencies(app, s)
+	svc := app.WithExposedPort(s.Port).AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
+
+	args := []string{toolBin, "probe",
+		"--url", fmt.Sprintf("http://app:%d%s", s.Port, s.Smoke.Path),
+		"--timeout", s.Smoke.Timeout.D().String()}
+	if s.Smoke.ExpectStatus != 0 {
+		args = append(args, "--status", fmt.Sprint(s.Smoke.ExpectStatus))
+	}
+	for _, r := range s.Smoke.Requests {
+		args = append(args, "--request", fmt.Sprintf("%s %s %d", r.Method, r.Path, r.Status))
+	}
+	r, err := exec(ctx, m.Tool().WithServiceBinding("app", svc).WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	if err != nil {
+		return "", fmt.Errorf("starting the image as a service: %w", err)
+	}
+	if r.exit != 0 {
+		return "", fmt.Errorf("%s", strings.TrimSpace(r.stderr+"\n"+r.stdout))
+	}
+	return strings.TrimSpace(r.stdout), nil
+}
