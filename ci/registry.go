@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -63,13 +62,3 @@ func (r *registryTarget) insecureArgs() []string {
 	}
 	return out
 }
-
-// registryHost returns the host[:port] part of an address.
-func registryHost(addr string) string {
-	if i := strings.IndexByte(addr, '/'); i >= 0 {
-		return addr[:i]
-	}
-	return addr
-}
-
-var _ = context.Background

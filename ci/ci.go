@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/slipwayci/slipway/internal/plan"
+	"github.com/slipwayci/slipway/internal/report"
+)
+
+// Ci runs the whole chain for the services whose inputs changed: unit and
+// integration tests, image build, image policy and smoke test, push by
+// digest, signature, tags, then one GitOps commit per auto-deployed
+// environment. Services with an image already built from the same inputs are
+// not rebuilt or retested: their image is tagged for this commit. It prints
+// a summary and fails if any service failed.
+// +cache="never"
+func (m *Slipway) Ci(
+	ctx context.Context,
+	// Only these services (default: all).
+	// +optional
+	service []string,
+	// Rebuild and retest even when an image built from the same inputs exists.
+	// +optional
+	force bool,
+	// Use a throwaway registry (the embedded one) and show the GitOps diff
+	// instead of committing: the whole chain, signing included, writing nothing
+	// anywhere that lasts.
+	// +optional
+	dryRun bool,
+	// Do not write to the GitOps repository.
+	// +optional
+	skipDeploy bool,
+) (string, error) {
+	start := time.Now()
+	mm := m
+	if dryRun {
+		cp := *m
+		cp.Registry = ""
+		mm = &cp
+	}
+	reg, p, err := mm.resolve(ctx, planOpts{services: service, force: force, lookup: true})
+	if err != nil {
+		return "", err
+	}
+	rep := &report.Report{Kind: "ci", Project: p.Project.Name, Commit: p.Commit, Branch: p.Branch, Registry: p.Registry, Started: start, DryRun: dryRun}
+	if reg.embedded() {
+		rep.Notes = append(rep.Notes, "images went to the embedded registry (no --registry given); expose it with `dagger call embedded-registry up --ports 5000:5000`")
+	}
+	if m.SigningKey == nil {
+		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
+	}
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.Project.Parallelism)
+	for _, s := range p.Services {
+		if !s.Selected {
+			continue
+		}
+		g.Go(func() error {
+			r := mm.ciService(gctx, reg, p, s)
+			mu.Lock()
+			rep.Services = append(rep.Services, r)
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
+	}
+	rep.Sort()
+
+	if !skipDeploy {
+		for _, env := range p.Project.Environments {
+			if !env.AutoDeploy {
+				continue
+			}
+			var changes []gitopsChange
+			var names []string
+			for _, r := range rep.Services {
+				s, _ := p.Service(r.Name)
+				if (r.Status == report.Built || r.Status == report.Reused) && s.DeploysTo(env.Name) {
+					changes = append(changes, gitopsChange{Service: r.Name, Repository: r.Repository, Digest: r.Digest})
+					names = append(names, r.Name)
+				}
+			}
+			if len(changes) == 0 {
+				continue
+			}
+			progress("gitops %s: writing %s", env.Name, strings.Join(names, ", "))
+			d, err := mm.deploy(ctx, reg, p, env.Name, changes, dryRun, "")
+			if err != nil {
+				d = &report.Deployment{Environment: env.Name, Services: names, Error: err.Error()}
+			}
+			rep.Deployments = append(rep.Deployments, *d)
+		}
+	}
+	rep.Finished = time.Now()
+	if err := mm.saveReport(ctx, rep); err != nil {
+		rep.Notes = append(rep.Notes, "the report could not be saved for last-report: "+err.Error())
+	}
+	out := rep.Text() + diffs(rep)
+	if !rep.OK() {
+		return "", errors.New(out + failures(rep))
+	}
+	return out, nil
+}
+
+func signedEnvs(p *plan.Plan) []string {
+	var out []string
+	for _, e := range p.Project.Environments {
+		if e.RequireSignature {
+			out = append(out, e.Name)
+		}
+	}
+	if len(out) == 0 {
+		return []string{"none configured"}
+	}
+	return out
+}
+
+// failures renders every failed service's full error.
+func failures(r *report.Report) string {
+	var b strings.Builder
+	for _, s := range r.Services {
+		if s.Error != "" {
+			fmt.Fprintf(&b, "\nservice %s failed at %s:\n%s\n", s.Name, s.Stage, indent(s.Error))
+		}
+	}
+	for _, d := range r.Deployments {
+		if d.Error != "" {
+			fmt.Fprintf(&b, "\ngitops %s failed:\n%s\n", d.Environment, indent(d.Error))
+		}
+	}
+	return b.String()
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
+}
+
+// ciService runs the chain for one service and says how it ended.
+func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service) report.Service {
+	r := report.Service{Name: s.Name, Repository: s.Repository, InputDigest: s.Inputs.Digest}
+	fail := func(stage string, err error) report.Service {
+		r.Status, r.Stage, r.Error = report.Failed, stage, err.Error()
+		progress("%s: FAILED at %s", s.Name, stage)
+		return r
+	}
+	timed := func(stage string, t0 time.Time) {
+		r.Durations = append(r.Durations, report.Timing{Stage: stage, Elapsed: time.Since(t0)})
+	}
+
+	if s.Existing != "" {
+		progress("%s: inputs %s unchanged, reusing %s", s.Name, s.Inputs.Short(), s.Existing)
+		t0 := time.Now()
+		out, err := m.retag(ctx, reg, p, s)
+		timed("retag", t0)
+		if err != nil {
+			return fail("publish", err)
+		}
+		merge(&r, out)
+		r.Status, r.UnitTests, r.Smoke = report.Reused, "not run (unchanged)", "not run (unchanged)"
+		return r
+	}
+
+	t0 := time.Now()
+	tr := m.testService(ctx, p, s)
+	timed("test", t0)
+	r.UnitTests, r.IntegrationTests = tr.unit, tr.integration
+	if tr.err != nil {
+		return fail("test", tr.err)
+	}
+
+	progress("%s: building %s/%s", s.Name, s.Dir, s.Dockerfile)
+	t0 = time.Now()
+	img, err := m.build(p, s).Sync(ctx)
+	timed("build", t0)
+	if err != nil {
+		return fail("build", err)
+	}
+
+	progress("%s: smoke test", s.Name)
+	t0 = time.Now()
+	smokeOut, err := m.smoke(ctx, s, img)
+	timed("smoke", t0)
+	if err != nil {
+		r.Smoke = "failed"
+		return fail("smoke", err)
+	}
+	r.Smoke = "passed"
+	if strings.HasPrefix(smokeOut, "skipped") {
+		r.Smoke = "skipped"
+	}
+
+	progress("%s: publishing to %s", s.Name, s.Repository)
+	t0 = time.Now()
+	out, err := m.publish(ctx, reg, p, s, img)
+	timed("publish", t0)
+	if err != nil {
+		return fail("publish", err)
+	}
+	merge(&r, out)
+	r.Status = report.Built
+	signed := "unsigned"
+	if r.Signature != "" {
+		signed = "signed"
+	}
+	progress("%s: published %s@%s (%s)", s.Name, r.Repository, r.Digest, signed)
+	return r
+}
+
+// merge copies the worker's publishing result into r.
+func merge(r *report.Service, out *report.Service) {
+	r.Digest, r.Tags, r.Signature, r.Attestations, r.SizeBytes = out.Digest, out.Tags, out.Signature, out.Attestations, out.SizeBytes
+	if out.Repository != "" {
+		r.Repository = out.Repository
+	}
+	if out.Vulnerabilities != nil {
+		r.Vulnerabilities = out.Vulnerabilities
+	}
+	sort.Strings(r.Tags)
+}
