@@ -53,4 +53,3 @@ func (m *Slipway) LastReport(
 	}
 	return dag.Directory().WithNewFile("slipway-"+kind+"."+ext, r.stdout).File("slipway-" + kind + "." + ext), nil
 }
-
