@@ -244,6 +244,9 @@ func (f *file) span(n *yaml.Node, flow bool, key string) (int, int, error) {
 			if isSpace(src[end]) && end+1 < len(src) && src[end+1] == '#' {
 				break
 			}
+			if src[end] == ':' && (end+1 == len(src) || isSpace(src[end+1]) || isBreak(src[end+1]) || flow && strings.ContainsRune(",[]{}", rune(src[end+1]))) {
+				break
+			}
 			if flow && strings.ContainsRune(",[]{}", rune(src[end])) {
 				break
 			}
