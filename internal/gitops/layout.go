@@ -76,9 +76,10 @@ type Environment struct {
 type Target struct {
 	// Kind is kustomize (default), helm or manifest.
 	Kind Kind `yaml:"kind,omitempty" json:"kind,omitempty"`
-	// File is relative to the environment's directory. Default
-	// kustomization.yaml for kustomize and values.yaml for helm; required
-	// for manifest.
+	// File is relative to the environment's directory, or to the
+	// repository root when it starts with "/"; "{env}" stands for the
+	// environment's name. Default kustomization.yaml for kustomize and
+	// values.yaml for helm; required for manifest.
 	File string `yaml:"file,omitempty" json:"file,omitempty"`
 	// Image is, for kustomize, the `name` of the images entry and, for
 	// manifest, the repository of the containers to update (containers
@@ -206,7 +207,7 @@ func validateTarget(field, svc string, t Target, bad func(field, format string, 
 		bad(field+".kind", "%q is not one of kustomize, helm, manifest", t.Kind)
 	}
 	if t.File != "" {
-		if err := checkRel(t.File); err != "" {
+		if err := checkRel(strings.ReplaceAll(strings.TrimPrefix(t.File, "/"), "{env}", "env")); err != "" {
 			bad(field+".file", "%s", err)
 		}
 	}
@@ -344,7 +345,12 @@ func (l Layout) Resolve(env, svc string) (Resolved, error) {
 		return Resolved{}, err
 	}
 	t := merge(l.Services[svc], e.Services[svc]).withDefaults(svc)
-	t.File = path.Join(e.Directory, t.File)
+	t.File = strings.ReplaceAll(t.File, "{env}", env)
+	if rooted, ok := strings.CutPrefix(t.File, "/"); ok {
+		t.File = rooted
+	} else {
+		t.File = path.Join(e.Directory, t.File)
+	}
 	return Resolved{Environment: env, Service: svc, Target: t}, nil
 }
 

@@ -3,6 +3,8 @@ package gitops
 import (
 	"fmt"
 	"strings"
+
+	"github.com/slipwayci/slipway/internal/gitops/edit"
 )
 
 // maxTitleServices is how many services a commit title names before it
@@ -38,11 +40,7 @@ func title(p *Plan) string {
 func body(p *Plan) string {
 	var b strings.Builder
 	for _, s := range p.ChangedServices() {
-		old := s.Old.Digest
-		if old == "" {
-			old = "(none)"
-		}
-		fmt.Fprintf(&b, "%s: %s → %s\n  %s\n  in %s %s\n", s.Service, old, s.New.Digest, s.New, s.File, s.Key)
+		fmt.Fprintf(&b, "%s: %s → %s\n  %s\n  in %s %s\n", s.Service, oldRef(s.Old), s.New.Digest, s.New, s.File, s.Key)
 	}
 	return b.String()
 }
@@ -56,12 +54,20 @@ func pullRequestBody(p *Plan, sourceCommit string) string {
 	}
 	b.WriteString(".\n\n| service | old digest | new digest | image |\n| --- | --- | --- | --- |\n")
 	for _, s := range p.ChangedServices() {
-		old := s.Old.Digest
-		if old == "" {
-			old = "(none)"
-		}
-		fmt.Fprintf(&b, "| %s | `%s` | `%s` | `%s` |\n", s.Service, old, s.New.Digest, s.New)
+		fmt.Fprintf(&b, "| %s | `%s` | `%s` | `%s` |\n", s.Service, oldRef(s.Old), s.New.Digest, s.New)
 	}
 	b.WriteString("\nOpened by slipway; a later run for the same commit updates this pull request.\n")
 	return b.String()
+}
+
+// oldRef names what a service ran before: its digest, else its reference,
+// else "(none)".
+func oldRef(i edit.Image) string {
+	switch {
+	case i.Digest != "":
+		return i.Digest
+	case i.Name != "" || i.Tag != "":
+		return i.String()
+	}
+	return "(none)"
 }

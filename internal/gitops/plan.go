@@ -149,6 +149,7 @@ func PlanUpdate(dir string, layout Layout, env string, changes []Change) (*Plan,
 		})
 		after[r.File] = res.Data
 	}
+	slices.SortFunc(p.Services, func(a, b ServiceUpdate) int { return strings.Compare(a.Service, b.Service) })
 	for _, f := range sortedKeys(after) {
 		if string(after[f]) != string(before[f]) {
 			p.Files = append(p.Files, FileUpdate{Path: f, Before: before[f], After: after[f]})
