@@ -25,8 +25,8 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/crypto/ssh"
 	yaml "go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/slipwayci/slipway/internal/gitops/github"
 )

@@ -13,7 +13,7 @@ func TestLayoutYAML(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		env, svc, file, key string
-		kind              Kind
+		kind                Kind
 	}{
 		{"dev", "api", "deploy/overlays/dev/kustomization.yaml", "images[name=api]", Kustomize},
 		{"prod", "worker", "deploy/overlays/prod/worker.yaml", "containers[image=registry.example.com/shop/worker].image", Manifest},

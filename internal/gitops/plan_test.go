@@ -121,8 +121,10 @@ func TestPlanErrors(t *testing.T) {
 			mention: []string{"deploy/overlays/dev/kustomization.yaml", "images[name=billing]"},
 		},
 		{
-			name:    "missing helm key",
-			prepare: func(dir string) { os.WriteFile(filepath.Join(dir, "deploy/helm/values-dev.yaml"), []byte("gateway:\n  replicas: 1\n"), 0o644) },
+			name: "missing helm key",
+			prepare: func(dir string) {
+				os.WriteFile(filepath.Join(dir, "deploy/helm/values-dev.yaml"), []byte("gateway:\n  replicas: 1\n"), 0o644)
+			},
 			env:     "dev",
 			changes: sampleChanges(1)[3:],
 			is:      edit.ErrNotFound,
