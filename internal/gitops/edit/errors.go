@@ -31,6 +31,7 @@ type Error struct {
 	Err  error
 }
 
+// Error renders "key (line N): cause".
 func (e *Error) Error() string {
 	switch {
 	case e.Key != "" && e.Line > 0:
@@ -43,6 +44,7 @@ func (e *Error) Error() string {
 	return e.Err.Error()
 }
 
+// Unwrap returns the sentinel cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 func errAt(key string, line int, err error) error {

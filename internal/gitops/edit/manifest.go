@@ -17,6 +17,7 @@ type Match struct {
 	Images []string
 }
 
+// String renders the match for error messages.
 func (m Match) String() string {
 	if m.Container != "" {
 		return "name=" + m.Container

@@ -38,6 +38,7 @@ type APIError struct {
 	Message string
 }
 
+// Error renders the method, path, status and GitHub's message.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("GitHub API %s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Message)
 }
