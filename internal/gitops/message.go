@@ -1,0 +1,73 @@
+package gitops
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/slipwayci/slipway/internal/gitops/edit"
+)
+
+// maxTitleServices is how many services a commit title names before it
+// says "and N more" (the body always lists every one).
+const maxTitleServices = 5
+
+// CommitMessage renders the message of an environment's commit: a title
+// naming the environment and services, then one paragraph per service with
+// its old → new digest and the full new reference, then a Source-Commit
+// trailer when the source commit is known.
+func CommitMessage(p *Plan, sourceCommit string) string {
+	var b strings.Builder
+	b.WriteString(title(p))
+	b.WriteString("\n\n")
+	b.WriteString(body(p))
+	if sourceCommit != "" {
+		b.WriteString("\nSource-Commit: " + sourceCommit + "\n")
+	}
+	return b.String()
+}
+
+func title(p *Plan) string {
+	names := p.serviceNames()
+	shown := names
+	more := ""
+	if len(names) > maxTitleServices {
+		shown = names[:maxTitleServices]
+		more = fmt.Sprintf(" and %d more", len(names)-maxTitleServices)
+	}
+	return fmt.Sprintf("deploy(%s): %s%s", p.Environment, strings.Join(shown, ", "), more)
+}
+
+func body(p *Plan) string {
+	var b strings.Builder
+	for _, s := range p.ChangedServices() {
+		fmt.Fprintf(&b, "%s: %s → %s\n  %s\n  in %s %s\n", s.Service, oldRef(s.Old), s.New.Digest, s.New, s.File, s.Key)
+	}
+	return b.String()
+}
+
+// pullRequestBody is the description of an environment's pull request.
+func pullRequestBody(p *Plan, sourceCommit string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Deploys to **%s**", p.Environment)
+	if sourceCommit != "" {
+		fmt.Fprintf(&b, " the images built from `%s`", sourceCommit)
+	}
+	b.WriteString(".\n\n| service | old digest | new digest | image |\n| --- | --- | --- | --- |\n")
+	for _, s := range p.ChangedServices() {
+		fmt.Fprintf(&b, "| %s | `%s` | `%s` | `%s` |\n", s.Service, oldRef(s.Old), s.New.Digest, s.New)
+	}
+	b.WriteString("\nOpened by slipway; a later run for the same commit updates this pull request.\n")
+	return b.String()
+}
+
+// oldRef names what a service ran before: its digest, else its reference,
+// else "(none)".
+func oldRef(i edit.Image) string {
+	switch {
+	case i.Digest != "":
+		return i.Digest
+	case i.Name != "" || i.Tag != "":
+		return i.String()
+	}
+	return "(none)"
+}
