@@ -93,10 +93,14 @@ func Index(tb testing.TB, imgs ...v1.Image) v1.ImageIndex {
 
 // WriteOCILayout writes img (a v1.Image or v1.ImageIndex) as an OCI image
 // layout in dir, the way BuildKit's OCI exporter lays it out: index.json
-// with one descriptor (the image, with its platform, or the index).
+// with one descriptor (the image, with its platform, or the index). If dir
+// already holds a layout, img is appended to its index.json.
 func WriteOCILayout(tb testing.TB, dir string, img any) {
 	tb.Helper()
-	p, err := layout.Write(dir, empty.Index)
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		p, err = layout.Write(dir, empty.Index)
+	}
 	if err != nil {
 		tb.Fatalf("writing layout %s: %v", dir, err)
 	}
