@@ -282,7 +282,11 @@ func TestPushRejectsBadArchives(t *testing.T) {
 		"no image":  {write("empty.tar", map[string]byte{"README": tar.TypeReg}), "neither index.json"},
 		"traversal": {write("evil.tar", map[string]byte{"index.json": tar.TypeReg, "../evil": tar.TypeReg}), "outside the archive"},
 		"link":      {write("link.tar", map[string]byte{"index.json": tar.TypeReg, "blobs/x": tar.TypeSymlink}), "is a link"},
-		"not a tar": {func() string { p := filepath.Join(dir, "x.tar"); os.WriteFile(p, []byte("hello world, not a tar"), 0o644); return p }(), "bad image archive"},
+		"not a tar": {func() string {
+			p := filepath.Join(dir, "x.tar")
+			os.WriteFile(p, []byte("hello world, not a tar"), 0o644)
+			return p
+		}(), "bad image archive"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
