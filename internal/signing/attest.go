@@ -173,7 +173,12 @@ func subjectClaim(sig oci.Signature, h v1.Hash, ann map[string]interface{}) erro
 		if b, err := statementBytes(sig); err == nil {
 			var st Statement
 			if json.Unmarshal(b, &st) == nil && len(st.Subject) > 0 {
-				detail = fmt.Sprintf("it is about %v, not %s (an attestation copied from another image)", st.Subject[0].Digest, h)
+				var about []string
+				for alg, hex := range st.Subject[0].Digest {
+					about = append(about, alg+":"+hex)
+				}
+				sort.Strings(about)
+				detail = fmt.Sprintf("it is about %s, not %s (an attestation copied from another image)", strings.Join(about, ", "), h)
 			}
 		}
 		return &claimError{ErrClaimMismatch, detail}
