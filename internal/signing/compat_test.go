@@ -164,4 +164,3 @@ func TestWeVerifyStockCosignSignatures(t *testing.T) {
 		t.Errorf("our VerifyAttestations of a CLI attestation: %d, %v", len(sts), err)
 	}
 }
-
