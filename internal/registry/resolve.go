@@ -1,0 +1,53 @@
+package registry
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Resolve returns the digest reference (repo@sha256:...) that ref (a tag or
+// a digest) names now. For a multi-platform image it is the index digest.
+func (c *Client) Resolve(ctx context.Context, ref string) (name.Digest, error) {
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return c.resolve(ctx, r)
+}
+
+func (c *Client) resolve(ctx context.Context, r name.Reference) (name.Digest, error) {
+	desc, err := remote.Head(r, c.RemoteOptions(ctx)...)
+	if err == nil {
+		return r.Context().Digest(desc.Digest.String()), nil
+	}
+	cerr := Classify("resolving", r.Name(), err)
+	if errors.Is(cerr, ErrInvalid) {
+		// Some registries answer HEAD on manifests badly (405, 400); GET is
+		// the authoritative request.
+		if d, gerr := remote.Get(r, c.RemoteOptions(ctx)...); gerr == nil {
+			return r.Context().Digest(d.Digest.String()), nil
+		}
+	}
+	return name.Digest{}, cerr
+}
+
+// Exists reports whether ref (a tag or a digest) exists. A missing
+// repository, tag or digest is (false, nil); every other failure is an error.
+func (c *Client) Exists(ctx context.Context, ref string) (bool, error) {
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return false, err
+	}
+	_, err = remote.Head(r, c.RemoteOptions(ctx)...)
+	if err == nil {
+		return true, nil
+	}
+	err = Classify("checking", r.Name(), err)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return false, err
+}

@@ -1,0 +1,118 @@
+// Package signing signs container images and attests facts about them with
+// cosign's library, offline, in the formats the stock cosign CLI verifies:
+// classic signatures under the tag "sha256-<hex>.sig" and in-toto
+// attestations in DSSE envelopes under "sha256-<hex>.att", in the image's
+// repository.
+//
+// A Signer is loaded once per run from an encrypted cosign private key (the
+// password is given by the caller, who holds it as a secret; the key is
+// decrypted once). A Verifier holds a public key. Both reach registries
+// through a registry.Client, so credentials, insecure hosts, retries and the
+// transport are the same as for pushes.
+//
+// Verification is always bound to a digest: the signed payload must name the
+// digest being verified (a valid signature copied onto another image's
+// signature tag is rejected), and wanted annotations must match exactly.
+//
+// Signatures are not written to a transparency log: verify them with
+// `cosign verify --key k.pub --insecure-ignore-tlog=true`. Keyless signing
+// (KeylessConfig) needs the sigstore network services and is not available
+// offline.
+package signing
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/slipwayci/slipway/internal/registry"
+)
+
+// Annotations slipway puts in every signature payload (the "optional"
+// section of cosign's simple-signing payload).
+const (
+	// AnnotationSourceCommit is the full commit SHA the image was built from.
+	AnnotationSourceCommit = "dev.slipway.source-commit"
+	// AnnotationService is the service name in the monorepo.
+	AnnotationService = "dev.slipway.service"
+	// AnnotationRunID identifies the pipeline run that signed the image.
+	AnnotationRunID = "dev.slipway.run-id"
+)
+
+// Sentinel errors callers branch on with errors.Is. Registry failures wrap
+// the registry package's sentinels (registry.ErrNotFound, ...).
+var (
+	// ErrUnsigned: the image has no signature at all.
+	ErrUnsigned = errors.New("image is not signed")
+	// ErrSignatureInvalid: signatures exist but none verifies with the
+	// public key (signed with another key, or altered after signing).
+	ErrSignatureInvalid = errors.New("no signature verifies with the public key")
+	// ErrClaimMismatch: a signature verifies with the key but signs another
+	// digest (a signature replayed from another image).
+	ErrClaimMismatch = errors.New("signature is for another image")
+	// ErrAnnotationMismatch: a valid signature for the digest exists but its
+	// annotations differ from the wanted ones.
+	ErrAnnotationMismatch = errors.New("signature annotations do not match")
+	// ErrNoAttestations: no verified attestation of the wanted predicate
+	// type exists for the digest.
+	ErrNoAttestations = errors.New("no attestation of that predicate type")
+	// ErrBadKey: a key could not be loaded (wrong password, not a cosign
+	// key, not PEM).
+	ErrBadKey = errors.New("bad key")
+	// ErrBadPredicate: an attestation predicate or its type is malformed.
+	ErrBadPredicate = errors.New("bad predicate")
+)
+
+// Option configures a Signer or a Verifier.
+type Option func(*options) error
+
+type options struct {
+	client *registry.Client
+}
+
+// WithRegistry makes the Signer or Verifier reach registries through c
+// (credentials, insecure hosts, retries, transport). Without it, a client
+// with default settings and anonymous access is used.
+func WithRegistry(c *registry.Client) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("WithRegistry: nil client")
+		}
+		o.client = c
+		return nil
+	}
+}
+
+func makeOptions(opts []Option) (*options, error) {
+	o := &options{}
+	for _, opt := range opts {
+		if err := opt(o); err != nil {
+			return nil, err
+		}
+	}
+	if o.client == nil {
+		c, err := registry.New()
+		if err != nil {
+			return nil, err
+		}
+		o.client = c
+	}
+	return o, nil
+}
+
+// verifyError is the error Verify and VerifyAttestations return: it names
+// the reference and carries a sentinel kind.
+type verifyError struct {
+	op, ref string
+	kind    error
+	detail  string
+}
+
+func (e *verifyError) Error() string {
+	msg := fmt.Sprintf("%s %s: %v", e.op, e.ref, e.kind)
+	if e.detail != "" {
+		msg += ": " + e.detail
+	}
+	return msg
+}
+
+func (e *verifyError) Unwrap() error { return e.kind }
