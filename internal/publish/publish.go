@@ -1,0 +1,144 @@
+// Package publish puts a built image into a registry in the order that
+// keeps the registry honest: push by digest (untagged), sign, and only then
+// tag. A tag therefore never points at an image of a signed pipeline whose
+// signature is missing, and a failed step leaves no tag behind. Reusing an
+// image built from the same inputs (build avoidance) follows the same order.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/signing"
+)
+
+// Options describe one service's publication.
+type Options struct {
+	// Registry is the client every request goes through (auth, retries).
+	Registry *registry.Client
+	// Signer signs the image; nil publishes it unsigned.
+	Signer *signing.Signer
+	// Service, Commit and RunID are recorded in the signature's annotations.
+	Service string
+	Commit  string
+	RunID   string
+	// InputDigest is the service's input digest: the image also gets its
+	// input tag, so that later runs find and reuse it.
+	InputDigest string
+	// Tags are the tags to give the image (the commit SHA, ...).
+	Tags []string
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Registry == nil:
+		return errors.New("no registry client")
+	case o.Service == "":
+		return errors.New("no service name")
+	case len(o.Tags) == 0:
+		return fmt.Errorf("service %s: no tag to publish under", o.Service)
+	}
+	return nil
+}
+
+// Tarball publishes the image in an OCI (or docker-save) tarball, as a
+// Dagger container export writes it, to repo.
+func Tarball(ctx context.Context, file, repo string, o Options) (*report.Service, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	d, err := o.Registry.PushTarball(ctx, file, repo)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: pushing: %w", o.Service, err)
+	}
+	return finish(ctx, d.String(), o)
+}
+
+// Existing gives an image already in the registry (digestRef, found by its
+// input digest) this run's tags, after signing it for this commit.
+func Existing(ctx context.Context, digestRef string, o Options) (*report.Service, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := o.Registry.ParseDigest(digestRef); err != nil {
+		return nil, fmt.Errorf("service %s: %w", o.Service, err)
+	}
+	return finish(ctx, digestRef, o)
+}
+
+func finish(ctx context.Context, digestRef string, o Options) (*report.Service, error) {
+	d, err := o.Registry.ParseDigest(digestRef)
+	if err != nil {
+		return nil, err
+	}
+	out := &report.Service{Name: o.Service, Repository: d.Context().Name(), Digest: d.DigestStr()}
+	if o.Signer != nil {
+		res, err := o.Signer.Sign(ctx, digestRef, map[string]string{
+			signing.AnnotationSourceCommit: o.Commit,
+			signing.AnnotationService:      o.Service,
+			signing.AnnotationRunID:        o.RunID,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("service %s: signing %s (the image stays untagged): %w", o.Service, digestRef, err)
+		}
+		out.Signature = res.Ref
+	}
+	tags := append([]string{}, o.Tags...)
+	if o.InputDigest != "" {
+		it, err := registry.InputTag(o.InputDigest)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", o.Service, err)
+		}
+		tags = append(tags, it)
+	}
+	if err := o.Registry.Tag(ctx, digestRef, tags...); err != nil {
+		return nil, fmt.Errorf("service %s: tagging %s: %w", o.Service, digestRef, err)
+	}
+	out.Tags = o.Tags
+	if size, err := imageSize(ctx, o.Registry, digestRef); err == nil {
+		out.SizeBytes = size
+	}
+	return out, nil
+}
+
+// imageSize is the compressed size of the image: config plus layers (for an
+// index, of its first image).
+func imageSize(ctx context.Context, c *registry.Client, digestRef string) (int64, error) {
+	d, err := c.ParseDigest(digestRef)
+	if err != nil {
+		return 0, err
+	}
+	desc, err := remote.Get(d, c.RemoteOptions(ctx)...)
+	if err != nil {
+		return 0, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return 0, err
+		}
+		m, err := idx.IndexManifest()
+		if err != nil || len(m.Manifests) == 0 {
+			return 0, err
+		}
+		return imageSize(ctx, c, d.Context().Digest(m.Manifests[0].Digest.String()).String())
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return 0, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	size := m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	return size, nil
+}
