@@ -3,8 +3,6 @@ package registry
 import (
 	"context"
 	"fmt"
-	"os"
-	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -13,45 +11,30 @@ import (
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
 )
 
-// bigImage is a 104 MiB image (4 layers of 26 MiB of random, incompressible
-// bytes) stored in an OCI layout, built once per test binary.
-var (
-	bigOnce sync.Once
-	bigImg  v1.Image
-	bigErr  error
-)
-
-func bigImage(b *testing.B) v1.Image {
+// bigImage writes a 104 MiB image (4 layers of 26 MiB of random,
+// incompressible bytes) to an OCI layout in dir and returns it read back
+// from there, so that digests and compression are computed once.
+func bigImage(b *testing.B, dir string) v1.Image {
 	b.Helper()
-	bigOnce.Do(func() {
-		dir, err := mkdirTemp()
-		if err != nil {
-			bigErr = err
-			return
-		}
-		img := registrytest.Image(b, registrytest.ImageSpec{Seed: 1000, Layers: 4, LayerSize: 26 << 20})
-		registrytest.WriteOCILayout(b, dir, img)
-		p, err := layout.FromPath(dir)
-		if err != nil {
-			bigErr = err
-			return
-		}
-		idx, err := p.ImageIndex()
-		if err != nil {
-			bigErr = err
-			return
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			bigErr = err
-			return
-		}
-		bigImg, bigErr = idx.Image(im.Manifests[0].Digest)
-	})
-	if bigErr != nil {
-		b.Fatal(bigErr)
+	img := registrytest.Image(b, registrytest.ImageSpec{Seed: 1000, Layers: 4, LayerSize: 26 << 20})
+	registrytest.WriteOCILayout(b, dir, img)
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		b.Fatal(err)
 	}
-	return bigImg
+	idx, err := p.ImageIndex()
+	if err != nil {
+		b.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
 }
 
 // BenchmarkCopy100MB copies a 104 MiB image by digest within one registry
@@ -61,7 +44,7 @@ func bigImage(b *testing.B) v1.Image {
 // 0 layer bytes: every blob is mounted from the source repository.
 func BenchmarkCopy100MB(b *testing.B) {
 	ctx := context.Background()
-	img := bigImage(b)
+	img := bigImage(b, b.TempDir())
 	layerBytes := blobBytes(b, img)
 
 	srcCounter := registrytest.Count(registrytest.RepoScoped(registrytest.Handler()))
@@ -106,5 +89,3 @@ func BenchmarkCopy100MB(b *testing.B) {
 		})
 	}
 }
-
-func mkdirTemp() (string, error) { return os.MkdirTemp("", "slipway-bench-") }
