@@ -30,7 +30,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts := plan.Options{Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force}
 	if *lookup {
-		f, err := newFinder(insecure)
+		f, err := newFinder(insecure, *registry)
 		if err != nil {
 			return err
 		}

@@ -416,7 +416,7 @@ func (s *Service) applyDefaults(fsys fs.FS) {
 		switch s.Deploy.Kind {
 		case "helm":
 			s.Deploy.File = "values.yaml"
-		default:
+		case "kustomize":
 			s.Deploy.File = "kustomization.yaml"
 		}
 	}
@@ -502,8 +502,12 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 	default:
 		c.add("deploy.kind", "%q is not a deploy kind (kustomize, helm or manifest)", s.Deploy.Kind)
 	}
-	if err := relPath(s.Deploy.File); err != "" {
-		c.add("deploy.file", "%s", err)
+	if s.Deploy.Kind == "manifest" && s.Deploy.File == "" {
+		c.add("deploy.file", "is required for deploy.kind manifest (the file holding the Deployment, relative to the environment directory)")
+	} else if s.Deploy.File != "" {
+		if err := relPath(s.Deploy.File); err != "" {
+			c.add("deploy.file", "%s", err)
+		}
 	}
 }
 
