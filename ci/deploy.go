@@ -28,7 +28,7 @@ const throwawayDir = "/var/lib/slipway-gitops"
 // one (credentials as secrets) or the throwaway one in a cache volume.
 func (m *Slipway) gitopsWorker(reg *registryTarget, p *plan.Plan) (*dagger.Container, []string) {
 	c := m.worker(reg).WithDirectory(srcMount, m.Source)
-	args := []string{"--project", p.Project.Name, "--source", srcMount}
+	args := []string{"--source", srcMount}
 	repo := m.GitopsRepo
 	if repo == "" {
 		repo = p.Project.GitOps.Repo
@@ -47,7 +47,7 @@ func (m *Slipway) gitopsWorker(reg *registryTarget, p *plan.Plan) (*dagger.Conta
 
 // deploy writes images into one environment: one commit (or pull request),
 // none when nothing changes.
-func (m *Slipway) deploy(ctx context.Context, reg *registryTarget, p *plan.Plan, env string, changes []gitopsChange, dryRun bool, message string) (*report.Deployment, error) {
+func (m *Slipway) deploy(ctx context.Context, reg *registryTarget, p *plan.Plan, env string, changes []gitopsChange, dryRun bool) (*report.Deployment, error) {
 	c, args := m.gitopsWorker(reg, p)
 	b, err := json.Marshal(changes)
 	if err != nil {
@@ -59,9 +59,6 @@ func (m *Slipway) deploy(ctx context.Context, reg *registryTarget, p *plan.Plan,
 	args = append(args, reg.insecureArgs()...)
 	if dryRun {
 		args = append(args, "--dry-run")
-	}
-	if message != "" {
-		args = append(args, "--message", message)
 	}
 	r, err := mustExec(ctx, c, args)
 	if err != nil {
@@ -107,7 +104,7 @@ func (m *Slipway) Deploy(
 	if len(changes) == 0 {
 		return "", fmt.Errorf("no service is deployed to %q (check deploy.environments in the services' service.yaml)", env)
 	}
-	d, err := m.deploy(ctx, reg, p, env, changes, dryRun, "")
+	d, err := m.deploy(ctx, reg, p, env, changes, dryRun)
 	if err != nil {
 		return "", err
 	}

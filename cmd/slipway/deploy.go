@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/slipwayci/slipway/internal/config"
+	"github.com/slipwayci/slipway/internal/deploy"
+	"github.com/slipwayci/slipway/internal/gitops"
+	"github.com/slipwayci/slipway/internal/gitops/github"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/signing"
+)
+
+func init() {
+	register("deploy", "write images into one environment of the GitOps repository (JSON result)", runDeploy)
+}
+
+// gitopsFlags are the flags that say which GitOps repository to write.
+type gitopsFlags struct {
+	source, repo, throwaway, branch *string
+}
+
+func addGitopsFlags(fs interface {
+	String(name, value, usage string) *string
+}) gitopsFlags {
+	return gitopsFlags{
+		source:    fs.String("source", ".", "repository root (slipway.yaml, services/, deploy/)"),
+		repo:      fs.String("repo", "", "GitOps repository URL (default: gitops.repo in slipway.yaml)"),
+		throwaway: fs.String("throwaway", "", "use (and seed on first use) a throwaway bare repository at this path"),
+		branch:    fs.String("branch", "", "GitOps branch (default: gitops.branch in slipway.yaml)"),
+	}
+}
+
+// open loads the configuration and works out the repository URL and the
+// git options (auth from the environment, author, pull-request client).
+func (g gitopsFlags) open(ctx context.Context, stderr io.Writer) (*config.Config, string, []gitops.Option, error) {
+	cfg, err := config.Load(*g.source)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	gc := &cfg.Project.GitOps
+	if *g.branch != "" {
+		gc.Branch = *g.branch
+	}
+	opts := []gitops.Option{gitops.WithAuthor(gc.AuthorName, gc.AuthorEmail)}
+	if *g.throwaway != "" {
+		gitops.UseInProcessFileTransport()
+		created, err := gitops.SeedThrowaway(ctx, *g.throwaway, gc.Branch, os.DirFS(*g.source), gc.Path, gc.AuthorName, gc.AuthorEmail)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if created {
+			fmt.Fprintf(stderr, "gitops: created the throwaway repository from %s/\n", gc.Path)
+		}
+		return cfg, *g.throwaway, opts, nil
+	}
+	url := *g.repo
+	if url == "" {
+		url = gc.Repo
+	}
+	if url == "" {
+		return nil, "", nil, fmt.Errorf("no GitOps repository: pass --gitops-repo or set gitops.repo in slipway.yaml")
+	}
+	token := os.Getenv(envGitopsToken)
+	switch key := os.Getenv(envGitopsSSHKey); {
+	case key != "":
+		hosts := os.Getenv(envGitopsKnownHst)
+		if hosts == "" {
+			return nil, "", nil, fmt.Errorf("--gitops-ssh-key needs --gitops-known-hosts: slipway never trusts an unknown SSH host")
+		}
+		cb, err := gitops.KnownHosts([]byte(hosts))
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("--gitops-known-hosts: %w", err)
+		}
+		user := "git"
+		if at := strings.IndexByte(url, '@'); at > 0 && !strings.Contains(url[:at], "/") {
+			user = strings.TrimPrefix(url[:at], "ssh://")
+		}
+		auth, err := gitops.SSHKeyAuth(user, []byte(key), "", cb)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("--gitops-ssh-key: %w", err)
+		}
+		opts = append(opts, gitops.WithAuth(auth))
+	case token != "":
+		opts = append(opts, gitops.WithAuth(gitops.TokenAuth(token)))
+	}
+	for _, e := range cfg.Project.Environments {
+		if e.Mode != "pull-request" {
+			continue
+		}
+		if token == "" {
+			return nil, "", nil, fmt.Errorf("environment %s uses pull requests (slipway.yaml: mode) and needs --gitops-token", e.Name)
+		}
+		name, err := github.RepositoryFromURL(url)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("pull requests: %w", err)
+		}
+		gh, err := github.New(name, token, github.WithBaseURL(gc.GitHubAPI))
+		if err != nil {
+			return nil, "", nil, err
+		}
+		opts = append(opts, gitops.WithPullRequests(gh))
+		break
+	}
+	return cfg, url, opts, nil
+}
+
+func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("deploy", stderr)
+	g := addGitopsFlags(fs)
+	env := fs.String("env", "", "environment to write (required)")
+	changesFile := fs.String("changes", "", `JSON file: [{"service","repository","digest"|"tag"}] (required)`)
+	commit := fs.String("commit", "", "source commit the images were built from (required)")
+	dryRun := fs.Bool("dry-run", false, "print the diff, write nothing")
+	out := fs.String("out", "", "write the JSON result here instead of stdout")
+	var insecure listFlag
+	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *env == "" || *changesFile == "" || *commit == "" {
+		return fmt.Errorf("%w: -env, -changes and -commit are required", errUsage)
+	}
+	b, err := os.ReadFile(*changesFile)
+	if err != nil {
+		return err
+	}
+	var changes []deploy.Change
+	if err := json.Unmarshal(b, &changes); err != nil {
+		return fmt.Errorf("%s: %w", *changesFile, err)
+	}
+	cfg, url, gopts, err := g.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	var hosts []string
+	for _, c := range changes {
+		hosts = append(hosts, c.Repository)
+	}
+	reg, err := newRegistry(insecure, hosts...)
+	if err != nil {
+		return err
+	}
+	verifier, err := newVerifier(reg)
+	if err != nil {
+		return err
+	}
+	res, err := deploy.Run(ctx, deploy.Options{Config: cfg, Environment: *env, Changes: changes, SourceCommit: *commit, DryRun: *dryRun,
+		Registry: reg, Verifier: verifier, RepoURL: url, GitOptions: gopts})
+	if err != nil {
+		return err
+	}
+	switch {
+	case !res.Changed:
+		fmt.Fprintf(stderr, "gitops %s: already up to date, no commit\n", *env)
+	case *dryRun:
+		fmt.Fprintf(stderr, "gitops %s: would change (dry run)\n", *env)
+	default:
+		fmt.Fprintf(stderr, "gitops %s: commit %s\n", *env, res.Commit)
+	}
+	jb, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeOut(*out, stdout, append(jb, '\n'))
+}
+
+// newVerifier returns the verifier for signature checks: from an explicit
+// public key, else from the signing key; nil when neither was given.
+func newVerifier(c *registry.Client) (*signing.Verifier, error) {
+	if pub := os.Getenv(envSigningPub); pub != "" {
+		v, err := signing.LoadVerifier([]byte(pub), signing.WithRegistry(c))
+		if err != nil {
+			return nil, fmt.Errorf("--public-key: %w", err)
+		}
+		return v, nil
+	}
+	s, err := newSigner(c)
+	if err != nil || s == nil {
+		return nil, err
+	}
+	return s.Verifier(), nil
+}
