@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+
+	"github.com/slipwayci/slipway/ci/internal/dagger"
+)
+
+// Images lists what the registry holds for every service: tags, the digest
+// each points at, and whether that digest is signed.
+// +cache="never"
+func (m *Slipway) Images(
+	ctx context.Context,
+	// Print JSON instead of a table.
+	// +optional
+	json bool,
+) (string, error) {
+	reg, p, err := m.resolve(ctx, planOpts{})
+	if err != nil {
+		return "", err
+	}
+	args := []string{toolBin, "images"}
+	for _, s := range p.Services {
+		args = append(args, "--repo", s.Repository)
+	}
+	if json {
+		args = append(args, "--json")
+	}
+	args = append(args, reg.insecureArgs()...)
+	r, err := mustExec(ctx, m.worker(reg).WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	if err != nil {
+		return "", err
+	}
+	return r.stdout, nil
+}
+
+// Gitops returns a checkout of the throwaway GitOps repository that ci and
+// deploy write to when no GitOps repository is configured, history
+// included: `dagger call gitops export --path ./gitops-result`.
+// +cache="never"
+func (m *Slipway) Gitops(ctx context.Context) (*dagger.Directory, error) {
+	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{})
+	if err != nil {
+		return nil, err
+	}
+	c, args := m.gitopsWorker(&registryTarget{address: "registry.invalid"}, p)
+	args = append([]string{toolBin, "gitops-export", "--to", workDir + "/gitops"}, args...)
+	r, err := mustExec(ctx, c.WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	if err != nil {
+		return nil, err
+	}
+	return r.ctr.Directory(workDir + "/gitops"), nil
+}
