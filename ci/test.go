@@ -20,6 +20,7 @@ type testResult struct {
 	unit, integration string // passed, failed, skipped, not run
 	err               error  // names the failed tests
 	elapsed           time.Duration
+	output            string // everything the test commands printed
 }
 
 // Test runs the unit tests, then the integration tests with their declared
@@ -30,6 +31,9 @@ func (m *Slipway) Test(
 	// Only these services (default: all).
 	// +optional
 	service []string,
+	// Print the test commands' whole output, not just the summary.
+	// +optional
+	verbose bool,
 ) (string, error) {
 	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{services: service})
 	if err != nil {
@@ -66,6 +70,9 @@ func (m *Slipway) Test(
 	for _, n := range names {
 		r := results[n]
 		fmt.Fprintf(&b, "%-12s unit %-8s integration %-8s %s\n", n, r.unit, r.integration, r.elapsed.Round(100*time.Millisecond))
+		if verbose && r.output != "" {
+			fmt.Fprintf(&b, "%s\n", indent(r.output))
+		}
 		if r.err != nil {
 			failed = append(failed, fmt.Sprintf("service %s: %v", n, r.err))
 		}
@@ -146,6 +153,9 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 	if s.Test.Unit != "" {
 		progress("%s: unit tests: %s", s.Name, s.Test.Unit)
 		r, err := exec(ctx, base, []string{"sh", "-c", s.Test.Unit})
+		if r != nil {
+			res.output += r.stdout + r.stderr
+		}
 		switch {
 		case err != nil:
 			res.unit, res.err = "failed", fmt.Errorf("running unit tests: %w", err)
@@ -168,6 +178,9 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		}
 		progress("%s: integration tests with %s: %s", s.Name, strings.Join(deps, ", "), s.Test.Integration)
 		r, err := exec(ctx, dependencies(base, s), []string{"sh", "-c", s.Test.Integration})
+		if r != nil {
+			res.output += r.stdout + r.stderr
+		}
 		switch {
 		case err != nil:
 			res.integration, res.err = "failed", fmt.Errorf("running integration tests: %w", err)
