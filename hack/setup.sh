@@ -10,9 +10,10 @@ set -euo pipefail
 #   dnsmasq-base                  the dnsname CNI plugin's DNS server for services
 #   iptables                      NAT and CNI firewall chains for the dagger0 bridge
 #   debootstrap                   Debian root filesystems for the base images
+#   busybox-static                the busybox of the busybox/alpine/golang images
 #   ca-certificates               the CA bundle copied into the images
 #   util-linux, procps, iproute2  unshare/flock, process checks, bridge clean-up
-pkgs=(runc containernetworking-plugins dnsmasq-base iptables debootstrap ca-certificates util-linux procps iproute2)
+pkgs=(runc containernetworking-plugins dnsmasq-base iptables debootstrap busybox-static ca-certificates util-linux procps iproute2)
 
 missing=()
 for p in "${pkgs[@]}"; do
