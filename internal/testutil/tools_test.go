@@ -31,4 +31,3 @@ func TestBuildToolUnknownToolNamesTheFile(t *testing.T) {
 		t.Fatalf("error %q does not name %s", err, want)
 	}
 }
-
