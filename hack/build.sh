@@ -19,6 +19,7 @@ mkdir -p "$SLIPWAY_CACHE/engine"
 build_into() {
 	local dir="$1"; shift
 	if [ -f "$dir/.complete" ]; then
+		touch "$dir" # used: kept by the pruning below
 		return 0
 	fi
 	exec 9>"$dir.lock"
@@ -60,6 +61,10 @@ harness|all)
 	build_into "$harness_dir" ./cmd/harness
 	;;
 esac
+# Builds unused for two weeks (older versions, other branches) go.
+find "$SLIPWAY_CACHE/engine" -mindepth 1 -maxdepth 1 -type d \( -name 'harness-*' -o -name 'dagger-*' \) \
+	-mtime +14 -exec rm -rf {} + 2>/dev/null || true
+
 case "$what" in
 engine) echo "$engine_dir" ;;
 harness) echo "$harness_dir" ;;

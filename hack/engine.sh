@@ -264,18 +264,19 @@ cmd_clean() {
 	cmd_down
 	log "removing the dagger0 bridge, CNI iptables chains and harness state"
 	ip link delete dagger0 2>/dev/null || true
-	local t c
+	local t c rule chains
 	for t in filter nat; do
-		iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-/ {print $2}' | while read -r c; do
-			iptables -t "$t" -S 2>/dev/null | grep -- "-j $c\b" | sed 's/^-A/-D/' | while read -r rule; do
-				# shellcheck disable=SC2086
-				iptables -t "$t" $rule 2>/dev/null || true
+		chains="$(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-/ {print $2}')"
+		[ -n "$chains" ] || continue
+		# Rules of other chains that jump into CNI chains, then the chains.
+		iptables -t "$t" -S | grep -E -- '-j CNI-' | grep -vE '^-A CNI-' | sed 's/^-A/-D/' |
+			while read -r rule; do
+				eval "iptables -t $t $rule" || true
 			done
-			iptables -t "$t" -F "$c" 2>/dev/null || true
-			iptables -t "$t" -X "$c" 2>/dev/null || true
-		done
+		for c in $chains; do iptables -t "$t" -F "$c" || true; done
+		for c in $chains; do iptables -t "$t" -X "$c" || true; done
 	done
-	rm -rf "$SLIPWAY_ENGINE_STATE" "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_LIB" /run/containers/cni/dnsname /var/lib/cni/networks/dagger
+	rm -rf "$SLIPWAY_ENGINE_STATE" "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_LIB" /run/containers/cni/dnsname/dagger /var/lib/cni/networks/dagger /var/lib/cni/results/dagger-*
 	log "clean: done (build cache kept in $SLIPWAY_CACHE; remove it by hand if wanted)"
 }
 

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,10 +33,17 @@ import (
 // module's go.mod starts from the Go SDK's requirements.
 var sdkModules = []string{"dagger.io/dagger@v0.19.7"}
 
-var start = time.Now()
+// start is when the calling script began (its _t0, in Unix seconds), so
+// that the harness's log lines continue the script's clock.
+var start = func() time.Time {
+	if s, err := strconv.ParseInt(os.Getenv("_t0"), 10, 64); err == nil {
+		return time.Unix(s, 0)
+	}
+	return time.Now()
+}()
 
 func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	fmt.Fprintf(os.Stderr, "[%4.0fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 func main() {
@@ -159,8 +167,11 @@ func runImages(ctx context.Context, args []string) error {
 		}
 		logf("%-40s %s %s (%s)", strings.Join(r.Names, ", "), d.String()[:19], state, time.Since(t).Round(100*time.Millisecond))
 	}
-	return nil
+	return b.Prune(pruneAge)
 }
+
+// pruneAge is how long an unused cached layer or module seed is kept.
+const pruneAge = 14 * 24 * time.Hour
 
 func anyIn(names []string, want map[string]bool) bool {
 	for _, n := range names {

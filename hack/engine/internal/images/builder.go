@@ -128,6 +128,22 @@ func (b *Builder) Seed(ctx context.Context) (*modseed.Seed, error) {
 	return s, nil
 }
 
+// Prune removes cached layers and module seeds unused for longer than maxAge.
+func (b *Builder) Prune(maxAge time.Duration) error {
+	n, err := layer.Prune(filepath.Join(b.Cache, "layers"), maxAge)
+	if err != nil {
+		return fmt.Errorf("pruning cached layers: %w", err)
+	}
+	m, err := modseed.Prune(filepath.Join(b.Cache, "modseed"), maxAge)
+	if err != nil {
+		return fmt.Errorf("pruning module seeds: %w", err)
+	}
+	if n+m > 0 {
+		b.logf("pruned %d cached layers and %d module seeds unused for %s", n, m, maxAge)
+	}
+	return nil
+}
+
 // GoRootLayer is the host's Go installation at /usr/local/go.
 func (b *Builder) GoRootLayer() (v1.Layer, error) {
 	k := key("goroot v1", b.GoVersion, b.GoRoot, runtime.GOARCH)

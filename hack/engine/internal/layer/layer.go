@@ -85,8 +85,40 @@ func Cached(file string, spec Spec) (v1.Layer, error) {
 		}
 	} else if err != nil {
 		return nil, err
+	} else {
+		// Mark the layer as used, for Prune.
+		now := time.Now()
+		os.Chtimes(file, now, now)
 	}
 	return open(file)
+}
+
+// Prune removes cached layers (and their digest files) under dir that were
+// not used for longer than maxAge, and returns how many it removed.
+func Prune(dir string, maxAge time.Duration) (int, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".tar.gz") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < maxAge {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil {
+			return n, err
+		}
+		os.Remove(p + ".json")
+		n++
+	}
+	return n, nil
 }
 
 type sums struct {

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/modfile"
 )
@@ -107,6 +108,8 @@ func Build(ctx context.Context, o Options) (*Seed, error) {
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	seed := &Seed{Dir: filepath.Join(o.CacheDir, key, "download"), Key: key, Modules: mods}
 	if _, err := os.Stat(filepath.Join(o.CacheDir, key, ".complete")); err == nil {
+		now := time.Now()
+		os.Chtimes(filepath.Join(o.CacheDir, key), now, now) // used, for Prune
 		return seed, nil
 	}
 
@@ -152,6 +155,10 @@ func Build(ctx context.Context, o Options) (*Seed, error) {
 		}
 	}
 	download := filepath.Join(gomodcache, "cache", "download")
+	// Modules without requirements download nothing: the seed is then empty.
+	if err := os.MkdirAll(download, 0o755); err != nil {
+		return nil, err
+	}
 	if err := prune(download); err != nil {
 		return nil, err
 	}
@@ -293,6 +300,30 @@ func chmodWritable(dir string) {
 		}
 		return nil
 	})
+}
+
+// Prune removes seeds under cacheDir not used for longer than maxAge.
+func Prune(cacheDir string, maxAge time.Duration) (int, error) {
+	ents, err := os.ReadDir(cacheDir)
+	if os.IsNotExist(err) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() || time.Since(info.ModTime()) < maxAge {
+			continue
+		}
+		p := filepath.Join(cacheDir, e.Name())
+		chmodWritable(p)
+		if err := os.RemoveAll(p); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Describe lists the modules of a seed ("path@version" of every zip), for logs and tests.
