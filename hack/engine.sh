@@ -61,6 +61,13 @@ external_engine() {
 	return 1
 }
 
+# rotate LOG: keep one previous log once a log passes 64 MiB.
+rotate() {
+	if [ -f "$1" ] && [ "$(stat -c %s "$1")" -gt $((64 << 20)) ]; then
+		mv -f "$1" "$1.1"
+	fi
+}
+
 registry_up() {
 	local pid
 	if pid="$(alive "$registry_pidfile" "harness registry")"; then
@@ -68,6 +75,7 @@ registry_up() {
 	fi
 	mkdir -p "$SLIPWAY_REGISTRY_DATA" "$SLIPWAY_ENGINE_LOGS"
 	log "starting the local registry on $registry_addr (data $SLIPWAY_REGISTRY_DATA)"
+	rotate "$SLIPWAY_ENGINE_LOGS/registry.log"
 	setsid "$harness" registry -addr "$registry_addr" -data "$SLIPWAY_REGISTRY_DATA" \
 		>>"$SLIPWAY_ENGINE_LOGS/registry.log" 2>&1 </dev/null &
 	echo $! >"$registry_pidfile"
@@ -155,6 +163,7 @@ cmd_up() {
 
 	step "engine"
 	rm -f "$sock"
+	rotate "$SLIPWAY_ENGINE_LOGS/engine.log"
 	printf '\n==== %s engine start (%s)\n' "$(date -Is)" "$bin" >>"$SLIPWAY_ENGINE_LOGS/engine.log"
 	# A private mount namespace: the engine bind-mounts its own resolv.conf
 	# over /etc/resolv.conf and must not do so for the whole host.
@@ -276,7 +285,7 @@ cmd_clean() {
 		for c in $chains; do iptables -t "$t" -F "$c" || true; done
 		for c in $chains; do iptables -t "$t" -X "$c" || true; done
 	done
-	rm -rf "$SLIPWAY_ENGINE_STATE" "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_LIB" /run/containers/cni/dnsname/dagger /var/lib/cni/networks/dagger /var/lib/cni/results/dagger-*
+	rm -rf "$SLIPWAY_ENGINE_STATE" "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_LIB" /run/containers/cni/dnsname/dagger /var/lib/cni/networks/dagger /var/lib/cni/results/dagger-* /var/lib/cni/results/cni-loopback-*
 	log "clean: done (build cache kept in $SLIPWAY_CACHE; remove it by hand if wanted)"
 }
 

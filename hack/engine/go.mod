@@ -2,7 +2,12 @@ module github.com/slipwayci/slipway/hack/engine
 
 go 1.25.0
 
-require github.com/dagger/dagger v0.19.7
+require (
+	github.com/dagger/dagger v0.19.7
+	github.com/google/go-containerregistry v0.20.7
+	github.com/klauspost/compress v1.18.1
+	golang.org/x/mod v0.30.0
+)
 
 require (
 	cloud.google.com/go v0.116.0 // indirect
@@ -135,7 +140,6 @@ require (
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/go-containerregistry v0.20.7 // indirect
 	github.com/google/go-github/v59 v59.0.0 // indirect
 	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/google/jsonschema-go v0.2.3 // indirect
@@ -173,7 +177,6 @@ require (
 	github.com/joho/godotenv v1.5.1 // indirect
 	github.com/juju/ansiterm v1.0.0 // indirect
 	github.com/kevinburke/ssh_config v1.2.0 // indirect
-	github.com/klauspost/compress v1.18.1 // indirect
 	github.com/klauspost/cpuid/v2 v2.2.11 // indirect
 	github.com/koron-go/prefixw v1.0.2 // indirect
 	github.com/lmittmann/tint v1.1.2 // indirect
@@ -311,7 +314,6 @@ require (
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/crypto v0.44.0 // indirect
 	golang.org/x/exp v0.0.0-20250620022241-b7579e27df2b // indirect
-	golang.org/x/mod v0.30.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/oauth2 v0.33.0 // indirect
 	golang.org/x/sync v0.18.0 // indirect
