@@ -32,6 +32,7 @@ var mirroredImages = []struct {
 	{"python:3.11-slim-bookworm", []string{"python3", "-c", "import sys; print(sys.version_info[:2])"}, "(3, 11)"},
 	{"node:18-bookworm-slim", []string{"node", "-e", "console.log(process.versions.node.split('.')[0])"}, "18"},
 	{"postgres:15-bookworm", []string{"postgres", "--version"}, "(PostgreSQL) 15."},
+	{"redis:7.0-bookworm", []string{"redis-server", "--version"}, "v=7.0."},
 }
 
 // TestMirroredImagesRun runs a container from every mirrored name: with the
@@ -189,6 +190,28 @@ func TestServiceBinding(t *testing.T) {
 	}
 	if !strings.Contains(out, "appdb|42") {
 		t.Fatalf("query printed %q, want it to contain %q", out, "appdb|42")
+	}
+}
+
+// TestRedisServiceBinding runs the redis image as a service with its
+// default command and writes and reads a key from another container.
+func TestRedisServiceBinding(t *testing.T) {
+	ctx, c := connect(t)
+	redis := c.Container().From("redis:7.0-bookworm").
+		WithEnvVariable("SLIPWAY_RUN", runID).
+		WithExposedPort(6379).
+		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
+
+	out, err := c.Container().From("redis:7.0-bookworm").
+		WithServiceBinding("redis", redis).
+		WithEnvVariable("RUN", runID).
+		WithExec([]string{"sh", "-c", `redis-cli -h redis set slipway "$RUN" && redis-cli -h redis get slipway`}).
+		Stdout(ctx)
+	if err != nil {
+		t.Fatalf("talking to redis through the service binding: %v", err)
+	}
+	if !strings.Contains(out, "OK") || !strings.Contains(out, runID) {
+		t.Fatalf("redis-cli printed %q, want OK and %q", out, runID)
 	}
 }
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# build.sh [engine|harness|all]: build the harness binaries from hack/engine,
-# cached under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version
-# and the tools module's go.mod/go.sum/sources. Prints the directory holding
-# the binaries (engine, dagger, init, dnsname, codegen, harness) on stdout.
-# A warm run builds nothing.
+# build.sh [engine|harness|frontend|all]: build the harness binaries, cached
+# under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version and the
+# tools modules' go.mod/go.sum/sources:
+#   engine    engine, dagger, init, dnsname, codegen (hack/engine, Dagger v0.19.7)
+#   harness   harness (hack/engine/cmd/harness)
+#   frontend  dockerfile-frontend (hack/tools/dockerfile-frontend, BuildKit)
+# Prints the directory holding each group's binaries on stdout, one a line
+# (all: engine, harness, frontend). A warm run builds nothing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -46,6 +49,10 @@ mapfile -t harness_src < <(find . -path ./distconsts -prune -o -type f \( -name 
 harness_key="$(hash_files "${harness_src[@]}" <(echo "$gover"))"
 harness_dir="$SLIPWAY_CACHE/engine/harness-$harness_key"
 
+frontend_mod="$SLIPWAY_ROOT/hack/tools/dockerfile-frontend"
+frontend_key="$(cd "$frontend_mod" && hash_files go.mod go.sum pkg <(echo "$gover"))"
+frontend_dir="$SLIPWAY_CACHE/engine/dockerfile-frontend-$frontend_key"
+
 case "$what" in
 engine|all)
 	build_into "$engine_dir" \
@@ -61,13 +68,19 @@ harness|all)
 	build_into "$harness_dir" ./cmd/harness
 	;;
 esac
+case "$what" in
+frontend|all)
+	(cd "$frontend_mod" && ldflags="-s -w" build_into "$frontend_dir" "$(cat pkg)")
+	;;
+esac
 # Builds unused for two weeks (older versions, other branches) go.
-find "$SLIPWAY_CACHE/engine" -mindepth 1 -maxdepth 1 -type d \( -name 'harness-*' -o -name 'dagger-*' \) \
+find "$SLIPWAY_CACHE/engine" -mindepth 1 -maxdepth 1 -type d \( -name 'harness-*' -o -name 'dagger-*' -o -name 'dockerfile-frontend-*' \) \
 	-mtime +14 -exec rm -rf {} + 2>/dev/null || true
 
 case "$what" in
 engine) echo "$engine_dir" ;;
 harness) echo "$harness_dir" ;;
-all) printf '%s\n%s\n' "$engine_dir" "$harness_dir" ;;
-*) die "usage: build.sh [engine|harness|all]" ;;
+frontend) echo "$frontend_dir" ;;
+all) printf '%s\n%s\n%s\n' "$engine_dir" "$harness_dir" "$frontend_dir" ;;
+*) die "usage: build.sh [engine|harness|frontend|all]" ;;
 esac

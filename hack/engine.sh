@@ -22,7 +22,6 @@ engine_pidfile="$SLIPWAY_ENGINE_RUN/engine.pid"
 registry_pidfile="$SLIPWAY_ENGINE_RUN/registry.pid"
 statefile="$SLIPWAY_ENGINE_RUN/engine.state"
 envfile="$SLIPWAY_ENGINE_RUN/env"
-dnsname_pidfiles=(/run/containers/cni/dnsname/*/pidfile)
 
 # alive PIDFILE NEEDLE: prints the PID when it runs and its command line
 # contains NEEDLE (so a recycled PID is never mistaken for ours).
@@ -71,7 +70,11 @@ rotate() {
 registry_up() {
 	local pid
 	if pid="$(alive "$registry_pidfile" "harness registry")"; then
-		return 0
+		if alive "$registry_pidfile" "$harness registry" >/dev/null; then
+			return 0
+		fi
+		log "the registry runs an older harness build: restarting it (its content stays)"
+		stop_pid registry "$pid" 10
 	fi
 	mkdir -p "$SLIPWAY_REGISTRY_DATA" "$SLIPWAY_ENGINE_LOGS"
 	log "starting the local registry on $registry_addr (data $SLIPWAY_REGISTRY_DATA)"
@@ -135,13 +138,13 @@ cmd_up() {
 	need_root "engine.sh up"
 	"$SLIPWAY_ROOT/hack/setup.sh"
 	mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" all)
-	bin="${dirs[0]}" harness="${dirs[1]}/harness"
+	bin="${dirs[0]}" harness="${dirs[1]}/harness" frontend="${dirs[2]}/dockerfile-frontend"
 	mkdir -p "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_STATE/engine" "$SLIPWAY_ENGINE_LOGS"
 	lay_out_lib
 	registry_up
 
 	step "base images -> $registry_addr (docker.io mirror)"
-	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images"
+	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend"
 	step "Go SDK runtime -> $SLIPWAY_ENGINE_LIB/builtin"
 	local sdk_digest
 	sdk_digest="$("$harness" gosdk -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" \

@@ -4,7 +4,7 @@
 // loads by digest.
 //
 //	harness registry -addr 127.0.0.1:5099 -data DIR
-//	harness images   -registry 127.0.0.1:5099 -repo ROOT -cache DIR [-only NAME,...]
+//	harness images   -registry 127.0.0.1:5099 -repo ROOT -cache DIR -frontend PATH [-only NAME,...]
 //	harness gosdk    -repo ROOT -cache DIR -codegen PATH -out DIR
 //	harness seed     -repo ROOT -cache DIR
 package main
@@ -132,12 +132,14 @@ func runImages(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("images", flag.ExitOnError)
 	reg := fs.String("registry", "127.0.0.1:5099", "registry mirroring docker.io")
 	only := fs.String("only", "", "comma-separated image names to build (default: all)")
+	frontend := fs.String("frontend", "", "the built BuildKit Dockerfile frontend (for docker/dockerfile:1)")
 	repo, cache := commonFlags(fs)
 	fs.Parse(args)
 	b, err := newBuilder(*repo, *cache)
 	if err != nil {
 		return err
 	}
+	b.DockerfileFrontend = *frontend
 	want := map[string]bool{}
 	for _, n := range strings.Split(*only, ",") {
 		if n = strings.TrimSpace(n); n != "" {

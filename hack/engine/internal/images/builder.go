@@ -38,6 +38,8 @@ type Builder struct {
 	DebianMirror, DebianSecurityMirror string
 	// SDKModules are seeded in addition to the repository's modules.
 	SDKModules []string
+	// DockerfileFrontend is the built BuildKit Dockerfile frontend binary.
+	DockerfileFrontend string
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ import (
 
 //go:embed postgres-entrypoint.sh
 var postgresEntrypoint []byte
+
+//go:embed redis-entrypoint.sh
+var redisEntrypoint []byte
 
 // Label keys set on every harness image.
 const (
@@ -60,6 +64,8 @@ func Catalog() []Recipe {
 		{Names: []string{"python:3.11-slim-bookworm"}, Build: (*Builder).pythonImage},
 		{Names: []string{"node:18-bookworm-slim"}, Build: (*Builder).nodeImage},
 		{Names: []string{"postgres:15-bookworm"}, Build: (*Builder).postgresImage},
+		{Names: []string{"redis:7.0-bookworm"}, Build: (*Builder).redisImage},
+		{Names: []string{"docker/dockerfile:1"}, Build: (*Builder).dockerfileFrontendImage},
 	}
 }
 
@@ -241,5 +247,62 @@ chmod 3777 /var/run/postgresql`,
 		StopSignal:   "SIGINT",
 		Volumes:      map[string]struct{}{"/var/lib/postgresql/data": {}},
 		Labels:       map[string]string{LabelDesc: "Debian " + Suite + " slim with Debian's postgresql-15 and an entrypoint like the Docker Hub image's"},
+	})
+}
+
+func (b *Builder) redisImage(ctx context.Context) (v1.Image, error) {
+	entry, err := b.cached("redis-entrypoint", key("redis entrypoint v1", string(redisEntrypoint)), func() (layer.Spec, func(), error) {
+		return layer.Spec{Entries: []layer.Entry{
+			{Path: "usr/local/bin/docker-entrypoint.sh", Mode: 0o755, Data: redisEntrypoint},
+		}}, nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	layers, err := b.debianDerived(ctx, Derived{
+		Name:     "redis-server",
+		Packages: []string{"redis-server"},
+		Post: `mkdir -p /data
+chown redis:redis /data`,
+	}, entry)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(layers, v1.Config{
+		Env:          []string{"PATH=" + defaultPath},
+		Entrypoint:   []string{"docker-entrypoint.sh"},
+		Cmd:          []string{"redis-server"},
+		WorkingDir:   "/data",
+		ExposedPorts: map[string]struct{}{"6379/tcp": {}},
+		Labels:       map[string]string{LabelDesc: "Debian " + Suite + " slim with Debian's redis-server (7.0) and an entrypoint like the Docker Hub image's"},
+	})
+}
+
+// dockerfileFrontendImage is BuildKit's Dockerfile frontend, laid out like
+// Docker Hub's docker/dockerfile image: a Dockerfile starting with
+// "# syntax=docker/dockerfile:1" makes the engine run it.
+func (b *Builder) dockerfileFrontendImage(context.Context) (v1.Image, error) {
+	if b.DockerfileFrontend == "" {
+		return nil, fmt.Errorf("no Dockerfile frontend binary given (hack/build.sh frontend builds it)")
+	}
+	bin, err := os.ReadFile(b.DockerfileFrontend)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Dockerfile frontend: %w", err)
+	}
+	l, err := b.cached("dockerfile-frontend", key("dockerfile frontend v1", string(bin)), func() (layer.Spec, func(), error) {
+		return layer.Spec{Entries: []layer.Entry{
+			{Path: "bin/dockerfile-frontend", Mode: 0o755, Data: bin},
+		}}, nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return assemble([]v1.Layer{l}, v1.Config{
+		Entrypoint: []string{"/bin/dockerfile-frontend"},
+		Labels: map[string]string{
+			LabelDesc:                             "BuildKit's Dockerfile frontend (hack/tools/dockerfile-frontend)",
+			"moby.buildkit.frontend.network.none": "true",
+			"moby.buildkit.frontend.caps":         "moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts",
+		},
 	})
 }
