@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# build.sh [engine|harness|frontend|all]: build the harness binaries, cached
+# under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version and the
+# tools modules' go.mod/go.sum/sources:
+#   engine    engine, dagger, init, dnsname, codegen (hack/engine, Dagger v0.19.7)
+#   harness   harness (hack/engine/cmd/harness)
+#   frontend  dockerfile-frontend (hack/tools/dockerfile-frontend, BuildKit)
+# Prints the directory holding each group's binaries on stdout, one a line
+# (all: engine, harness, frontend). A warm run builds nothing.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+what="${1:-all}"
+mod="$SLIPWAY_ROOT/hack/engine"
+gover="$(go env GOVERSION)"
+ldflags="-s -w -X github.com/dagger/dagger/engine.Version=$DAGGER_VERSION -X github.com/dagger/dagger/engine.Tag=$DAGGER_VERSION"
+
+cd "$mod"
+mkdir -p "$SLIPWAY_CACHE/engine"
+
+# build_into KEYDIR PKG...: go build the packages into KEYDIR unless it is complete.
+build_into() {
+	local dir="$1"; shift
+	if [ -f "$dir/.complete" ]; then
+		touch "$dir" # used: kept by the pruning below
+		return 0
+	fi
+	exec 9>"$dir.lock"
+	flock 9
+	if [ -f "$dir/.complete" ]; then
+		exec 9>&-
+		return 0
+	fi
+	rm -rf "$dir.tmp"
+	mkdir -p "$dir.tmp"
+	log "building $* (cold: several minutes) into $dir"
+	CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" \
+		go build -trimpath -ldflags "$ldflags" -o "$dir.tmp/" "$@"
+	touch "$dir.tmp/.complete"
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+	exec 9>&-
+}
+
+engine_key="$(hash_files go.mod go.sum tools.go distconsts/go.mod distconsts/distconsts.go <(echo "$gover $DAGGER_VERSION $ldflags"))"
+engine_dir="$SLIPWAY_CACHE/engine/dagger-$DAGGER_VERSION-$engine_key"
+
+mapfile -t harness_src < <(find . -path ./distconsts -prune -o -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*.sh' \) -print | LC_ALL=C sort)
+harness_key="$(hash_files "${harness_src[@]}" <(echo "$gover"))"
+harness_dir="$SLIPWAY_CACHE/engine/harness-$harness_key"
+
+frontend_mod="$SLIPWAY_ROOT/hack/tools/dockerfile-frontend"
+frontend_key="$(cd "$frontend_mod" && hash_files go.mod go.sum pkg <(echo "$gover"))"
+frontend_dir="$SLIPWAY_CACHE/engine/dockerfile-frontend-$frontend_key"
+
+case "$what" in
+engine|all)
+	build_into "$engine_dir" \
+		github.com/dagger/dagger/cmd/engine \
+		github.com/dagger/dagger/cmd/dagger \
+		github.com/dagger/dagger/cmd/init \
+		github.com/dagger/dagger/cmd/dnsname \
+		github.com/dagger/dagger/cmd/codegen
+	;;
+esac
+case "$what" in
+harness|all)
+	build_into "$harness_dir" ./cmd/harness
+	;;
+esac
+case "$what" in
+frontend|all)
+	(cd "$frontend_mod" && ldflags="-s -w" build_into "$frontend_dir" "$(cat pkg)")
+	;;
+esac
+# Builds unused for two weeks (older versions, other branches) go.
+find "$SLIPWAY_CACHE/engine" -mindepth 1 -maxdepth 1 -type d \( -name 'harness-*' -o -name 'dagger-*' -o -name 'dockerfile-frontend-*' \) \
+	-mtime +14 -exec rm -rf {} + 2>/dev/null || true
+
+case "$what" in
+engine) echo "$engine_dir" ;;
+harness) echo "$harness_dir" ;;
+frontend) echo "$frontend_dir" ;;
+all) printf '%s\n%s\n%s\n' "$engine_dir" "$harness_dir" "$frontend_dir" ;;
+*) die "usage: build.sh [engine|harness|frontend|all]" ;;
+esac

@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# Common settings and helpers for the harness scripts. Sourced, never run.
+#
+# Every location can be overridden from the environment; the defaults are the
+# ones docs/engine.md describes.
+
+SLIPWAY_ROOT="${SLIPWAY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+SLIPWAY_CACHE="${SLIPWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/slipway}"
+DAGGER_VERSION="v0.19.7"
+
+# Fixed paths compiled into the engine (hack/engine/distconsts).
+SLIPWAY_ENGINE_LIB="/usr/local/lib/slipway-engine"
+# Runtime state of one engine: socket, pid files, config, logs.
+SLIPWAY_ENGINE_RUN="${SLIPWAY_ENGINE_RUN:-/run/slipway-engine}"
+SLIPWAY_ENGINE_STATE="${SLIPWAY_ENGINE_STATE:-/var/lib/slipway-engine}"
+SLIPWAY_ENGINE_LOGS="${SLIPWAY_ENGINE_LOGS:-/var/log/slipway-engine}"
+SLIPWAY_REGISTRY_PORT="${SLIPWAY_REGISTRY_PORT:-5099}"
+SLIPWAY_REGISTRY_DATA="${SLIPWAY_REGISTRY_DATA:-$SLIPWAY_ENGINE_STATE/registry}"
+
+export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/dagger/dagger"
+export GOWORK=off
+
+_t0="${_t0:-$(date +%s)}"
+export _t0
+
+# log prints a progress line with the seconds since the first script started.
+log() { printf '[%4ss] %s\n' "$(($(date +%s) - _t0))" "$*" >&2; }
+# step prints a section header.
+step() { printf '\n[%4ss] == %s\n' "$(($(date +%s) - _t0))" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# hash_files prints a short sha256 over the names and contents of the given files.
+hash_files() {
+	local f
+	for f in "$@"; do
+		printf '%s\n' "$f"
+		cat "$f"
+	done | sha256sum | cut -c1-16
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || die "$1 needs root (it installs packages, runs the engine as a host process and configures networking)"
+}

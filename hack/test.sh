@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# test.sh [unit|e2e|all]: every check of the project, with its own set-up.
+#
+#   unit  gofmt, go vet and go test of the root module (no engine) and of the
+#         harness's tools module
+#   e2e   bring the engine up (hack/engine.sh up: host packages, engine build,
+#         registry, base images), then SLIPWAY_E2E=1 go test ./e2e/...
+#   all   both (the default; `make test` and .ci/run)
+#
+# An engine this script started is stopped again at the end; one that was
+# already running is left running. A summary of the phases ends the output.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$SLIPWAY_ROOT"
+
+what="${1:-all}"
+case "$what" in unit | e2e | all) ;; *) die "usage: test.sh [unit|e2e|all]" ;; esac
+
+results=()
+failed=0
+started_engine=0
+
+# phase NAME CMD...: run a phase, record its status and duration.
+phase() {
+	local name="$1" t rc
+	shift
+	step "$name"
+	t=$(date +%s)
+	"$@"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		results+=("$(printf '  %-28s ok    %4ss' "$name" $(($(date +%s) - t)))")
+	else
+		results+=("$(printf '  %-28s FAIL  %4ss  (exit %s)' "$name" $(($(date +%s) - t)) $rc)")
+		failed=1
+	fi
+	return $rc
+}
+
+summary() {
+	local rc=$?
+	if [ $started_engine -eq 1 ]; then
+		step "stopping the engine this run started"
+		./hack/engine.sh down || true
+	fi
+	printf '\n== summary (%s, %ss)\n' "$what" $(($(date +%s) - _t0))
+	printf '%s\n' "${results[@]}"
+	if [ $failed -ne 0 ] || [ $rc -ne 0 ]; then
+		printf 'RESULT: FAIL\n'
+		exit 1
+	fi
+	printf 'RESULT: ok\n'
+}
+trap summary EXIT
+
+gofmt_check() {
+	local files bad
+	mapfile -t files < <(git ls-files -co --exclude-standard '*.go')
+	bad="$(gofmt -l "${files[@]}")"
+	if [ -n "$bad" ]; then
+		echo "gofmt needed on:" >&2
+		echo "$bad" >&2
+		return 1
+	fi
+	echo "gofmt: ${#files[@]} files ok"
+}
+
+root_vet() { go vet ./...; }
+root_unit() { go test -count=1 ./...; }
+harness_unit() {
+	(cd hack/engine && GOFLAGS="-buildvcs=false -mod=readonly" go vet ./cmd/... ./internal/... &&
+		GOFLAGS="-buildvcs=false -mod=readonly" go test -count=1 ./cmd/... ./internal/...)
+}
+
+engine_up() {
+	if ! ./hack/engine.sh status >/dev/null 2>&1; then
+		started_engine=1
+	fi
+	./hack/engine.sh up || return 1
+	eval "$(./hack/engine.sh env)"
+	log "engine: ${_EXPERIMENTAL_DAGGER_RUNNER_HOST:-stock dagger CLI}, registry: ${SLIPWAY_LOCAL_REGISTRY:-none}"
+}
+
+e2e_tests() {
+	SLIPWAY_E2E=1 go test -count=1 -timeout 60m -v ./e2e/...
+}
+
+if [ "$what" = unit ] || [ "$what" = all ]; then
+	phase "gofmt" gofmt_check
+	phase "go vet (root module)" root_vet
+	phase "unit tests (root module)" root_unit
+	phase "harness tools module" harness_unit
+fi
+if [ "$what" = e2e ] || [ "$what" = all ]; then
+	if phase "engine up" engine_up; then
+		phase "end-to-end tests" e2e_tests
+	else
+		results+=("  end-to-end tests             not run (no engine)")
+	fi
+fi
