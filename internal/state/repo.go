@@ -29,11 +29,13 @@ func Load(ctx context.Context, repoURL, branch, file string, opts ...gitops.Opti
 
 // Commit changes the state file in one commit pushed directly to branch:
 // it reads the file from the branch tip, lets fn change it and commits the
-// result with message; when fn changes nothing, nothing is committed. A
-// push that loses a race is retried from the new tip, running fn again, so
-// that concurrent writers never overwrite each other's entries. fn must be
-// safe to call more than once. dryRun returns the diff and writes nothing.
-func Commit(ctx context.Context, repoURL, branch, file, message string, fn func(*State) error, dryRun bool, opts ...gitops.Option) (*gitops.Result, error) {
+// result with message; when fn changes nothing, nothing is committed. fn
+// also gets the checkout's directory, to read the manifests at the same
+// commit. A push that loses a race is retried from the new tip, running fn
+// again, so that concurrent writers never overwrite each other's entries:
+// fn must be safe to call more than once. dryRun returns the diff and
+// writes nothing.
+func Commit(ctx context.Context, repoURL, branch, file, message string, fn func(dir string, s *State) error, dryRun bool, opts ...gitops.Option) (*gitops.Result, error) {
 	repo, err := gitops.Clone(ctx, repoURL, opts...)
 	if err != nil {
 		return nil, err
@@ -44,7 +46,7 @@ func Commit(ctx context.Context, repoURL, branch, file, message string, fn func(
 		if err != nil {
 			return nil, err
 		}
-		if err := fn(s); err != nil {
+		if err := fn(dir, s); err != nil {
 			return nil, err
 		}
 		u, err := s.Update()

@@ -222,7 +222,7 @@ func TestCommitThroughGit(t *testing.T) {
 	ctx := context.Background()
 	bare := seed(t)
 	const file = "deploy/slipway-state.yaml"
-	pin := func(s *State) error {
+	pin := func(_ string, s *State) error {
 		_, err := s.SetPin(Pin{Environment: "prod", Service: "orders", Digest: dig(1), Reason: "rollback", By: "alice", At: when})
 		return err
 	}
@@ -253,7 +253,7 @@ func TestCommitThroughGit(t *testing.T) {
 	}
 	// A failing edit writes nothing.
 	boom := errors.New("boom")
-	if _, err := Commit(ctx, bare, "main", file, "x", func(*State) error { return boom }, false, fast()...); !errors.Is(err, boom) {
+	if _, err := Commit(ctx, bare, "main", file, "x", func(string, *State) error { return boom }, false, fast()...); !errors.Is(err, boom) {
 		t.Fatalf("failing edit: %v", err)
 	}
 	if n := len(gitLog(t, bare)); n != 2 {
@@ -275,7 +275,7 @@ func TestConcurrentCommitsKeepEveryEntry(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, errs[i] = Commit(context.Background(), bare, "main", "deploy/slipway-state.yaml", fmt.Sprintf("pin svc%d", i), func(s *State) error {
+			_, errs[i] = Commit(context.Background(), bare, "main", "deploy/slipway-state.yaml", fmt.Sprintf("pin svc%d", i), func(_ string, s *State) error {
 				_, err := s.SetPin(Pin{Environment: "prod", Service: fmt.Sprintf("svc%d", i), Digest: dig(i + 1), At: when})
 				return err
 			}, false, fast()...)
