@@ -24,6 +24,7 @@ type candidate struct {
 	// dstRepo is the repository the environment will run it from.
 	dstRepo string
 	rep     *report.Service
+	run     *run
 	// changed is set when the environment's manifests must change.
 	changed bool
 }
@@ -34,9 +35,7 @@ func (c *candidate) dstRef() string { return c.dstRepo + "@" + c.src.Digest }
 // copies reports whether the image must be copied into another repository.
 func (c *candidate) copies() bool { return c.dstRepo != c.src.Name }
 
-func (c *candidate) refuse(stage string, err error) {
-	c.rep.Status, c.rep.Stage, c.rep.Error = report.Refused, stage, err.Error()
-}
+func (c *candidate) refuse(stage string, err error) { c.run.refuse(c.rep, stage, err) }
 
 // AttestationPredicates maps the kinds of requireAttestations to the
 // predicate types that satisfy them, in order of preference.

@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slipwayci/slipway/internal/config"
@@ -131,9 +132,12 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	from, errFrom := cfg.Environment(o.From)
 	to, errTo := cfg.Environment(o.To)
 	if err := errors.Join(errFrom, errTo); err != nil {
-		return rep, refused(rep, fmt.Errorf("%w: %w", ErrUnknown, err))
+		return rep, refused(rep, o.To, fmt.Errorf("%w: %w", ErrUnknown, err))
 	}
-	services, refusals := o.selectServices(from, to)
+	services := o.selectServices(rn, from, to)
+	if len(services) == 0 && len(rn.entries) == 0 {
+		return rep, refused(rep, o.To, fmt.Errorf("%w: no service is deployed to both %s and %s", ErrUnknown, from.Name, to.Name))
+	}
 	s, err := open(ctx, o.RepoURL, cfg, o.GitOptions)
 	if err != nil {
 		return rep, err
@@ -144,7 +148,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	ch := &checker{reg: o.Registry, verifier: o.Verifier, scanner: o.Scanner, env: to, state: s.state}
 	var cands []*candidate
 	for _, svc := range services {
-		c := &candidate{service: svc, rep: rn.add(svc.Name)}
+		c := &candidate{service: svc, rep: rn.add(svc.Name), run: rn}
 		cur, err := s.current(from.Name, svc.Name)
 		if err != nil {
 			c.refuse("read", fmt.Errorf("%w: %w", ErrNotDeployed, err))
@@ -166,7 +170,6 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		c.rep.Repository, c.rep.Digest = c.dstRepo, c.src.Digest
 		cands = append(cands, c)
 	}
-	rn.entries = append(rn.entries, refusals...)
 	ch.run(ctx, cands, cfg.Project.Parallelism)
 	if o.Scanner == nil {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("not re-scanned: no scanner was given, so the images were not checked against %s's vulnerability policy (failOn %s)", to.Name, to.Policy.FailOn))
@@ -197,18 +200,17 @@ func (o Options) validate() error {
 	return nil
 }
 
-// selectServices returns the services to promote, and refusals for the ones
-// asked for that cannot be.
-func (o Options) selectServices(from, to config.Environment) ([]config.Service, []*report.Service) {
+// selectServices returns the services to promote, recording refusals for
+// the ones asked for that cannot be.
+func (o Options) selectServices(rn *run, from, to config.Environment) []config.Service {
 	var out []config.Service
-	var refusals []*report.Service
 	if len(o.Services) == 0 {
 		for _, s := range o.Config.Services {
 			if s.DeploysTo(from.Name) && s.DeploysTo(to.Name) {
 				out = append(out, s)
 			}
 		}
-		return out, nil
+		return out
 	}
 	seen := map[string]bool{}
 	for _, name := range o.Services {
@@ -226,13 +228,12 @@ func (o Options) selectServices(from, to config.Environment) ([]config.Service, 
 			}
 		}
 		if err != nil {
-			refusals = append(refusals, &report.Service{Name: name, Status: report.Refused, Stage: "config",
-				Error: fmt.Errorf("%w: %w", ErrUnknown, err).Error()})
+			rn.refuse(rn.add(name), "config", fmt.Errorf("%w: %w", ErrUnknown, err))
 			continue
 		}
 		out = append(out, s)
 	}
-	return out, refusals
+	return out
 }
 
 func serviceFile(s config.Service) string {
@@ -271,6 +272,8 @@ func sourceCommit(cands []*candidate, fallback string) string {
 type run struct {
 	rep     *report.Report
 	entries []*report.Service
+	mu      sync.Mutex
+	errs    map[*report.Service]error
 }
 
 func newRun(kind string, cfg *config.Config, dryRun bool) *run {
@@ -278,7 +281,15 @@ func newRun(kind string, cfg *config.Config, dryRun bool) *run {
 	if cfg != nil {
 		r.Project = cfg.Project.Name
 	}
-	return &run{rep: r}
+	return &run{rep: r, errs: map[*report.Service]error{}}
+}
+
+// refuse records the refusal of one service (safe for concurrent use).
+func (r *run) refuse(s *report.Service, stage string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.Status, s.Stage, s.Error = report.Refused, stage, err.Error()
+	r.errs[s] = err
 }
 
 // add starts the entry of a service.
@@ -301,21 +312,29 @@ func (r *run) finish() {
 	r.rep.Sort()
 }
 
-// refused records a run-level refusal in the report.
-func refused(r *report.Report, err error) error {
+// refused records a run-level refusal in the report: a note, and a failed
+// deployment of env (so that the report is not OK) unless one is there.
+func refused(r *report.Report, env string, err error) error {
 	err = fmt.Errorf("%w: %w", ErrRefused, err)
 	r.Notes = append(r.Notes, err.Error())
+	for _, d := range r.Deployments {
+		if d.Error != "" {
+			return err
+		}
+	}
+	r.Deployments = append(r.Deployments, report.Deployment{Environment: env, Services: []string{}, Error: err.Error()})
 	return err
 }
 
 // allOrNothing turns per-service refusals into the run's refusal: the other
 // services are skipped, and nothing is written.
 func (r *run) allOrNothing() error {
-	var names, msgs []string
+	var names []string
+	var errs []error
 	for _, s := range r.entries {
 		if s.Status == report.Refused {
 			names = append(names, s.Name)
-			msgs = append(msgs, s.Name+": "+s.Error)
+			errs = append(errs, fmt.Errorf("%s: %w", s.Name, r.errs[s]))
 		}
 	}
 	if len(names) == 0 {
@@ -327,7 +346,6 @@ func (r *run) allOrNothing() error {
 			s.Error = fmt.Sprintf("passed every check, but not written: %s refused (all or nothing)", strings.Join(names, ", "))
 		}
 	}
-	sort.Strings(msgs)
-	err := fmt.Errorf("%w: nothing was copied, tagged or committed:\n  %s", ErrRefused, strings.Join(msgs, "\n  "))
-	return err
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return fmt.Errorf("%w (nothing was copied, tagged or committed):\n%w", ErrRefused, errors.Join(errs...))
 }

@@ -70,14 +70,14 @@ func Rollback(ctx context.Context, o RollbackOptions) (*report.Report, error) {
 	cfg := o.Config
 	env, svc, err := lookup(cfg, o.Environment, o.Service)
 	if err != nil {
-		return rep, refused(rep, err)
+		return rep, refused(rep, o.Environment, err)
 	}
 	s, err := open(ctx, o.RepoURL, cfg, o.GitOptions)
 	if err != nil {
 		return rep, err
 	}
 	defer s.close()
-	c := &candidate{service: svc, rep: rn.add(svc.Name)}
+	c := &candidate{service: svc, rep: rn.add(svc.Name), run: rn}
 	cur, err := s.current(env.Name, svc.Name)
 	if err != nil {
 		c.refuse("read", fmt.Errorf("%w: %w", ErrUnknown, err))

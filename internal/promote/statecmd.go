@@ -56,10 +56,10 @@ func Pin(ctx context.Context, o StateOptions, env, service, digest string) (*rep
 	}
 	e, svc, err := lookup(o.Config, env, service)
 	if err != nil {
-		return rn.rep, refused(rn.rep, err)
+		return rn.rep, refused(rn.rep, env, err)
 	}
 	if digest != "" && !state.ValidDigest(digest) {
-		return rn.rep, refused(rn.rep, fmt.Errorf("%w: %q is not a digest (sha256:<64 hex>)", ErrUnknown, digest))
+		return rn.rep, refused(rn.rep, env, fmt.Errorf("%w: %q is not a digest (sha256:<64 hex>)", ErrUnknown, digest))
 	}
 	layout := deploy.Layout(o.Config)
 	var pinned state.Pin
@@ -92,7 +92,7 @@ func Pin(ctx context.Context, o StateOptions, env, service, digest string) (*rep
 	rn.rep.Deployments = append(rn.rep.Deployments, stateDeployment(e.Name, []string{svc.Name}, o.RepoURL, res, err))
 	if err != nil {
 		if errors.Is(err, ErrNotRunning) {
-			return rn.rep, refused(rn.rep, err)
+			return rn.rep, refused(rn.rep, env, err)
 		}
 		return rn.rep, err
 	}
@@ -114,7 +114,7 @@ func Unpin(ctx context.Context, o StateOptions, env, service string) (*report.Re
 	}
 	e, svc, err := lookup(o.Config, env, service)
 	if err != nil {
-		return rn.rep, refused(rn.rep, err)
+		return rn.rep, refused(rn.rep, env, err)
 	}
 	var old state.Pin
 	var found bool
@@ -152,10 +152,10 @@ func Reject(ctx context.Context, o StateOptions, digest string) (*report.Report,
 		digest = d
 	}
 	if !state.ValidDigest(digest) {
-		return rn.rep, refused(rn.rep, fmt.Errorf("%w: %q is not a digest (sha256:<64 hex>)", ErrUnknown, digest))
+		return rn.rep, refused(rn.rep, "", fmt.Errorf("%w: %q is not a digest (sha256:<64 hex>)", ErrUnknown, digest))
 	}
 	if strings.TrimSpace(o.Reason) == "" {
-		return rn.rep, refused(rn.rep, fmt.Errorf("%w: rejecting %s needs a reason (it is kept in the state file for whoever meets the refusal)", state.ErrInvalidEntry, digest))
+		return rn.rep, refused(rn.rep, "", fmt.Errorf("%w: rejecting %s needs a reason (it is kept in the state file for whoever meets the refusal)", state.ErrInvalidEntry, digest))
 	}
 	layout := deploy.Layout(o.Config)
 	var running []string
