@@ -206,7 +206,7 @@ func Run(ctx context.Context, o Options) (*report.Deployment, error) {
 				continue
 			}
 			if o.Held == HeldRefuse {
-				return nil, nil, fmt.Errorf("service %s: not deploying %s to %s: %w: %s", c.Service, c.Digest, o.Environment, ErrHeld, reason)
+				return nil, nil, fmt.Errorf("service %s: not deploying %s to %s: %w: %s (%s)", c.Service, c.Digest, o.Environment, ErrHeld, reason, state.Path(o.Config))
 			}
 			if held == nil {
 				held = map[string]string{}

@@ -84,11 +84,11 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	env, svc, digest := ch.env.Name, c.service.Name, c.src.Digest
 	if _, ok := ch.state.Denylisted(digest); ok {
 		reason, _ := ch.state.Hold(env, svc, digest)
-		return "state", fmt.Errorf("%w: %s (%s); it can never be deployed or promoted again", ErrDenylisted, reason, ch.state.File())
+		return "state", fmt.Errorf("%w: %s in %s; it is never deployed or promoted again", ErrDenylisted, reason, ch.state.File())
 	}
 	if p, ok := ch.state.Pinned(env, svc); ok && !ch.ignorePin && p.Digest != digest {
 		reason, _ := ch.state.Hold(env, svc, digest)
-		return "state", fmt.Errorf("%w: %s (%s); run `slipway unpin --env %s --service %s` to release it, or roll back instead", ErrPinned, reason, ch.state.File(), env, svc)
+		return "state", fmt.Errorf("%w: %s in %s; release it with `slipway unpin --env %s --service %s`, or roll back instead", ErrPinned, reason, ch.state.File(), env, svc)
 	}
 	ref := c.srcRef()
 	ok, err := ch.reg.Exists(ctx, ref)

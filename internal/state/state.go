@@ -253,7 +253,7 @@ func (s *State) Hold(env, service, digest string) (reason string, ok bool) {
 		return fmt.Sprintf("%s is denylisted (%s)", digest, describe(d.Reason, d.By, d.At)), true
 	}
 	if p, pinned := s.Pinned(env, service); pinned && p.Digest != digest {
-		return fmt.Sprintf("%s is pinned in %s to %s (%s); unpin it first", service, env, p.Digest, describe(p.Reason, p.By, p.At)), true
+		return fmt.Sprintf("%s is pinned in %s to %s (%s)", service, env, p.Digest, describe(p.Reason, p.By, p.At)), true
 	}
 	return "", false
 }

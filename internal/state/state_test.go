@@ -155,7 +155,7 @@ func TestHold(t *testing.T) {
 		want             string
 	}{
 		{"prod", "orders", dig(1), ""},
-		{"prod", "orders", dig(3), "orders is pinned in prod to " + dig(1) + " (rollback, by alice, at 2025-03-04T05:06:07Z); unpin it first"},
+		{"prod", "orders", dig(3), "orders is pinned in prod to " + dig(1) + " (rollback, by alice, at 2025-03-04T05:06:07Z)"},
 		{"staging", "orders", dig(3), ""},
 		{"dev", "catalog", dig(2), dig(2) + " is denylisted (CVE-1, by bob, at 2025-03-04T05:06:07Z)"},
 		// The denylist beats a pin to the same digest.
