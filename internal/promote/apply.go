@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -127,8 +128,13 @@ func apply(ctx context.Context, a applyArgs) error {
 		Held: deploy.HeldRefuse, EditState: a.editState, Note: a.note,
 	})
 	if err != nil {
+		st, stage := report.Failed, "deploy"
+		if errors.Is(err, deploy.ErrHeld) {
+			// A pin or rejection landed after the checks: still a refusal.
+			st, stage, err = report.Refused, "state", fmt.Errorf("%w: %w", ErrRefused, err)
+		}
 		for _, c := range write {
-			c.rep.Status, c.rep.Stage, c.rep.Error = report.Failed, "deploy", err.Error()
+			c.rep.Status, c.rep.Stage, c.rep.Error = st, stage, err.Error()
 			if c.copies() {
 				rn.note("%s was copied to %s before the GitOps write failed; it is untagged there except for its commit tag", c.srcRef(), c.dstRepo)
 			}

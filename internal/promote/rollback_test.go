@@ -272,7 +272,7 @@ func TestPinLandingMidPromotionIsHonoured(t *testing.T) {
 	})
 	commits := f.commits()
 	_, err := Run(ctx, o)
-	if !errors.Is(err, deploy.ErrHeld) || !strings.Contains(err.Error(), "someone else's incident") {
+	if !errors.Is(err, deploy.ErrHeld) || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "someone else's incident") {
 		t.Fatalf("err = %v", err)
 	}
 	if f.commits() != commits+1 || f.git("log", "-1", "--format=%s", "main") != "pin(staging): orders" {
