@@ -93,7 +93,7 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	ref := c.srcRef()
 	ok, err := ch.reg.Exists(ctx, ref)
 	if err != nil {
-		return "verify", fmt.Errorf("%w: checking %s: %w", ErrUnverified, ref, err)
+		return "verify", fmt.Errorf("%w: %w", ErrUnverified, err)
 	}
 	if !ok {
 		return "verify", fmt.Errorf("%w: %s is not in the registry", ErrUnverified, ref)

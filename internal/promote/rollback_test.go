@@ -2,12 +2,20 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
+	"github.com/slipwayci/slipway/internal/gitops"
+	"github.com/slipwayci/slipway/internal/gitops/github"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/state"
 )
@@ -359,5 +367,88 @@ func TestPin(t *testing.T) {
 	}
 	if _, err := Pin(ctx, f.stateOptions(""), "qa", "orders", ""); !errors.Is(err, ErrUnknown) {
 		t.Errorf("unknown environment: %v", err)
+	}
+}
+
+// fakeGitHub answers the pull-request calls of internal/gitops/github: no
+// pull request exists yet, and creating one returns its URL.
+func fakeGitHub(t *testing.T) (*github.Client, *[]string) {
+	t.Helper()
+	var mu sync.Mutex
+	var created []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/repos/acme/gitops/pulls":
+			io.WriteString(w, "[]")
+		case r.Method == http.MethodPost && r.URL.Path == "/repos/acme/gitops/pulls":
+			var in struct{ Head, Base, Title, Body string }
+			json.NewDecoder(r.Body).Decode(&in)
+			created = append(created, in.Head+" → "+in.Base+": "+in.Title+"\n"+in.Body)
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"number":%d,"html_url":"https://github.example/acme/gitops/pull/%d","state":"open"}`, len(created), len(created))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := github.New("acme/gitops", "token", github.WithBaseURL(srv.URL), github.WithRetries(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &created
+}
+
+// TestPullRequestMode: an environment in pull-request mode gets a pull
+// request from slipway/<env>/<commit>, not a commit on its branch; a
+// rollback's pin travels in its pull request.
+func TestPullRequestMode(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	for i := range f.cfg.Project.Environments {
+		if f.cfg.Project.Environments[i].Name == "prod" {
+			f.cfg.Project.Environments[i].Mode = "pull-request"
+		}
+	}
+	gh, created := fakeGitHub(t)
+	d := devReady(f)
+	if _, err := Run(ctx, f.options("dev", "staging")); err != nil {
+		t.Fatal(err)
+	}
+	main := f.git("rev-parse", "main")
+	o := f.options("staging", "prod")
+	o.GitOptions = append(o.GitOptions, gitops.WithPullRequests(gh))
+	rep, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	branch := "slipway/prod/" + c1[:12]
+	if f.git("rev-parse", "main") != main {
+		t.Fatal("pull-request mode committed to main")
+	}
+	if rep.Deployments[0].PullRequest != "https://github.example/acme/gitops/pull/1" || rep.Deployments[0].Branch != branch {
+		t.Fatalf("deployment = %+v", rep.Deployments[0])
+	}
+	if len(*created) != 1 || !strings.HasPrefix((*created)[0], branch+" → main: deploy(prod): catalog, notify, orders") || !strings.Contains((*created)[0], "Promoted from staging") {
+		t.Fatalf("pull requests = %q", *created)
+	}
+	if !strings.Contains(f.git("show", branch+":deploy/overlays/prod/kustomization.yaml"), d["orders"]) {
+		t.Fatal("the pull-request branch does not hold the promotion")
+	}
+	// Rollback in pull-request mode: image and pin in one pull request.
+	ro := f.rollbackOptions("prod", "orders", d["orders"])
+	ro.GitOptions = o.GitOptions
+	// prod's main branch still names the bootstrap registry: say where to
+	// look and where prod runs from.
+	ro.SourceRegistry, ro.TargetRegistry = f.host, f.host
+	if _, err := Rollback(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	if f.git("rev-parse", "main") != main {
+		t.Fatal("the rollback committed to main")
+	}
+	if !strings.Contains(f.git("show", branch+":"+stateFile), "service: orders") {
+		t.Fatal("the pin is not in the pull request")
 	}
 }
