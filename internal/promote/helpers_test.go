@@ -51,7 +51,7 @@ var (
 	sharedErr error
 )
 
-func sharedClients(t *testing.T) {
+func sharedClients(t testing.TB) {
 	t.Helper()
 	sharedOnce.Do(func() {
 		var mk, ok *signing.KeyPair
@@ -83,7 +83,7 @@ func sharedClients(t *testing.T) {
 // registry behind a counting proxy, a key pair and a GitOps bare repository
 // seeded from this repository's deploy/ tree, served by the git binary.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	cfg      *config.Config
 	counter  *registrytest.Counter
 	host     string
@@ -94,7 +94,7 @@ type fixture struct {
 	repo     string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	root := testutil.RepoRoot(t)
 	cfg, err := config.Load(root)
