@@ -19,10 +19,12 @@ import (
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/state"
 )
 
 // Change is one service's image to deploy: by digest, or by a tag that is
-// resolved to its digest first.
+// resolved to its digest first. The tag written next to the digest is Tag,
+// or Options.SourceCommit when Tag is empty.
 type Change struct {
 	Service    string `json:"service"`
 	Repository string `json:"repository"`
@@ -53,7 +55,35 @@ type Options struct {
 	RepoURL string
 	// GitOptions carry auth, author and the pull-request client.
 	GitOptions []gitops.Option
+	// Held says what happens to a change that the state file in the GitOps
+	// repository (state.Path) holds back: its digest is denylisted, or the
+	// service is pinned in the environment to another digest. The state is
+	// read from the very tip each commit is made on, so a pin or rejection
+	// that lands meanwhile is honoured. HeldSkip, the zero value, leaves those
+	// services as they are, writes the others and lists them in
+	// Deployment.Held; HeldRefuse fails the deployment with ErrHeld and
+	// writes nothing.
+	Held HeldPolicy
+	// EditState, when set, changes the state file in the same commit as the
+	// images (a rollback pins what it deploys); the changes are checked
+	// against the edited state. It runs once per attempt, on a fresh read.
+	EditState func(*state.State) error
+	// Note is a paragraph added to the commit message and pull request.
+	Note string
 }
+
+// HeldPolicy is what Run does with changes the state file holds back.
+type HeldPolicy int
+
+const (
+	// HeldSkip leaves held services as they are and deploys the others.
+	HeldSkip HeldPolicy = iota
+	// HeldRefuse fails the whole deployment when any change is held.
+	HeldRefuse
+)
+
+// ErrHeld means the state file (a pin or the denylist) holds a change back.
+var ErrHeld = errors.New("held back by the slipway state")
 
 // ErrUnverified means an image may not be deployed to the environment.
 var ErrUnverified = errors.New("image cannot be deployed")
@@ -149,14 +179,53 @@ func Run(ctx context.Context, o Options) (*report.Deployment, error) {
 	}
 	defer repo.Close()
 	var gc []gitops.Change
-	var names []string
 	for _, c := range changes {
-		gc = append(gc, gitops.Change{Service: c.Service, Image: c.Repository, Tag: o.SourceCommit, Digest: c.Digest})
-		names = append(names, c.Service)
+		tag := c.Tag
+		if tag == "" {
+			tag = o.SourceCommit
+		}
+		gc = append(gc, gitops.Change{Service: c.Service, Image: c.Repository, Tag: tag, Digest: c.Digest})
 	}
-	res, err := repo.Update(ctx, Layout(o.Config), gitops.Request{Environment: o.Environment, Changes: gc, SourceCommit: o.SourceCommit, DryRun: o.DryRun})
+	var held map[string]string
+	prepare := func(dir string, in []gitops.Change) ([]gitops.Change, []gitops.FileUpdate, error) {
+		held = nil
+		st, err := state.Read(dir, state.Path(o.Config))
+		if err != nil {
+			return nil, nil, err
+		}
+		if o.EditState != nil {
+			if err := o.EditState(st); err != nil {
+				return nil, nil, fmt.Errorf("environment %s: %w", o.Environment, err)
+			}
+		}
+		var keep []gitops.Change
+		for _, c := range in {
+			reason, ok := st.Hold(o.Environment, c.Service, c.Digest)
+			if !ok {
+				keep = append(keep, c)
+				continue
+			}
+			if o.Held == HeldRefuse {
+				return nil, nil, fmt.Errorf("service %s: not deploying %s to %s: %w: %s (%s)", c.Service, c.Digest, o.Environment, ErrHeld, reason, state.Path(o.Config))
+			}
+			if held == nil {
+				held = map[string]string{}
+			}
+			held[c.Service] = reason
+		}
+		u, err := st.Update()
+		if err != nil || u.Path == "" {
+			return keep, nil, err
+		}
+		return keep, []gitops.FileUpdate{u}, nil
+	}
+	res, err := repo.Update(ctx, Layout(o.Config), gitops.Request{Environment: o.Environment, Changes: gc, SourceCommit: o.SourceCommit, DryRun: o.DryRun, Prepare: prepare, Note: o.Note})
 	if err != nil {
 		return nil, fmt.Errorf("environment %s: %w", o.Environment, err)
+	}
+	var names []string
+	for _, s := range res.Services {
+		names = append(names, s.Service)
 	}
 	d := &report.Deployment{
 		Environment: o.Environment,
@@ -166,6 +235,7 @@ func Run(ctx context.Context, o Options) (*report.Deployment, error) {
 		Branch:      res.Branch,
 		Repository:  redact(o.RepoURL),
 		Diff:        res.Diff,
+		Held:        held,
 	}
 	if res.PullRequest != nil {
 		d.PullRequest = res.PullRequest.URL

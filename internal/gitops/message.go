@@ -28,6 +28,14 @@ func CommitMessage(p *Plan, sourceCommit string) string {
 
 func title(p *Plan) string {
 	names := p.serviceNames()
+	if len(names) == 0 {
+		// Only other files (a state file) change.
+		var files []string
+		for _, f := range p.Files {
+			files = append(files, f.Path)
+		}
+		return fmt.Sprintf("deploy(%s): update %s", p.Environment, strings.Join(files, ", "))
+	}
 	shown := names
 	more := ""
 	if len(names) > maxTitleServices {
@@ -42,6 +50,12 @@ func body(p *Plan) string {
 	for _, s := range p.ChangedServices() {
 		fmt.Fprintf(&b, "%s: %s → %s\n  %s\n  in %s %s\n", s.Service, oldRef(s.Old), s.New.Digest, s.New, s.File, s.Key)
 	}
+	if p.Note != "" {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(strings.TrimRight(p.Note, "\n") + "\n")
+	}
 	return b.String()
 }
 
@@ -55,6 +69,9 @@ func pullRequestBody(p *Plan, sourceCommit string) string {
 	b.WriteString(".\n\n| service | old digest | new digest | image |\n| --- | --- | --- | --- |\n")
 	for _, s := range p.ChangedServices() {
 		fmt.Fprintf(&b, "| %s | `%s` | `%s` | `%s` |\n", s.Service, oldRef(s.Old), s.New.Digest, s.New)
+	}
+	if p.Note != "" {
+		b.WriteString("\n" + strings.TrimRight(p.Note, "\n") + "\n")
 	}
 	b.WriteString("\nOpened by slipway; a later run for the same commit updates this pull request.\n")
 	return b.String()

@@ -57,6 +57,8 @@ type Plan struct {
 	PullRequest bool            `json:"pullRequest"`
 	Services    []ServiceUpdate `json:"services"`
 	Files       []FileUpdate    `json:"-"`
+	// Note is an extra paragraph for the commit message and pull request.
+	Note string `json:"note,omitempty"`
 }
 
 // Changed reports whether the plan rewrites any file.
@@ -167,12 +169,21 @@ func (p *Plan) Apply(dir string) error {
 	}
 	defer root.Close()
 	for _, f := range p.Files {
+		perm := fs.FileMode(0o644)
 		st, err := root.Stat(f.Path)
-		if err != nil {
+		switch {
+		case err == nil:
+			perm = st.Mode().Perm()
+		case errors.Is(err, fs.ErrNotExist):
+			// A new file (a state file written for the first time).
+			if err := root.MkdirAll(path.Dir(f.Path), 0o755); err != nil {
+				return fmt.Errorf("writing %s: %w", f.Path, err)
+			}
+		default:
 			return fmt.Errorf("writing %s: %w", f.Path, err)
 		}
 		tmp := path.Join(path.Dir(f.Path), ".slipway-"+path.Base(f.Path)+".tmp")
-		if err := root.WriteFile(tmp, f.After, st.Mode().Perm()); err != nil {
+		if err := root.WriteFile(tmp, f.After, perm); err != nil {
 			return fmt.Errorf("writing %s: %w", f.Path, err)
 		}
 		if err := root.Rename(tmp, f.Path); err != nil {

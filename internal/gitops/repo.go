@@ -202,6 +202,12 @@ type Request struct {
 	// PullRequest opens a pull request even when the environment does not
 	// ask for one.
 	PullRequest bool
+	// Prepare, when set, runs on every attempt before the plan: it may drop
+	// changes and add files to the same commit (see Prepare).
+	Prepare Prepare
+	// Note is a paragraph added to the commit message and pull-request
+	// description (e.g. "Pinned: ...").
+	Note string
 }
 
 // Result says what Update did.
@@ -284,10 +290,20 @@ func (r *Repo) Update(ctx context.Context, layout Layout, req Request) (*Result,
 		if err := r.reset(res.Branch, base); err != nil {
 			return res, err
 		}
-		plan, err := PlanUpdate(r.dir, layout, req.Environment, req.Changes)
+		changes, extra := req.Changes, []FileUpdate(nil)
+		if req.Prepare != nil {
+			if changes, extra, err = req.Prepare(r.dir, req.Changes); err != nil {
+				return res, err
+			}
+		}
+		plan, err := PlanUpdate(r.dir, layout, req.Environment, changes)
 		if err != nil {
 			return res, err
 		}
+		if err := plan.addFiles(extra); err != nil {
+			return res, err
+		}
+		plan.Note = req.Note
 		res.Services, res.Changed, res.Diff = plan.Services, plan.Changed(), plan.Diff()
 		if !plan.Changed() || req.DryRun {
 			return res, nil

@@ -98,6 +98,9 @@ type Deployment struct {
 	Repository  string   `json:"repository,omitempty"`
 	Diff        string   `json:"diff,omitempty"`
 	Error       string   `json:"error,omitempty"`
+	// Held lists the services left as they were because the slipway state
+	// holds them back (pinned to another digest, or denylisted), with why.
+	Held map[string]string `json:"held,omitempty"`
 }
 
 // OK reports whether nothing failed or was refused.

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/slipwayci/slipway/internal/config"
+	"github.com/slipwayci/slipway/internal/deploy"
+	"github.com/slipwayci/slipway/internal/gitops"
+	"github.com/slipwayci/slipway/internal/promote"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/report"
+)
+
+func init() {
+	register("promote", "promote what one environment runs into the next: verify, copy by digest, one GitOps change (report JSON)", runPromote)
+}
+
+func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("promote", stderr)
+	g := addGitopsFlags(fs)
+	from := fs.String("from", "", "source environment (required)")
+	to := fs.String("to", "", "target environment (required)")
+	dryRun := fs.Bool("dry-run", false, "check everything, print what would be copied and the GitOps diff, write nothing")
+	regAddr := fs.String("registry", "", "registry address the credentials are for (default: registry.address in slipway.yaml)")
+	toRegistry := fs.String("to-registry", "", "copy the images into this registry address for the target (default: tag them where they are)")
+	out := fs.String("out", "", "write the report JSON here instead of stdout")
+	var services, insecure listFlag
+	fs.Var(&services, "service", "promote only this service (repeatable; default: every service deployed to both)")
+	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *from == "" || *to == "" {
+		return fmt.Errorf("%w: -from and -to are required", errUsage)
+	}
+	cfg, url, gopts, err := g.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	reg, err := registryFor(ctx, cfg, url, gopts, insecure, []string{*from, *to}, *regAddr, *toRegistry)
+	if err != nil {
+		return err
+	}
+	verifier, err := newVerifier(reg)
+	if err != nil {
+		return err
+	}
+	rep, err := promote.Run(ctx, promote.Options{
+		Config: cfg, From: *from, To: *to, Services: services, DryRun: *dryRun,
+		Registry: reg, Verifier: verifier, TargetRegistry: *toRegistry,
+		RepoURL: url, GitOptions: gopts,
+	})
+	return finishReport(rep, err, *out, stdout, stderr)
+}
+
+// finishReport writes the report (also when the run was refused, so that
+// callers can show why), prints its summary to stderr, and returns the
+// run's error.
+func finishReport(rep *report.Report, runErr error, out string, stdout, stderr io.Writer) error {
+	if rep != nil {
+		fmt.Fprint(stderr, rep.Text())
+		for _, d := range rep.Deployments {
+			if d.Diff != "" {
+				fmt.Fprintf(stderr, "\n--- gitops diff (%s) ---\n%s", orAll(d.Environment), d.Diff)
+			}
+		}
+		b, err := rep.JSON()
+		if err != nil {
+			return err
+		}
+		if err := writeOut(out, stdout, b); err != nil {
+			return err
+		}
+	}
+	return runErr
+}
+
+func orAll(env string) string {
+	if env == "" {
+		return "state"
+	}
+	return env
+}
+
+// registryFor builds the registry client with the credentials from the
+// environment for every registry the run may touch: the configured one,
+// the ones given, and (when credentials are set) the ones the environments'
+// manifests name, read from the GitOps repository.
+func registryFor(ctx context.Context, cfg *config.Config, url string, gopts []gitops.Option, insecure []string, envs []string, addrs ...string) (*registry.Client, error) {
+	hosts := append([]string{cfg.Project.Registry.Address}, addrs...)
+	if os.Getenv(envRegistryPass) != "" {
+		more, err := manifestHosts(ctx, cfg, url, gopts, envs)
+		if err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, more...)
+	}
+	return newRegistry(insecure, hosts...)
+}
+
+// manifestHosts returns the registry hosts of the images the environments
+// run.
+func manifestHosts(ctx context.Context, cfg *config.Config, url string, gopts []gitops.Option, envs []string) ([]string, error) {
+	repo, err := gitops.Clone(ctx, url, gopts...)
+	if err != nil {
+		return nil, err
+	}
+	defer repo.Close()
+	if _, err := repo.Checkout(ctx, cfg.Project.GitOps.Branch); err != nil {
+		return nil, err
+	}
+	layout := deploy.Layout(cfg)
+	var hosts []string
+	for _, env := range envs {
+		for _, s := range cfg.Services {
+			if !s.DeploysTo(env) {
+				continue
+			}
+			m, err := gitops.ReadImages(repo.Dir(), layout, env, []string{s.Name})
+			if err != nil {
+				continue // the run itself reports it
+			}
+			if h := hostOf(m[s.Name].Image.Name); strings.ContainsAny(h, ".:") {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	return hosts, nil
+}
+
+// actor names who runs a command: --by, else the CI actor, else the user.
+func actor(by string) string {
+	for _, v := range []string{by, os.Getenv("GITHUB_ACTOR"), os.Getenv("USER")} {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return "slipway"
+}

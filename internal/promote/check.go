@@ -1,0 +1,159 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/slipwayci/slipway/internal/config"
+	"github.com/slipwayci/slipway/internal/gitops/edit"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/state"
+)
+
+// candidate is one service on its way into an environment.
+type candidate struct {
+	service config.Service
+	// src is the image where it is now: repository, tag, digest.
+	src edit.Image
+	// dstRepo is the repository the environment will run it from.
+	dstRepo string
+	rep     *report.Service
+	run     *run
+	// changed is set when the environment's manifests must change.
+	changed bool
+}
+
+func (c *candidate) srcRef() string { return c.src.Name + "@" + c.src.Digest }
+func (c *candidate) dstRef() string { return c.dstRepo + "@" + c.src.Digest }
+
+// copies reports whether the image must be copied into another repository.
+func (c *candidate) copies() bool { return c.dstRepo != c.src.Name }
+
+func (c *candidate) refuse(stage string, err error) { c.run.refuse(c.rep, stage, err) }
+
+// AttestationPredicates maps the kinds of requireAttestations to the
+// predicate types that satisfy them, in order of preference.
+var AttestationPredicates = map[string][]string{
+	"slsa": {signing.PredicateSLSAProvenanceV1},
+	"sbom": {signing.PredicateCycloneDX, signing.PredicateSPDX},
+	"vuln": {signing.PredicateVulnScan},
+	"test": {signing.PredicateTestResult},
+}
+
+// checker runs every check an environment imposes on an incoming image.
+type checker struct {
+	reg      *registry.Client
+	verifier *signing.Verifier
+	scanner  Scanner
+	env      config.Environment
+	state    *state.State
+	// ignorePin skips the pin check (a rollback replaces the pin).
+	ignorePin bool
+}
+
+// run checks the candidates, at most parallel at a time, recording each
+// outcome in its report entry.
+func (ch *checker) run(ctx context.Context, cands []*candidate, parallel int) {
+	if parallel < 1 {
+		parallel = 1
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for _, c := range cands {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if stage, err := ch.check(ctx, c); err != nil {
+				c.refuse(stage, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// check returns the stage and reason of a refusal, or nil.
+func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
+	env, svc, digest := ch.env.Name, c.service.Name, c.src.Digest
+	if _, ok := ch.state.Denylisted(digest); ok {
+		reason, _ := ch.state.Hold(env, svc, digest)
+		return "state", fmt.Errorf("%w: %s in %s; it is never deployed or promoted again", ErrDenylisted, reason, ch.state.File())
+	}
+	if p, ok := ch.state.Pinned(env, svc); ok && !ch.ignorePin && p.Digest != digest {
+		reason, _ := ch.state.Hold(env, svc, digest)
+		return "state", fmt.Errorf("%w: %s in %s; release it with `slipway unpin --env %s --service %s`, or roll back instead", ErrPinned, reason, ch.state.File(), env, svc)
+	}
+	ref := c.srcRef()
+	ok, err := ch.reg.Exists(ctx, ref)
+	if err != nil {
+		return "verify", fmt.Errorf("%w: %w", ErrUnverified, err)
+	}
+	if !ok {
+		return "verify", fmt.Errorf("%w: %s is not in the registry", ErrUnverified, ref)
+	}
+	if (ch.env.RequireSignature || len(ch.env.RequireAttestations) > 0) && ch.verifier == nil {
+		return "verify", fmt.Errorf("%w: %s requires signed images (slipway.yaml: environments[%s]) but no public key was given", ErrUnverified, env, env)
+	}
+	if ch.env.RequireSignature {
+		if _, err := ch.verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: svc}); err != nil {
+			return "verify", fmt.Errorf("%w: %s requires a valid signature by the project's key for service %s: %w", ErrUnverified, env, svc, err)
+		}
+		c.rep.Signature = c.dstRepo + ":" + strings.Replace(digest, ":", "-", 1) + ".sig"
+	}
+	for _, kind := range ch.env.RequireAttestations {
+		if err := ch.attested(ctx, ref, kind); err != nil {
+			return "verify", fmt.Errorf("%w: %s requires a verified %s attestation: %w", ErrUnverified, env, kind, err)
+		}
+		c.rep.Attestations = append(c.rep.Attestations, kind)
+	}
+	if ch.scanner != nil {
+		res, err := ch.scanner.Scan(ctx, ref, ch.env.Policy)
+		if err != nil {
+			return "scan", fmt.Errorf("%w: re-scanning %s under %s's policy: %w", ErrScanFailed, ref, env, err)
+		}
+		c.rep.Vulnerabilities, c.rep.Blocked = res.Vulnerabilities, res.Blocked
+		if !res.Passed {
+			msg := fmt.Sprintf("%s is blocked by %s's policy (failOn %s)", ref, env, ch.env.Policy.FailOn)
+			if res.Summary != "" {
+				msg += ": " + res.Summary
+			}
+			if len(res.Blocked) > 0 {
+				b := append([]string(nil), res.Blocked...)
+				sort.Strings(b)
+				msg += "; blocked: " + strings.Join(b, ", ")
+			}
+			return "scan", fmt.Errorf("%w: %s", ErrScanFailed, msg)
+		}
+	}
+	return "", nil
+}
+
+// attested verifies one attestation kind, accepting any of its predicate
+// types.
+func (ch *checker) attested(ctx context.Context, ref, kind string) error {
+	types, ok := AttestationPredicates[kind]
+	if !ok {
+		return fmt.Errorf("unknown attestation kind %q (one of %s)", kind, strings.Join(config.AttestationKinds, ", "))
+	}
+	var first error
+	for _, pt := range types {
+		_, err := ch.verifier.VerifyAttestations(ctx, ref, pt)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+		if !errors.Is(err, signing.ErrNoAttestations) {
+			return err
+		}
+	}
+	return first
+}
