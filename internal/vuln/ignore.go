@@ -174,6 +174,7 @@ func parseEntry(file string, i int, item *yaml.Node, add func(*yaml.Node, string
 	e := IgnoreEntry{File: file, Line: item.Line}
 	ok := true
 	got := map[string]*yaml.Node{}
+	present := map[string]bool{}
 	for j := 0; j+1 < len(item.Content); j += 2 {
 		k, v := item.Content[j], item.Content[j+1]
 		f := at + "." + k.Value
@@ -184,6 +185,7 @@ func parseEntry(file string, i int, item *yaml.Node, add func(*yaml.Node, string
 			ok = false
 			continue
 		}
+		present[k.Value] = true
 		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
 			add(v, f, "must be a single value")
 			ok = false
@@ -192,9 +194,13 @@ func parseEntry(file string, i int, item *yaml.Node, add func(*yaml.Node, string
 		got[k.Value] = v
 	}
 	for _, req := range []string{"id", "reason", "expires"} {
-		if v, present := got[req]; !present || strings.TrimSpace(v.Value) == "" {
+		v, found := got[req]
+		if !found && present[req] {
+			continue // present but not a single value: already reported
+		}
+		if !found || strings.TrimSpace(v.Value) == "" {
 			n := item
-			if present {
+			if found {
 				n = v
 			}
 			add(n, at+"."+req, "is required")
