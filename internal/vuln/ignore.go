@@ -227,8 +227,12 @@ func parseEntry(file string, i int, item *yaml.Node, add func(*yaml.Node, string
 	if v := got["expires"]; v != nil && strings.TrimSpace(v.Value) != "" {
 		e.Expires = strings.TrimSpace(v.Value)
 		t, err := time.Parse(DateLayout, e.Expires)
-		if !ymdShape.MatchString(e.Expires) || err != nil {
+		switch {
+		case !ymdShape.MatchString(e.Expires) || err != nil:
 			add(v, at+".expires", "%q is not a date written YYYY-MM-DD", e.Expires)
+			ok = false
+		case t.Year() < 2000:
+			add(v, at+".expires", "%q is not a plausible expiry date", e.Expires)
 			ok = false
 		}
 		e.expires = t
