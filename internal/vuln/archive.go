@@ -33,7 +33,9 @@ const archiveTag = "slipway.local/scan:image"
 // already a docker archive. When in holds several images (a multi-platform
 // index), platform ("linux/amd64", "linux/arm64/v8") picks one; it may be
 // empty when there is only one. It returns the digest of the image's
-// manifest in the source archive.
+// manifest in an OCI archive, the digest the image is pushed under; a
+// docker archive keeps no manifest, and then the digest is that of the
+// manifest rebuilt from it.
 func WriteDockerArchive(in, out, platform string) (v1.Hash, error) {
 	img, cleanup, err := readArchive(in, platform)
 	defer cleanup()
