@@ -147,7 +147,7 @@ func ImageDependency(ref, digest string) (ResourceDescriptor, error) {
 	}
 	return ResourceDescriptor{
 		URI:    purl,
-		Name:   r.String(),
+		Name:   r.Name(),
 		Digest: map[string]string{"sha256": strings.TrimPrefix(digest, "sha256:")},
 	}, nil
 }
