@@ -389,3 +389,36 @@ func TestKindsMatchTheSigner(t *testing.T) {
 		t.Errorf("KindOf(spdx): %v", err)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	slsa, _ := SLSA(sampleBuild(t))
+	vuln, _ := VulnPredicate(sampleScan())
+	tests, _ := TestResult(sampleTests())
+	sbom, _ := os.ReadFile(filepath.Join("testdata", "trivy-image.cdx.json"))
+	for kind, p := range map[string][]byte{"slsa": slsa, "vuln": vuln, "test": tests, "sbom": sbom} {
+		if err := Check(kind, p); err != nil {
+			t.Errorf("Check(%s) of a built predicate: %v", kind, err)
+		}
+	}
+	for _, tc := range []struct {
+		kind, in, want string
+	}{
+		{"slsa", `[]`, "slsa predicate is not a JSON object"},
+		{"slsa", `{"predicate": {}}`, "needs buildDefinition and runDetails"},
+		{"slsa", `{"buildDefinition": {"externalParameters": {}}, "runDetails": {"builder": {"id": "x"}}}`, "no buildDefinition.buildType"},
+		{"slsa", `{"buildDefinition": {"buildType": "x"}, "runDetails": {"builder": {"id": "x"}}}`, "no buildDefinition.externalParameters"},
+		{"slsa", `{"buildDefinition": {"buildType": "x", "externalParameters": {}}, "runDetails": {}}`, "no runDetails.builder.id"},
+		{"vuln", `{"scanner": {"uri": "x"}}`, "needs scanner.uri and scanner.version"},
+		{"vuln", `{"scanner": {"uri": "x", "version": "1", "result": []}}`, "scanner.result must be a JSON object"},
+		{"vuln", `{"scanner": {"uri": "x", "version": "1", "result": {}}}`, "needs metadata"},
+		{"vuln", `{"scanner": {"uri": "x", "version": "1", "result": {}}, "metadata": {"scanStartedOn": "2099-01-01T00:00:00Z", "scanFinishedOn": "yesterday"}}`, `metadata.scanFinishedOn "yesterday"`},
+		{"test", `{"result": "OK", "configuration": [{}]}`, `result "OK" is not PASSED`},
+		{"test", `{"result": "PASSED"}`, "has no configuration"},
+		{"sbom", `{"spdxVersion": "SPDX-2.3"}`, "is SPDX"},
+		{"provenance", `{}`, `unknown attestation kind "provenance"`},
+	} {
+		if err := Check(tc.kind, []byte(tc.in)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Check(%s, %s) = %v; want %q", tc.kind, tc.in, err, tc.want)
+		}
+	}
+}
