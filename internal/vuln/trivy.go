@@ -1,7 +1,6 @@
 package vuln
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,15 +10,15 @@ import (
 // version 2) that findings come from.
 type trivyReport struct {
 	SchemaVersion *int          `json:"SchemaVersion"`
-	ArtifactName  string        `json:"ArtifactName"`
 	Results       []trivyResult `json:"Results"`
 }
 
 type trivyResult struct {
 	// Target is "image.tar (debian 12.5)" for OS packages, or the file a
 	// language package was found in ("usr/local/bin/app").
-	Target          string      `json:"Target"`
-	Class           string      `json:"Class"`
+	Target string `json:"Target"`
+	// Type is the package type: the distribution ("debian", "alpine")
+	// or the language ecosystem ("gobinary", "npm", "jar").
 	Type            string      `json:"Type"`
 	Vulnerabilities []trivyVuln `json:"Vulnerabilities"`
 }
@@ -31,7 +30,6 @@ type trivyVuln struct {
 	PkgPath          string               `json:"PkgPath"`
 	InstalledVersion string               `json:"InstalledVersion"`
 	FixedVersion     string               `json:"FixedVersion"`
-	Status           string               `json:"Status"`
 	Title            string               `json:"Title"`
 	Severity         string               `json:"Severity"`
 	CVSS             map[string]trivyCVSS `json:"CVSS"`
@@ -61,8 +59,7 @@ func ParseTrivy(data []byte) ([]Finding, error) {
 		return nil, err
 	}
 	var r trivyReport
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&r); err != nil {
+	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%w: trivy report: %v", ErrBadReport, err)
 	}
 	if r.SchemaVersion == nil {
@@ -89,12 +86,11 @@ func ParseTrivy(data []byte) ([]Finding, error) {
 			if v.PkgPath != "" {
 				src = v.PkgPath
 			}
-			eco := res.Type
 			out = append(out, Finding{
 				ID:        v.VulnerabilityID,
 				Aliases:   v.VendorIDs,
 				Package:   v.PkgName,
-				Ecosystem: eco,
+				Ecosystem: res.Type,
 				Installed: v.InstalledVersion,
 				Fixed:     strings.TrimSpace(v.FixedVersion),
 				Severity:  sev,
