@@ -6,10 +6,12 @@ require (
 	dagger.io/dagger v0.19.7
 	github.com/go-git/go-git/v5 v5.19.3
 	github.com/google/go-containerregistry v0.20.7
+	github.com/pandatix/go-cvss v0.6.2
 	github.com/sigstore/cosign/v2 v2.6.5
 	github.com/sigstore/sigstore v1.10.3
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/crypto v0.56.0
+	golang.org/x/mod v0.38.0
 )
 
 require (
@@ -129,7 +131,6 @@ require (
 	go.opentelemetry.io/proto/otlp v1.8.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.uber.org/zap v1.27.1 // indirect
-	golang.org/x/mod v0.38.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/oauth2 v0.33.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
