@@ -100,6 +100,14 @@ func (m *Slipway) Ci(
 			if err != nil {
 				d = &report.Deployment{Environment: env.Name, Services: names, Error: err.Error()}
 			}
+			held := make([]string, 0, len(d.Held))
+			for s := range d.Held {
+				held = append(held, s)
+			}
+			sort.Strings(held)
+			for _, s := range held {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s was not deployed to %s: %s (see `dagger call unpin`)", s, env.Name, d.Held[s]))
+			}
 			rep.Deployments = append(rep.Deployments, *d)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 )
@@ -11,9 +12,10 @@ import (
 // +cache="never"
 func (m *Slipway) Images(
 	ctx context.Context,
-	// Print JSON instead of a table.
+	// Output format: table or json.
 	// +optional
-	json bool,
+	// +default="table"
+	format string,
 ) (string, error) {
 	reg, p, err := m.resolve(ctx, planOpts{})
 	if err != nil {
@@ -23,8 +25,12 @@ func (m *Slipway) Images(
 	for _, s := range p.Services {
 		args = append(args, "--repo", s.Repository)
 	}
-	if json {
+	switch format {
+	case "json":
 		args = append(args, "--json")
+	case "table":
+	default:
+		return "", fmt.Errorf("format %q is not table or json", format)
 	}
 	args = append(args, reg.insecureArgs()...)
 	r, err := mustExec(ctx, m.worker(reg).WithEnvVariable("SLIPWAY_RUN", runID()), args)

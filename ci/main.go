@@ -26,15 +26,19 @@ type Slipway struct {
 	ToolSource *dagger.Directory
 
 	// Registry address (host[:port][/namespace]); empty means the embedded registry.
+	// +private
 	Registry string
 	// Registry user name.
+	// +private
 	RegistryUsername string
 	// +private
 	RegistryPassword *dagger.Secret
 
 	// GitOps repository URL; empty means the throwaway repository seeded from deploy/.
+	// +private
 	GitopsRepo string
 	// GitOps branch.
+	// +private
 	GitopsBranch string
 	// +private
 	GitopsToken *dagger.Secret
@@ -49,13 +53,17 @@ type Slipway struct {
 	SigningPassword *dagger.Secret
 
 	// Commit being built (full SHA); empty means read from the source's .git.
+	// +private
 	Commit string
 	// Branch being built; empty means read from the source's .git.
+	// +private
 	Branch string
 
 	// Image the slipway worker is compiled in.
+	// +private
 	GoImage string
 	// Base image the slipway worker runs on.
+	// +private
 	ToolImage string
 }
 
@@ -109,7 +117,7 @@ func New(
 	branch string,
 	// Go toolchain image the worker is compiled in.
 	// +optional
-	// +default="golang:1.25-alpine"
+	// +default="golang:1.26-alpine"
 	goImage string,
 	// Base image of the worker container.
 	// +optional

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 )

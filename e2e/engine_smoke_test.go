@@ -27,7 +27,7 @@ var mirroredImages = []struct {
 }{
 	{"busybox:1.37", []string{"sh", "-c", "id -u nobody; id -u nonroot"}, "65534\n65532"},
 	{"alpine:3.22", []string{"sh", "-c", "echo hello from $(uname -s)"}, "hello from Linux"},
-	{"golang:1.25-alpine", []string{"go", "env", "GOOS", "CGO_ENABLED"}, "linux\n0"},
+	{"golang:1.26-alpine", []string{"go", "env", "GOOS", "CGO_ENABLED"}, "linux\n0"},
 	{"debian:bookworm-slim", []string{"cat", "/etc/debian_version"}, "12."},
 	{"python:3.11-slim-bookworm", []string{"python3", "-c", "import sys; print(sys.version_info[:2])"}, "(3, 11)"},
 	{"node:18-bookworm-slim", []string{"node", "-e", "console.log(process.versions.node.split('.')[0])"}, "18"},

@@ -358,7 +358,7 @@ func DetectLanguage(fsys fs.FS, dir string) string {
 // the module's image arguments. They are ordinary Docker Hub names so that a
 // laptop with Docker pulls them as they are; the offline harness mirrors them.
 var DefaultTestImages = map[string]string{
-	"go":     "golang:1.25-alpine",
+	"go":     "golang:1.26-alpine",
 	"python": "python:3.11-slim-bookworm",
 	"node":   "node:18-bookworm-slim",
 }

@@ -32,7 +32,7 @@ func TestDefaultsWithoutAnyConfigFile(t *testing.T) {
 		t.Fatalf("services = %v, want %s", got, want)
 	}
 	api := cfg.Services[0]
-	if api.Test.Unit != "go test ./..." || api.Test.Image != "golang:1.25-alpine" || api.Port != 8080 || api.Smoke.Path != "/health/ready" {
+	if api.Test.Unit != "go test ./..." || api.Test.Image != "golang:1.26-alpine" || api.Port != 8080 || api.Smoke.Path != "/health/ready" {
 		t.Errorf("go defaults not applied: %+v", api)
 	}
 	if api.Deploy.Kind != "kustomize" || api.Deploy.File != "kustomization.yaml" || api.Deploy.ImageName != "api" {

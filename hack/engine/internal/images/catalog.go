@@ -41,7 +41,7 @@ const goPath = "/go/bin:/usr/local/go/bin:" + defaultPath
 
 // Image is a built image and the Docker Hub names it is pushed under.
 type Image struct {
-	// Names are ordinary Docker Hub references ("golang:1.25-alpine").
+	// Names are ordinary Docker Hub references ("golang:1.26-alpine").
 	Names []string
 	// Image is the image itself.
 	Image v1.Image
@@ -59,7 +59,7 @@ type Recipe struct {
 func Catalog() []Recipe {
 	return []Recipe{
 		{Names: []string{"busybox:1.37", "alpine:3.22"}, Build: (*Builder).busyboxImage},
-		{Names: []string{"golang:1.25-alpine"}, Build: (*Builder).golangImage},
+		{Names: []string{"golang:1.26-alpine"}, Build: (*Builder).golangImage},
 		{Names: []string{"debian:bookworm-slim"}, Build: (*Builder).debianImage},
 		{Names: []string{"python:3.11-slim-bookworm"}, Build: (*Builder).pythonImage},
 		{Names: []string{"node:18-bookworm-slim"}, Build: (*Builder).nodeImage},

@@ -5,7 +5,7 @@ import "testing"
 func TestMirrorRef(t *testing.T) {
 	for in, want := range map[string]string{
 		"alpine:3.22":                          "127.0.0.1:5099/library/alpine:3.22",
-		"docker.io/library/golang:1.25-alpine": "127.0.0.1:5099/library/golang:1.25-alpine",
+		"docker.io/library/golang:1.26-alpine": "127.0.0.1:5099/library/golang:1.26-alpine",
 		"bitnami/redis:7":                      "127.0.0.1:5099/bitnami/redis:7",
 		"busybox":                              "127.0.0.1:5099/library/busybox:latest",
 	} {
