@@ -1,0 +1,383 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/testutil"
+)
+
+// slipwayRun drives the slipway module with the dagger CLI, as a user does,
+// against a fixture repository: a copy of the sample monorepo with its own
+// git history, so that commits can be made and the real tree stays clean.
+type slipwayRun struct {
+	t       *testing.T
+	cli     string
+	module  string // the slipway repository (dagger.json)
+	fixture string // the repository being built
+	project string // unique project name: fresh registry repositories and GitOps repository
+	keyFile string
+	pubFile string
+}
+
+const cosignPasswordEnv = "SLIPWAY_E2E_COSIGN_PASSWORD"
+
+func newSlipwayRun(t *testing.T) *slipwayRun {
+	t.Helper()
+	cli := daggerCLI(t)
+	root := testutil.RepoRoot(t)
+	r := &slipwayRun{t: t, cli: cli, module: root, fixture: t.TempDir(), project: "e2e-" + runID}
+	for _, p := range []string{"services", "deploy", "slipway.yaml"} {
+		copyTree(t, filepath.Join(root, p), filepath.Join(r.fixture, p))
+	}
+	cfg := filepath.Join(r.fixture, "slipway.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("name: shop\n"), []byte("name: "+r.project+"\n"), 1)
+	b = bytes.Replace(b, []byte("prefix: shop\n"), []byte("prefix: "+r.project+"\n"), 1)
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.git("init", "-q", "-b", "main")
+	r.commit("sample monorepo")
+
+	// A cosign key pair, handed to the module as secrets (file and env).
+	t.Setenv(cosignPasswordEnv, "e2e-"+runID)
+	kp, err := signing.GenerateKeyPair([]byte("e2e-" + runID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := t.TempDir()
+	r.keyFile, r.pubFile = filepath.Join(keys, "cosign.key"), filepath.Join(keys, "cosign.pub")
+	os.WriteFile(r.keyFile, kp.PrivateKeyPEM, 0o600)
+	os.WriteFile(r.pubFile, kp.PublicKeyPEM, 0o644)
+	return r
+}
+
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "__pycache__") {
+			return filepath.SkipDir
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *slipwayRun) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = r.fixture
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com", "GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit commits everything and returns the new commit SHA.
+func (r *slipwayRun) commit(msg string) string {
+	r.git("add", "-A")
+	r.git("commit", "-q", "-m", msg)
+	return r.git("rev-parse", "HEAD")
+}
+
+// edit rewrites a fixture file with fn.
+func (r *slipwayRun) edit(rel string, fn func(string) string) {
+	r.t.Helper()
+	p := filepath.Join(r.fixture, rel)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(fn(string(b))), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// call runs `dagger call` with the module and the fixture as source; the
+// signing key is always given. It returns stdout+stderr and the error.
+func (r *slipwayRun) call(args ...string) (string, error) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(r.t.Context(), 30*time.Minute)
+	defer cancel()
+	full := append([]string{"call", "--progress=plain", "-m", r.module,
+		"--source", r.fixture,
+		"--signing-key", "file://" + r.keyFile, "--signing-password", "env://" + cosignPasswordEnv}, args...)
+	cmd := exec.CommandContext(ctx, r.cli, full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r.t.Logf("dagger call %s: %s (err=%v)", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), err)
+	return stdout.String() + "\n" + stderr.String(), err
+}
+
+func (r *slipwayRun) mustCall(args ...string) string {
+	r.t.Helper()
+	out, err := r.call(args...)
+	if err != nil {
+		r.t.Fatalf("dagger call %s: %v\n%s", strings.Join(args, " "), err, tail(out, 80))
+	}
+	return out
+}
+
+// lastReport reads the report of the last ci run from the engine.
+func (r *slipwayRun) lastReport() *report.Report {
+	r.t.Helper()
+	dir := r.t.TempDir()
+	r.mustCall("last-report", "--format", "json", "export", "--path", filepath.Join(dir, "report.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	rep, err := report.Parse(b)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return rep
+}
+
+// gitopsLog checks out the throwaway GitOps repository and returns its
+// commit count and the dev overlay.
+func (r *slipwayRun) gitopsState() (commits int, dev string) {
+	r.t.Helper()
+	dir := filepath.Join(r.t.TempDir(), "gitops")
+	r.mustCall("gitops", "export", "--path", dir)
+	cmd := exec.Command("git", "rev-list", "--count", "HEAD")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		r.t.Fatalf("git rev-list in the GitOps checkout: %v", err)
+	}
+	fmt.Sscan(string(out), &commits)
+	b, err := os.ReadFile(filepath.Join(dir, "deploy", "overlays", "dev", "kustomization.yaml"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return commits, string(b)
+}
+
+// exposeRegistry makes the embedded registry reachable on the host, as a
+// user would to look inside, and returns its address.
+func (r *slipwayRun) exposeRegistry() string {
+	r.t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, r.cli, "call", "--progress=plain", "-m", r.module, "--source", r.fixture,
+		"embedded-registry", "up", "--ports", fmt.Sprintf("%d:5000", port))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { cancel(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if _, err := crane.Catalog(addr); err == nil {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the embedded registry did not come up on %s:\n%s", addr, tail(out.String(), 40))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func byName(rep *report.Report) map[string]report.Service {
+	out := map[string]report.Service{}
+	for _, s := range rep.Services {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// TestModuleCI is the product end to end: `dagger call ci` on the sample
+// monorepo through a real engine, with the embedded registry and the
+// throwaway GitOps repository, then reruns, a one-service change and a
+// failing test.
+func TestModuleCI(t *testing.T) {
+	r := newSlipwayRun(t)
+	first := r.git("rev-parse", "HEAD")
+
+	// 1. A cold run publishes three signed, labelled images and makes one
+	//    GitOps commit for dev pointing at exactly those digests.
+	out := r.mustCall("ci")
+	t.Logf("first ci:\n%s", tail(out, 20))
+	rep := r.lastReport()
+	if rep.Commit != first || rep.Count(report.Built) != 3 || !rep.OK() {
+		t.Fatalf("first run: commit %s, %d built, ok=%v:\n%s", rep.Commit, rep.Count(report.Built), rep.OK(), rep.Text())
+	}
+	commits, dev := r.gitopsState()
+	if commits != 2 {
+		t.Fatalf("GitOps repository has %d commits after the first run, want 2 (seed + dev)", commits)
+	}
+	reg := r.exposeRegistry()
+	digests := map[string]string{}
+	for _, s := range rep.Services {
+		digests[s.Name] = s.Digest
+		if s.Signature == "" || s.UnitTests != "passed" || s.IntegrationTests != "passed" || s.Smoke != "passed" {
+			t.Errorf("%s: %+v", s.Name, s)
+		}
+		if !strings.Contains(dev, s.Digest) {
+			t.Errorf("dev overlay does not pin %s at %s:\n%s", s.Name, s.Digest, dev)
+		}
+		repo := strings.Replace(s.Repository, "registry:5000", reg, 1)
+		d, err := crane.Digest(repo + ":" + first)
+		if err != nil || d != s.Digest {
+			t.Errorf("%s:%s resolves to %s (%v), want %s", repo, first, d, err, s.Digest)
+		}
+		cfgJSON, err := crane.Config(repo + "@" + s.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			Config struct {
+				Labels map[string]string
+				User   string
+			}
+		}
+		json.Unmarshal(cfgJSON, &cfg)
+		if cfg.Config.Labels["org.opencontainers.image.revision"] != first || cfg.Config.Labels["dev.slipway.input-digest"] != s.InputDigest || cfg.Config.User == "" {
+			t.Errorf("%s: labels %v, user %q", s.Name, cfg.Config.Labels, cfg.Config.User)
+		}
+		// The stock cosign CLI verifies the signature.
+		cosign := exec.Command(testutil.Tool(t, "cosign"), "verify", "--key", r.pubFile, "--insecure-ignore-tlog=true",
+			"--allow-http-registry", "--allow-insecure-registry", repo+"@"+s.Digest)
+		cosign.Env = append(os.Environ(), "COSIGN_EXPERIMENTAL=0", "HTTPS_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1")
+		if b, err := cosign.CombinedOutput(); err != nil {
+			t.Errorf("cosign verify %s: %v\n%s", s.Name, err, b)
+		}
+	}
+
+	// 2. Nothing changed: nothing is rebuilt or retested, no GitOps commit.
+	r.mustCall("ci")
+	rep = r.lastReport()
+	if rep.Count(report.Built) != 0 || rep.Count(report.Reused) != 3 {
+		t.Fatalf("rerun: %d built, %d reused:\n%s", rep.Count(report.Built), rep.Count(report.Reused), rep.Text())
+	}
+	for _, s := range rep.Services {
+		if s.Digest != digests[s.Name] || strings.HasPrefix(s.UnitTests, "passed") {
+			t.Errorf("rerun %s: digest %s (was %s), tests %q", s.Name, s.Digest, digests[s.Name], s.UnitTests)
+		}
+	}
+	if c, _ := r.gitopsState(); c != commits {
+		t.Fatalf("rerun made a GitOps commit (%d commits, want %d)", c, commits)
+	}
+
+	// 3. One service changes: only it is rebuilt and retested; the others keep
+	//    their digests and are tagged for the new commit.
+	r.edit("services/catalog/catalog/app.py", func(s string) string {
+		return strings.Replace(s, `server_version = "catalog/0.1"`, `server_version = "catalog/0.2"`, 1)
+	})
+	second := r.commit("catalog: bump the server version")
+	r.mustCall("ci")
+	rep = r.lastReport()
+	got := byName(rep)
+	if got["catalog"].Status != report.Built || got["orders"].Status != report.Reused || got["notify"].Status != report.Reused {
+		t.Fatalf("one-service change:\n%s", rep.Text())
+	}
+	if got["catalog"].Digest == digests["catalog"] || got["orders"].Digest != digests["orders"] || got["notify"].Digest != digests["notify"] {
+		t.Fatalf("digests after a catalog change: %+v (before %v)", got, digests)
+	}
+	if d, err := crane.Digest(strings.Replace(got["orders"].Repository, "registry:5000", reg, 1) + ":" + second); err != nil || d != digests["orders"] {
+		t.Errorf("orders was not tagged for the new commit: %s %v", d, err)
+	}
+	c3, dev3 := r.gitopsState()
+	if c3 != commits+1 || !strings.Contains(dev3, got["catalog"].Digest) {
+		t.Fatalf("GitOps after the catalog change: %d commits (want %d), dev:\n%s", c3, commits+1, dev3)
+	}
+
+	// 4. A failing unit test fails ci, names the service and the test, and
+	//    nothing of that service is pushed or deployed.
+	r.edit("services/notify/test/app.test.js", func(s string) string {
+		return strings.Replace(s, "assert.strictEqual(validate({ channel: 'push', to: 'device-1', message: 'ok' }), null);",
+			"assert.strictEqual(validate({ channel: 'push', to: 'device-1', message: 'ok' }), 'broken on purpose');", 1)
+	})
+	third := r.commit("notify: a test that fails")
+	out, err := r.call("ci")
+	if err == nil {
+		t.Fatalf("ci passed with a failing unit test:\n%s", tail(out, 40))
+	}
+	if !strings.Contains(out, "notify") || !strings.Contains(out, "validate accepts a well-formed notification") {
+		t.Errorf("the failure does not name the service and the test:\n%s", tail(out, 60))
+	}
+	rep = r.lastReport()
+	if n := byName(rep)["notify"]; n.Status != report.Failed || n.Stage != "test" || n.Digest != "" {
+		t.Errorf("notify after a failing test: %+v", n)
+	}
+	if _, err := crane.Digest(strings.Replace(got["notify"].Repository, "registry:5000", reg, 1) + ":" + third); err == nil {
+		t.Error("notify was tagged for a commit whose tests fail")
+	}
+	if _, devNow := r.gitopsState(); !strings.Contains(devNow, digests["notify"]) {
+		t.Errorf("dev no longer runs the last good notify image:\n%s", devNow)
+	}
+}
+
+// TestIntegrationTestsTalkToTheirDependencies runs the sample services'
+// tests and checks in their output that the integration tests reached the
+// Postgres and Redis bound as services.
+func TestIntegrationTestsTalkToTheirDependencies(t *testing.T) {
+	r := newSlipwayRun(t)
+	out := r.mustCall("test", "--verbose")
+	for _, want := range []string{"talked to PostgreSQL 15", "talked to redis_version:7"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("test output does not contain %q:\n%s", want, tail(out, 80))
+		}
+	}
+	for _, svc := range []string{"orders", "catalog", "notify"} {
+		if !strings.Contains(out, svc) || strings.Contains(out, svc+"  unit failed") {
+			t.Errorf("service %s missing or failed:\n%s", svc, tail(out, 40))
+		}
+	}
+}
