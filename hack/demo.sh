@@ -7,6 +7,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SLIPWAY_ROOT"
 
+if [ "$(id -u)" = 0 ]; then
+	engine_lock # held until the end: up, pipeline, down
+fi
 started=0
 if ! ./hack/engine.sh status >/dev/null 2>&1; then
 	started=1

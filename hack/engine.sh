@@ -136,6 +136,7 @@ cmd_up() {
 		return 0
 	fi
 	need_root "engine.sh up"
+	engine_lock
 	"$SLIPWAY_ROOT/hack/setup.sh"
 	mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" all)
 	bin="${dirs[0]}" harness="${dirs[1]}/harness" frontend="${dirs[2]}/dockerfile-frontend"
@@ -224,6 +225,7 @@ cmd_down() {
 		return 0
 	fi
 	need_root "engine.sh down"
+	engine_lock
 	stop_engine
 	if pid="$(alive "$registry_pidfile" "harness registry")"; then
 		stop_pid registry "$pid" 10
@@ -273,6 +275,7 @@ cmd_env() {
 
 cmd_clean() {
 	need_root "engine.sh clean"
+	engine_lock
 	cmd_down
 	log "removing the dagger0 bridge, CNI iptables chains and harness state"
 	ip link delete dagger0 2>/dev/null || true

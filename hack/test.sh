@@ -73,6 +73,10 @@ harness_unit() {
 }
 
 engine_up() {
+	# Hold the harness lock until the end (engine up, tests, engine down).
+	if [ "$(id -u)" = 0 ]; then
+		engine_lock
+	fi
 	if ! ./hack/engine.sh status >/dev/null 2>&1; then
 		started_engine=1
 	fi

@@ -46,7 +46,7 @@ type Tree struct {
 	Dir string
 	// Prefix inside the image ("usr/local/go").
 	Prefix string
-	// Owner forces every entry to uid/gid 0 when true; otherwise owners are kept.
+	// RootOwned forces every entry to uid/gid 0; otherwise owners are kept.
 	RootOwned bool
 	// Skip reports whether a path (relative to Dir, slash-separated) is left out;
 	// skipping a directory skips its contents.
@@ -250,8 +250,7 @@ func (w *writer) entry(e Entry) error {
 	if err := w.parents(name); err != nil {
 		return err
 	}
-	h := &tar.Header{Name: name, Mode: int64(e.Mode.Perm() | e.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)), Uid: e.UID, Gid: e.GID, ModTime: epoch, Format: tar.FormatPAX}
-	h.Mode = int64(tarMode(e.Mode))
+	h := &tar.Header{Name: name, Mode: tarMode(e.Mode), Uid: e.UID, Gid: e.GID, ModTime: epoch, Format: tar.FormatPAX}
 	switch {
 	case e.Mode.IsDir():
 		h.Typeflag, h.Name = tar.TypeDir, name+"/"
