@@ -80,7 +80,7 @@ registry_up() {
 	log "starting the local registry on $registry_addr (data $SLIPWAY_REGISTRY_DATA)"
 	rotate "$SLIPWAY_ENGINE_LOGS/registry.log"
 	setsid "$harness" registry -addr "$registry_addr" -data "$SLIPWAY_REGISTRY_DATA" \
-		>>"$SLIPWAY_ENGINE_LOGS/registry.log" 2>&1 </dev/null &
+		>>"$SLIPWAY_ENGINE_LOGS/registry.log" 2>&1 </dev/null 8>&- &
 	echo $! >"$registry_pidfile"
 	for _ in $(seq 100); do
 		if busybox wget -q -O /dev/null "http://$registry_addr/v2/" 2>/dev/null; then
@@ -175,7 +175,7 @@ cmd_up() {
 		setsid unshare --mount --propagation private -- \
 		"$bin/engine" --config "$SLIPWAY_ENGINE_RUN/engine.toml" \
 		--root "$SLIPWAY_ENGINE_STATE/engine" --addr "$runner_host" \
-		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null &
+		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null 8>&- &
 	echo $! >"$engine_pidfile"
 	local i
 	for ((i = 0; i < 600; i++)); do

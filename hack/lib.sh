@@ -41,12 +41,13 @@ hash_files() {
 # The harness engine is one per machine: scripts that change it or depend on
 # it for a while hold this lock (flock) so that concurrent runs from other
 # checkouts wait instead of restarting the engine under each other.
-SLIPWAY_ENGINE_LOCK="${SLIPWAY_ENGINE_LOCK:-/run/slipway-engine.lock}"
+SLIPWAY_ENGINE_LOCK="${SLIPWAY_ENGINE_LOCK:-/run/lock/slipway-engine.lock}"
 
 # engine_lock: take the machine-wide harness lock for the rest of the
 # script (file descriptor 8), unless a calling script already holds it.
 engine_lock() {
 	[ "${SLIPWAY_ENGINE_LOCKED:-}" = 1 ] && return 0
+	mkdir -p "$(dirname "$SLIPWAY_ENGINE_LOCK")"
 	exec 8>>"$SLIPWAY_ENGINE_LOCK"
 	if ! flock -n 8; then
 		log "waiting for another run using the harness engine (lock $SLIPWAY_ENGINE_LOCK)"
