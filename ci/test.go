@@ -33,7 +33,7 @@ func (m *Slipway) Test(
 	service []string,
 	// Print the test commands' whole output, not just the summary.
 	// +optional
-	verbose bool,
+	showOutput bool,
 ) (string, error) {
 	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{services: service})
 	if err != nil {
@@ -70,7 +70,7 @@ func (m *Slipway) Test(
 	for _, n := range names {
 		r := results[n]
 		fmt.Fprintf(&b, "%-12s unit %-8s integration %-8s %s\n", n, r.unit, r.integration, r.elapsed.Round(100*time.Millisecond))
-		if verbose && r.output != "" {
+		if showOutput && r.output != "" {
 			fmt.Fprintf(&b, "%s\n", indent(r.output))
 		}
 		if r.err != nil {

@@ -369,7 +369,7 @@ func TestModuleCI(t *testing.T) {
 // Postgres and Redis bound as services.
 func TestIntegrationTestsTalkToTheirDependencies(t *testing.T) {
 	r := newSlipwayRun(t)
-	out := r.mustCall("test", "--verbose")
+	out := r.mustCall("test", "--show-output")
 	for _, want := range []string{"talked to PostgreSQL 15", "talked to redis_version:7"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("test output does not contain %q:\n%s", want, tail(out, 80))

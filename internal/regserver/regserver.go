@@ -5,10 +5,15 @@
 // slipway's embedded registry, which runs as a Dagger service over a cache
 // volume, so that build avoidance works across runs with no external
 // registry.
+//
+// Several servers may share one directory at once (two Dagger sessions each
+// start their own instance of the service over the same cache volume):
+// manifest writes take an exclusive lock on the journal, and every request
+// first applies what other instances appended since, so all instances serve
+// the same content.
 package regserver
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -21,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 )
@@ -41,6 +47,9 @@ type Server struct {
 	inner   http.Handler
 	mu      sync.Mutex
 	journal *os.File
+	path    string
+	// offset is how far into the journal this instance has applied.
+	offset int64
 	// Replayed is how many journal records were applied at start.
 	Replayed int
 }
@@ -60,15 +69,18 @@ func Open(dir string, logger *log.Logger) (*Server, error) {
 		registry.WithReferrersSupport(true),
 		registry.Logger(logger),
 	)}
-	jpath := filepath.Join(dir, "manifests.journal")
-	if err := s.replay(jpath); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(jpath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	s.path = filepath.Join(dir, "manifests.journal")
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening the manifest journal: %w", err)
 	}
 	s.journal = f
+	n, err := s.catchUp()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.Replayed = n
 	return s, nil
 }
 
@@ -79,44 +91,81 @@ func (s *Server) Close() error {
 	return s.journal.Close()
 }
 
-func (s *Server) replay(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+// catchUp applies the journal records appended since this instance last
+// looked (all of them at start). A torn last line (an instance died
+// mid-append) is left for later: it is either completed or, at start,
+// ignored. Callers hold s.mu.
+func (s *Server) catchUp() (int, error) {
+	st, err := s.journal.Stat()
 	if err != nil {
-		return fmt.Errorf("opening the manifest journal: %w", err)
+		return 0, fmt.Errorf("reading the manifest journal: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 2*maxManifest)
-	line := 0
-	for sc.Scan() {
-		line++
+	if st.Size() <= s.offset {
+		return 0, nil
+	}
+	buf := make([]byte, st.Size()-s.offset)
+	if _, err := s.journal.ReadAt(buf, s.offset); err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("reading the manifest journal: %w", err)
+	}
+	applied := 0
+	for len(buf) > 0 {
+		nl := bytes.IndexByte(buf, '\n')
+		if nl < 0 {
+			break // torn or still being written
+		}
+		line := buf[:nl]
 		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			// A torn last line (crash mid-append) is dropped; anything
-			// else means the journal is not ours.
-			if !hasMore(sc) {
-				break
+		if err := json.Unmarshal(line, &r); err != nil {
+			if s.offset == 0 {
+				return applied, fmt.Errorf("%s at byte 0: corrupt journal record (is this a slipway registry directory?): %w", s.path, err)
 			}
-			return fmt.Errorf("%s:%d: corrupt journal record: %w", path, line, err)
+			// A line torn by an instance that died mid-append, since
+			// terminated by the next writer: skip it.
+			s.offset += int64(nl + 1)
+			buf = buf[nl+1:]
+			continue
 		}
-		req := httptest.NewRequest(r.Method, r.Path, bytes.NewReader(r.Body))
-		if r.ContentType != "" {
-			req.Header.Set("Content-Type", r.ContentType)
+		if err := s.apply(r); err != nil {
+			return applied, fmt.Errorf("%s at byte %d: %w", s.path, s.offset, err)
 		}
-		rec := httptest.NewRecorder()
-		s.inner.ServeHTTP(rec, req)
-		if rec.Code/100 != 2 && !(r.Method == http.MethodDelete && rec.Code == http.StatusNotFound) {
-			return fmt.Errorf("%s:%d: replaying %s %s: status %d: %s", path, line, r.Method, r.Path, rec.Code, strings.TrimSpace(rec.Body.String()))
-		}
-		s.Replayed++
+		applied++
+		s.offset += int64(nl + 1)
+		buf = buf[nl+1:]
 	}
-	return sc.Err()
+	return applied, nil
 }
 
-func hasMore(sc *bufio.Scanner) bool { return sc.Scan() }
+// terminateTornTail ends a line left unterminated by an instance that died
+// mid-append, so that the next record starts on a line of its own.
+func (s *Server) terminateTornTail() error {
+	st, err := s.journal.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := s.journal.ReadAt(last, st.Size()-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	_, err = s.journal.Write([]byte{'\n'})
+	return err
+}
+
+// apply replays one journaled request against the in-memory registry.
+func (s *Server) apply(r record) error {
+	req := httptest.NewRequest(r.Method, r.Path, bytes.NewReader(r.Body))
+	if r.ContentType != "" {
+		req.Header.Set("Content-Type", r.ContentType)
+	}
+	rec := httptest.NewRecorder()
+	s.inner.ServeHTTP(rec, req)
+	if rec.Code/100 != 2 && !(r.Method == http.MethodDelete && rec.Code == http.StatusNotFound) {
+		return fmt.Errorf("replaying %s %s: status %d: %s", r.Method, r.Path, rec.Code, strings.TrimSpace(rec.Body.String()))
+	}
+	return nil
+}
 
 func isManifestWrite(r *http.Request) bool {
 	if r.Method != http.MethodPut && r.Method != http.MethodDelete {
@@ -128,6 +177,13 @@ func isManifestWrite(r *http.Request) bool {
 // ServeHTTP serves the registry API, journaling successful manifest writes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !isManifestWrite(r) {
+		s.mu.Lock()
+		_, err := s.catchUp()
+		s.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		s.inner.ServeHTTP(w, r)
 		return
 	}
@@ -145,15 +201,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = b
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	// Serialise manifest writes so the journal order is the applied order.
+	// Serialise manifest writes, within this instance and with the others
+	// sharing the directory, so the journal order is the applied order.
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := syscall.Flock(int(s.journal.Fd()), syscall.LOCK_EX); err != nil {
+		http.Error(w, "locking the manifest journal: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer syscall.Flock(int(s.journal.Fd()), syscall.LOCK_UN)
+	if _, err := s.catchUp(); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if err := s.terminateTornTail(); err != nil {
+		http.Error(w, "repairing the manifest journal: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	rec := httptest.NewRecorder()
 	s.inner.ServeHTTP(rec, r)
 	if rec.Code/100 == 2 {
 		line, err := json.Marshal(record{Method: r.Method, Path: r.URL.RequestURI(), ContentType: r.Header.Get("Content-Type"), Body: body})
 		if err == nil {
-			_, err = s.journal.Write(append(line, '\n'))
+			var n int
+			n, err = s.journal.Write(append(line, '\n'))
+			s.offset += int64(n)
 		}
 		if err == nil {
 			err = s.journal.Sync()
