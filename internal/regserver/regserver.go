@@ -92,9 +92,10 @@ func (s *Server) Close() error {
 }
 
 // catchUp applies the journal records appended since this instance last
-// looked (all of them at start). A torn last line (an instance died
-// mid-append) is left for later: it is either completed or, at start,
-// ignored. Callers hold s.mu.
+// looked (all of them at start). An unterminated last line (an instance
+// died mid-append, or is appending now) is left for later; a corrupt line
+// after the first is one such line since terminated, and is skipped.
+// Callers hold s.mu.
 func (s *Server) catchUp() (int, error) {
 	st, err := s.journal.Stat()
 	if err != nil {
