@@ -180,7 +180,8 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		return r
 	}
 
-	t0 := time.Now()
+	started := time.Now()
+	t0 := started
 	tr := m.testService(ctx, p, s)
 	timed("test", t0)
 	r.UnitTests, r.IntegrationTests = tr.unit, tr.integration
@@ -211,7 +212,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 
 	progress("%s: publishing to %s", s.Name, s.Repository)
 	t0 = time.Now()
-	out, err := m.publish(ctx, reg, p, s, img)
+	out, err := m.publish(ctx, reg, p, s, img, tr, started)
 	timed("publish", t0)
 	if err != nil {
 		return fail("publish", err)

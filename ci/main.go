@@ -59,6 +59,10 @@ type Slipway struct {
 	// +private
 	Branch string
 
+	// URL of the source repository, recorded in provenance.
+	// +private
+	SourceURL string
+
 	// Image the slipway worker is compiled in.
 	// +private
 	GoImage string
@@ -115,6 +119,10 @@ func New(
 	// Branch being built. Default: read from the source's .git.
 	// +optional
 	branch string,
+	// URL of the source repository, recorded in the SLSA provenance of every
+	// image (e.g. https://github.com/acme/shop). Default: file:///<project name>.
+	// +optional
+	sourceUrl string,
 	// Go toolchain image the worker is compiled in.
 	// +optional
 	// +default="golang:1.26-alpine"
@@ -139,6 +147,7 @@ func New(
 		SigningPassword:  signingPassword,
 		Commit:           commit,
 		Branch:           branch,
+		SourceURL:        sourceUrl,
 		GoImage:          goImage,
 		ToolImage:        toolImage,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
@@ -25,11 +26,37 @@ func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service,
 
 // publish pushes img by digest, signs it when a key was given, and only then
 // tags it: no tag ever points at an unsigned image of a signed pipeline.
-func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container) (*report.Service, error) {
+// With a signing key, the image is also attested before it is tagged: SLSA
+// provenance v1 of the build and the results of its tests.
+func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time) (*report.Service, error) {
 	args := append([]string{toolBin, "publish", "--tarball", workDir + "/image.tar"}, m.publishArgs(reg, p, s, p.Tags())...)
 	c := m.worker(reg).
 		WithMountedFile(workDir+"/image.tar", img.AsTarball()).
 		WithEnvVariable("SLIPWAY_RUN", runID())
+	if m.SigningKey != nil {
+		repoURL := m.SourceURL
+		if repoURL == "" {
+			repoURL = "file:///" + p.Project.Name
+		}
+		c = c.WithDirectory(srcMount, m.Source).
+			WithExec([]string{toolBin, "provenance", "--source", srcMount, "--service", s.Name, "--commit", p.Commit,
+				"--repository", repoURL, "--ref", "refs/heads/" + p.Branch,
+				"--builder-id", "https://slipway.dev/dagger-module/ci", "--builder-version", "dagger=v0.19.7",
+				"--input-digest", s.Inputs.Digest, "--started", started.UTC().Format(time.RFC3339),
+				"--finished", time.Now().UTC().Format(time.RFC3339), "--out", workDir + "/slsa.json"})
+		tr := []string{toolBin, "test-result", "--service", s.Name, "--out", workDir + "/tests.json"}
+		for _, ks := range [][2]string{{"unit", tests.unit}, {"integration", tests.integration}} {
+			kind, status := ks[0], ks[1]
+			switch status {
+			case "passed":
+				tr = append(tr, "--passed", kind)
+			case "failed":
+				tr = append(tr, "--failed", kind)
+			}
+		}
+		c = c.WithExec(tr)
+		args = append(args, "--predicate", "slsa="+workDir+"/slsa.json", "--predicate", "test="+workDir+"/tests.json")
+	}
 	return m.runPublish(ctx, c, args)
 }
 

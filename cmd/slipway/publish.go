@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
+	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/publish"
 )
 
@@ -28,8 +30,12 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 	commit := fs.String("commit", "", "source commit (recorded in the signature)")
 	inputDigest := fs.String("input-digest", "", "the service's input digest (adds the input tag)")
 	out := fs.String("out", "", "write the JSON result here instead of stdout")
-	var tags, insecure listFlag
+	var tags, insecure, preds listFlag
 	fs.Var(&tags, "tag", "tag to give the image (repeatable)")
+	fs.Func("predicate", "KIND=FILE: attest this predicate (slsa, sbom, vuln, test) after signing, before tagging (repeatable)", func(v string) error {
+		preds = append(preds, v)
+		return nil
+	})
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -46,6 +52,28 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 		return err
 	}
 	o := publish.Options{Registry: c, Signer: signer, Service: *service, Commit: *commit, RunID: os.Getenv(envRunID), InputDigest: *inputDigest, Tags: tags}
+	for _, kv := range preds {
+		kindName, file, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("%w: -predicate %q: want KIND=FILE", errUsage, kv)
+		}
+		k, err := provenance.KindOf(kindName)
+		if err != nil {
+			return fmt.Errorf("%w: -predicate %s: %v", errUsage, kv, err)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		if err := provenance.Check(k.Name, b); err != nil {
+			return fmt.Errorf("-predicate %s: %w", kv, err)
+		}
+		if signer == nil {
+			fmt.Fprintf(stderr, "no signing key: %s predicate not attested\n", k.Name)
+			continue
+		}
+		o.Attestations = append(o.Attestations, publish.Predicate{Type: k.PredicateType, Body: b})
+	}
 	var res any
 	switch name {
 	case "publish":

@@ -32,6 +32,17 @@ type Options struct {
 	InputDigest string
 	// Tags are the tags to give the image (the commit SHA, ...).
 	Tags []string
+	// Attestations are in-toto predicates attested after the signature and
+	// before any tag (they need a Signer).
+	Attestations []Predicate
+}
+
+// Predicate is one in-toto predicate to attest.
+type Predicate struct {
+	// Type is the predicate type URI (signing.Predicate*).
+	Type string
+	// Body is the predicate JSON.
+	Body []byte
 }
 
 func (o Options) validate() error {
@@ -42,6 +53,8 @@ func (o Options) validate() error {
 		return errors.New("no service name")
 	case len(o.Tags) == 0:
 		return fmt.Errorf("service %s: no tag to publish under", o.Service)
+	case len(o.Attestations) > 0 && o.Signer == nil:
+		return fmt.Errorf("service %s: attestations need a signing key", o.Service)
 	}
 	return nil
 }
@@ -87,6 +100,12 @@ func finish(ctx context.Context, digestRef string, o Options) (*report.Service, 
 			return nil, fmt.Errorf("service %s: signing %s (the image stays untagged): %w", o.Service, digestRef, err)
 		}
 		out.Signature = res.Ref
+		for _, a := range o.Attestations {
+			if _, err := o.Signer.Attest(ctx, digestRef, a.Type, a.Body); err != nil {
+				return nil, fmt.Errorf("service %s: attesting %s for %s (the image stays untagged): %w", o.Service, a.Type, digestRef, err)
+			}
+			out.Attestations = append(out.Attestations, a.Type)
+		}
 	}
 	tags := append([]string{}, o.Tags...)
 	if o.InputDigest != "" {

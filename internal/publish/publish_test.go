@@ -73,6 +73,29 @@ func TestTarballIsSignedThenTagged(t *testing.T) {
 	}
 }
 
+func TestAttestationsLandBeforeTags(t *testing.T) {
+	ctx := context.Background()
+	host, c, s := setup(t, registrytest.Handler())
+	repo := host + "/shop/orders"
+	pred := []byte(`{"buildDefinition":{"buildType":"https://slipway.dev/build/v1","externalParameters":{}},"runDetails":{"builder":{"id":"https://example.com/ci"}}}`)
+	out, err := Tarball(ctx, tarball(t, 5), repo, Options{Registry: c, Signer: s, Service: "orders", Commit: commit, Tags: []string{commit},
+		Attestations: []Predicate{{Type: signing.PredicateSLSAProvenanceV1, Body: pred}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Attestations) != 1 || out.Attestations[0] != signing.PredicateSLSAProvenanceV1 {
+		t.Fatalf("attestations = %v", out.Attestations)
+	}
+	st, err := s.Verifier().VerifyAttestations(ctx, repo+"@"+out.Digest, signing.PredicateSLSAProvenanceV1)
+	if err != nil || len(st) != 1 {
+		t.Fatalf("verify attestations: %v, %v", st, err)
+	}
+	if _, err := Tarball(ctx, tarball(t, 6), repo, Options{Registry: c, Service: "orders", Tags: []string{commit},
+		Attestations: []Predicate{{Type: signing.PredicateSLSAProvenanceV1, Body: pred}}}); err == nil {
+		t.Fatal("attestations without a signer were accepted")
+	}
+}
+
 func TestUnsignedPublish(t *testing.T) {
 	host, c, _ := setup(t, registrytest.Handler())
 	out, err := Tarball(context.Background(), tarball(t, 2), host+"/shop/web", Options{Registry: c, Service: "web", Tags: []string{commit}})
