@@ -381,3 +381,83 @@ func TestIntegrationTestsTalkToTheirDependencies(t *testing.T) {
 		}
 	}
 }
+
+// overlay returns an environment's kustomization from the throwaway GitOps
+// repository, and its commit count.
+func (r *slipwayRun) overlay(env string) (int, string) {
+	r.t.Helper()
+	dir := filepath.Join(r.t.TempDir(), "gitops")
+	r.mustCall("gitops", "export", "--path", dir)
+	cmd := exec.Command("git", "rev-list", "--count", "HEAD")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		r.t.Fatalf("git rev-list: %v", err)
+	}
+	var n int
+	fmt.Sscan(string(out), &n)
+	b, err := os.ReadFile(filepath.Join(dir, "deploy", "overlays", env, "kustomization.yaml"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return n, string(b)
+}
+
+// TestModulePromotion is the release manager's path through the real
+// engine: ci deploys to dev, promote moves exactly those digests to staging
+// and prod (signature and attestations verified, no rebuild), a rollback of
+// prod pins it, ci and promote then leave prod alone until unpin.
+func TestModulePromotion(t *testing.T) {
+	r := newSlipwayRun(t)
+	r.mustCall("ci")
+	first := byName(r.lastReport())
+
+	out := r.mustCall("promote", "--from", "dev", "--to", "staging", "--by", "e2e")
+	t.Logf("promote dev → staging:\n%s", tail(out, 8))
+	r.mustCall("promote", "--from", "staging", "--to", "prod", "--by", "e2e")
+	commits, prod := r.overlay("prod")
+	for name, s := range first {
+		if !strings.Contains(prod, s.Digest) {
+			t.Errorf("prod does not run %s at %s:\n%s", name, s.Digest, prod)
+		}
+	}
+	// Promoting what is already there changes nothing.
+	r.mustCall("promote", "--from", "staging", "--to", "prod")
+	if c, _ := r.overlay("prod"); c != commits {
+		t.Fatalf("a no-op promotion made a commit (%d → %d)", commits, c)
+	}
+
+	// A new catalog reaches prod, then prod is rolled back to the first build.
+	r.edit("services/catalog/catalog/app.py", func(s string) string {
+		return strings.Replace(s, `server_version = "catalog/0.1"`, `server_version = "catalog/0.3"`, 1)
+	})
+	r.commit("catalog: a release that goes wrong in prod")
+	r.mustCall("ci")
+	second := byName(r.lastReport())["catalog"].Digest
+	r.mustCall("promote", "--from", "dev", "--to", "staging")
+	r.mustCall("promote", "--from", "staging", "--to", "prod")
+	if _, prod := r.overlay("prod"); !strings.Contains(prod, second) {
+		t.Fatalf("prod does not run the new catalog %s:\n%s", second, prod)
+	}
+	r.mustCall("rollback", "--env", "prod", "--service", "catalog", "--to", first["catalog"].Digest, "--reason", "e2e: bad release", "--by", "e2e")
+	if _, prod := r.overlay("prod"); !strings.Contains(prod, first["catalog"].Digest) || strings.Contains(prod, second) {
+		t.Fatalf("rollback did not restore catalog %s:\n%s", first["catalog"].Digest, prod)
+	}
+
+	// The pin holds: promotion refuses, ci leaves prod alone.
+	if out, err := r.call("promote", "--from", "staging", "--to", "prod", "--service", "catalog"); err == nil || !strings.Contains(out, "pinned") {
+		t.Fatalf("promotion over a pin was not refused (err=%v):\n%s", err, tail(out, 30))
+	}
+	before, _ := r.overlay("prod")
+	r.mustCall("ci")
+	if after, prod := r.overlay("prod"); after != before || !strings.Contains(prod, first["catalog"].Digest) {
+		t.Fatalf("ci touched pinned prod")
+	}
+
+	// Unpin: promotion works again.
+	r.mustCall("unpin", "--env", "prod", "--service", "catalog", "--by", "e2e")
+	r.mustCall("promote", "--from", "staging", "--to", "prod", "--service", "catalog")
+	if _, prod := r.overlay("prod"); !strings.Contains(prod, second) {
+		t.Fatalf("after unpin, prod does not run the staged catalog %s:\n%s", second, prod)
+	}
+}

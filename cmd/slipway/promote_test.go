@@ -73,7 +73,7 @@ func (w *worker) image(service string, seed int64, commit string) string {
 	if _, err := w.signer.Sign(ctx, d.String(), map[string]string{signing.AnnotationService: service, signing.AnnotationSourceCommit: commit}); err != nil {
 		w.t.Fatal(err)
 	}
-	for _, kind := range []string{"slsa", "sbom", "vuln"} {
+	for _, kind := range []string{"slsa", "sbom", "vuln", "test"} {
 		if _, err := w.signer.Attest(ctx, d.String(), promote.AttestationPredicates[kind][0], []byte(`{}`)); err != nil {
 			w.t.Fatal(err)
 		}

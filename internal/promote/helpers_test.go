@@ -152,7 +152,7 @@ func (f *fixture) publish(service string, im image) string {
 
 // good is a fully signed and attested image.
 func (f *fixture) good(seed int64, commit string) image {
-	return image{seed: seed, commit: commit, signer: f.signer, attest: []string{"slsa", "sbom", "vuln"}}
+	return image{seed: seed, commit: commit, signer: f.signer, attest: []string{"slsa", "sbom", "vuln", "test"}}
 }
 
 // deploy writes digests into env the way `ci` does (commit tag, one commit).

@@ -82,7 +82,7 @@ func TestChainDevStagingProd(t *testing.T) {
 		if f.imageIn("prod", s).Image.Digest != digests[s] || f.tagged(f.repoOf(s), "prod") != digests[s] {
 			t.Errorf("prod %s not promoted", s)
 		}
-		if got := strings.Join(status(rep, s).Attestations, ","); got != "slsa,sbom,vuln" {
+		if got := strings.Join(status(rep, s).Attestations, ","); got != "slsa,test" {
 			t.Errorf("%s attestations = %s", s, got)
 		}
 	}
@@ -265,7 +265,7 @@ func TestRefusalsHaveNoSideEffects(t *testing.T) {
 		"missing required attestation": {func(f *fixture) Options {
 			oneInDev(f, image{seed: 3, commit: c1, signer: f.signer, attest: []string{"slsa", "vuln"}})
 			return f.options("dev", "prod")
-		}, signing.ErrNoAttestations, "prod requires a verified sbom attestation"},
+		}, signing.ErrNoAttestations, "prod requires a verified test attestation"},
 		"scan gate failed": {func(f *fixture) Options {
 			d := oneInDev(f, f.good(3, c1))
 			o := f.options("dev", "prod")
