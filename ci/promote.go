@@ -84,9 +84,6 @@ func (m *Slipway) Promote(
 	// cosign public key to verify with, when the signing key is not given.
 	// +optional
 	publicKey *dagger.Secret,
-	// Who promotes (recorded in the GitOps commit), e.g. $GITHUB_ACTOR.
-	// +optional
-	by string,
 ) (string, error) {
 	args := []string{"--from", from, "--to", to}
 	for _, s := range service {
@@ -98,7 +95,7 @@ func (m *Slipway) Promote(
 	if toRegistry != "" {
 		args = append(args, "--to-registry", toRegistry)
 	}
-	return m.releaseRun(ctx, "promote", args, publicKey, by)
+	return m.releaseRun(ctx, "promote", args, publicKey, "")
 }
 
 // Rollback points one environment's service back at an older image (a

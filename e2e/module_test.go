@@ -412,9 +412,9 @@ func TestModulePromotion(t *testing.T) {
 	r.mustCall("ci")
 	first := byName(r.lastReport())
 
-	out := r.mustCall("promote", "--from", "dev", "--to", "staging", "--by", "e2e")
+	out := r.mustCall("promote", "--from", "dev", "--to", "staging")
 	t.Logf("promote dev → staging:\n%s", tail(out, 8))
-	r.mustCall("promote", "--from", "staging", "--to", "prod", "--by", "e2e")
+	r.mustCall("promote", "--from", "staging", "--to", "prod")
 	commits, prod := r.overlay("prod")
 	for name, s := range first {
 		if !strings.Contains(prod, s.Digest) {
