@@ -1,16 +1,16 @@
 module github.com/slipwayci/slipway
 
-go 1.26.0
+go 1.25.0
 
 require (
 	dagger.io/dagger v0.19.7
-	github.com/go-git/go-git/v5 v5.19.3
+	github.com/go-git/go-git/v5 v5.18.0
 	github.com/google/go-containerregistry v0.20.7
 	github.com/pandatix/go-cvss v0.6.2
 	github.com/sigstore/cosign/v2 v2.6.5
 	github.com/sigstore/sigstore v1.10.3
 	go.yaml.in/yaml/v3 v3.0.5
-	golang.org/x/crypto v0.56.0
+	golang.org/x/crypto v0.54.0
 	golang.org/x/mod v0.38.0
 )
 
