@@ -58,7 +58,7 @@ func loadHarnessEnv() error {
 
 // daggerCLI returns the dagger CLI the SDK will use, skipping the test
 // without SLIPWAY_E2E=1 and failing it when no engine can be reached.
-func daggerCLI(t *testing.T) string {
+func daggerCLI(t testing.TB) string {
 	t.Helper()
 	if os.Getenv("SLIPWAY_E2E") != "1" {
 		t.Skip("end-to-end test: set SLIPWAY_E2E=1 (make e2e brings an engine up)")

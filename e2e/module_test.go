@@ -25,7 +25,7 @@ import (
 // against a fixture repository: a copy of the sample monorepo with its own
 // git history, so that commits can be made and the real tree stays clean.
 type slipwayRun struct {
-	t       *testing.T
+	t       testing.TB
 	cli     string
 	module  string // the slipway repository (dagger.json)
 	fixture string // the repository being built
@@ -36,7 +36,7 @@ type slipwayRun struct {
 
 const cosignPasswordEnv = "SLIPWAY_E2E_COSIGN_PASSWORD"
 
-func newSlipwayRun(t *testing.T) *slipwayRun {
+func newSlipwayRun(t testing.TB) *slipwayRun {
 	t.Helper()
 	cli := daggerCLI(t)
 	root := testutil.RepoRoot(t)
@@ -70,7 +70,7 @@ func newSlipwayRun(t *testing.T) *slipwayRun {
 	return r
 }
 
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -460,4 +460,56 @@ func TestModulePromotion(t *testing.T) {
 	if _, prod := r.overlay("prod"); !strings.Contains(prod, second) {
 		t.Fatalf("after unpin, prod does not run the staged catalog %s:\n%s", second, prod)
 	}
+}
+
+// BenchmarkModuleCI prints the pipeline's figures on the sample monorepo
+// (run by hack/bench.sh): a run where every service's inputs are new (so
+// every test and build really runs, on an engine whose base images and
+// dependency layers are warm), a rerun with nothing changed, and a run after
+// one service changed; with the ratios, builds counted and image sizes.
+func BenchmarkModuleCI(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		r := newSlipwayRun(b)
+		salt := fmt.Sprintf("bench %s-%d", runID, i)
+		for file, comment := range map[string]string{
+			"services/orders/main.go":         "// " + salt + "\n",
+			"services/catalog/catalog/app.py": "# " + salt + "\n",
+			"services/notify/src/server.js":   "// " + salt + "\n",
+		} {
+			r.edit(file, func(s string) string { return s + comment })
+		}
+		r.commit("bench: new inputs for every service")
+		timed := func() (time.Duration, *report.Report) {
+			start := time.Now()
+			r.mustCall("ci")
+			return time.Since(start), r.lastReport()
+		}
+		cold, rep := timed()
+		rerun, rep2 := timed()
+		r.edit("services/catalog/catalog/app.py", func(s string) string { return s + "# one change\n" })
+		r.commit("bench: one service changes")
+		one, rep3 := timed()
+		b.ReportMetric(cold.Seconds(), "s/new-inputs-run")
+		b.ReportMetric(rerun.Seconds(), "s/no-change-rerun")
+		b.ReportMetric(one.Seconds(), "s/one-change-run")
+		b.ReportMetric(cold.Seconds()/rerun.Seconds(), "new/rerun-ratio")
+		b.ReportMetric(cold.Seconds()/one.Seconds(), "new/one-change-ratio")
+		b.Logf("builds: new-inputs %d, rerun %d, one-change %d (tests run: %d, %d, %d)",
+			rep.Count(report.Built), rep2.Count(report.Built), rep3.Count(report.Built),
+			testsRun(rep), testsRun(rep2), testsRun(rep3))
+		for _, s := range rep.Services {
+			b.Logf("image %-8s %s", s.Name, report.HumanBytes(s.SizeBytes))
+		}
+	}
+}
+
+// testsRun counts the services whose tests ran in a report.
+func testsRun(r *report.Report) int {
+	n := 0
+	for _, s := range r.Services {
+		if s.UnitTests == "passed" || s.UnitTests == "failed" {
+			n++
+		}
+	}
+	return n
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# bench.sh: the project's figures, printed, never asserted. For now: the
-# harness (engine start with warm caches, a no-op `up`, a client session
-# round trip) and the Go benchmarks of the root module (none yet). The
-# pipeline's own figures (cold/warm `dagger call`) come with the module.
+# bench.sh: the project's figures, printed, never asserted: the harness
+# (engine start with warm caches, a no-op `up`, a client session round trip),
+# the Go benchmarks of the plain-Go packages (signing vs the stock cosign CLI,
+# copy within vs across registries, GitOps updates, promotion, scanner-report
+# parsing), and the pipeline itself through the engine (a run with new
+# inputs, a no-change rerun, a one-service change; builds counted; sizes).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SLIPWAY_ROOT"
@@ -40,8 +42,11 @@ for _ in 1 2 3 4 5; do
 	rts+=($(($(ms) - t)))
 done
 
-step "Go benchmarks (root module)"
-go test -run '^$' -bench . -benchmem ./... 2>&1 | grep -E '^(Benchmark|ok|FAIL)' || echo "(no benchmarks yet)"
+step "Go benchmarks (plain-Go packages)"
+go test -run '^$' -bench . -benchmem ./internal/... ./cmd/... 2>&1 | grep -E '^(Benchmark|ok|FAIL)|:[0-9]+: ' || echo "(no benchmarks)"
+
+step "the pipeline through the engine (e2e BenchmarkModuleCI)"
+SLIPWAY_E2E=1 go test -run '^$' -bench BenchmarkModuleCI -benchtime 1x -timeout 60m -v ./e2e/ 2>&1 | grep -E '^(Benchmark|ok|FAIL)|module_test.go:[0-9]+: (builds|image)' || true
 
 printf '\n== figures\n'
 printf '  %-44s %6d ms\n' "engine up (first, from this state)" "$first"
