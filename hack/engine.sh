@@ -81,12 +81,13 @@ registry_up() {
 	rotate "$SLIPWAY_ENGINE_LOGS/registry.log"
 	setsid "$harness" registry -addr "$registry_addr" -data "$SLIPWAY_REGISTRY_DATA" \
 		>>"$SLIPWAY_ENGINE_LOGS/registry.log" 2>&1 </dev/null 8>&- &
-	echo $! >"$registry_pidfile"
+	local rpid=$!
+	echo "$rpid" >"$registry_pidfile"
 	for _ in $(seq 100); do
 		if busybox wget -q -O /dev/null "http://$registry_addr/v2/" 2>/dev/null; then
 			return 0
 		fi
-		alive "$registry_pidfile" "harness registry" >/dev/null ||
+		kill -0 "$rpid" 2>/dev/null ||
 			{ tail -20 "$SLIPWAY_ENGINE_LOGS/registry.log" >&2; die "the registry exited (log $SLIPWAY_ENGINE_LOGS/registry.log)"; }
 		sleep 0.1
 	done
@@ -176,11 +177,14 @@ cmd_up() {
 		"$bin/engine" --config "$SLIPWAY_ENGINE_RUN/engine.toml" \
 		--root "$SLIPWAY_ENGINE_STATE/engine" --addr "$runner_host" \
 		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null 8>&- &
-	echo $! >"$engine_pidfile"
+	local pid=$!
+	echo "$pid" >"$engine_pidfile"
 	local i
 	for ((i = 0; i < 600; i++)); do
 		[ -S "$sock" ] && break
-		alive "$engine_pidfile" "--addr $runner_host" >/dev/null ||
+		# kill -0, not alive(): until setsid and unshare have exec'd the
+		# engine, its command line does not show the engine's flags yet.
+		kill -0 "$pid" 2>/dev/null ||
 			{ tail -30 "$SLIPWAY_ENGINE_LOGS/engine.log" >&2; die "the engine exited (log $SLIPWAY_ENGINE_LOGS/engine.log)"; }
 		sleep 0.1
 	done
