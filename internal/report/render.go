@@ -198,7 +198,7 @@ func (r *Report) Text() string {
 		}
 		if s.Signature != "" {
 			line += "  signed"
-		} else if s.Digest != "" && s.Status != Skipped && s.Status != Pruned && s.Status != Kept {
+		} else if s.Digest != "" && s.Status != Skipped && r.Kind != "prune" {
 			line += "  unsigned"
 		}
 		if s.Vulnerabilities != nil {

@@ -87,12 +87,12 @@ func Apply(ctx context.Context, c *registry.Client, res *Result) (*Outcome, erro
 				return d.out, err
 			}
 			key := repo.Name + "@" + im.Digest
-			if msg, refused := d.out.Refused[host]; refused {
-				d.out.Failed[key] = "not deleted: " + msg
+			if _, refused := d.out.Refused[host]; refused {
+				d.out.Failed[key] = refusedText(host)
 				continue
 			}
 			if err := d.image(ctx, repo.Name, im); err != nil {
-				d.out.Failed[key] = err.Error()
+				d.out.Failed[key] = failText(host, err)
 			}
 		}
 		for _, a := range repo.Orphans {
@@ -100,12 +100,12 @@ func Apply(ctx context.Context, c *registry.Client, res *Result) (*Outcome, erro
 				return d.out, err
 			}
 			key := repo.Name + ":" + a.Tag
-			if msg, refused := d.out.Refused[host]; refused {
-				d.out.Failed[key] = "not deleted: " + msg
+			if _, refused := d.out.Refused[host]; refused {
+				d.out.Failed[key] = refusedText(host)
 				continue
 			}
 			if err := d.artifact(ctx, repo.Name, a); err != nil {
-				d.out.Failed[key] = err.Error()
+				d.out.Failed[key] = failText(host, err)
 			}
 		}
 	}
@@ -114,6 +114,19 @@ func Apply(ctx context.Context, c *registry.Client, res *Result) (*Outcome, erro
 	}
 	sort.Strings(d.out.TagDeleteUnsupported)
 	return d.out, d.out.Err()
+}
+
+// refusedText is the failure of everything a refusing registry holds; the
+// refusal itself (Outcome.Refused) says what to do.
+func refusedText(host string) string {
+	return "not deleted: registry " + host + " refuses deletion"
+}
+
+func failText(host string, err error) string {
+	if errors.Is(err, ErrDeletionRefused) {
+		return refusedText(host)
+	}
+	return err.Error()
 }
 
 func (d *deleter) image(ctx context.Context, repo string, im Image) error {
