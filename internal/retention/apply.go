@@ -217,14 +217,25 @@ func (d *deleter) delete(ctx context.Context, ref string, isTag bool) error {
 			d.noTag[host] = true
 			return errTagUnsupported
 		}
-		msg := fmt.Sprintf("registry %s does not allow deleting images (%s when deleting %s): enable deletion "+
-			"(the distribution registry: REGISTRY_STORAGE_DELETE_ENABLED=true, i.e. storage.delete.enabled: true; "+
-			"hosted registries: allow deletes or tag immutability exceptions for this repository) and run prune again; "+
-			"nothing more was deleted there", host, statusText(err), ref)
+		msg := fmt.Sprintf("registry %s does not allow deleting images (%s when deleting %s): %s; "+
+			"nothing more was deleted there", host, statusText(err), ref, enableHint(host))
 		d.out.Refused[host] = msg
 		return fmt.Errorf("%w: %s", ErrDeletionRefused, msg)
 	}
 	return fmt.Errorf("deleting %s: %w", ref, err)
+}
+
+// enableHint says how to make host accept deletions.
+func enableHint(host string) string {
+	switch host {
+	case "ghcr.io":
+		return "GitHub's registry does not delete through the registry API at all; delete package versions with " +
+			"GitHub's packages REST API instead (or run prune against a registry that deletes)"
+	case "docker.io", "index.docker.io", "registry-1.docker.io":
+		return "Docker Hub does not delete through the registry API; delete tags with Docker Hub's own API instead"
+	}
+	return "enable deletion (the distribution registry: REGISTRY_STORAGE_DELETE_ENABLED=true, i.e. storage.delete.enabled: true; " +
+		"other registries: allow deletes, or lift tag immutability, for this repository) and run prune again"
 }
 
 // unsupported reports whether a registry answered a deletion with "not

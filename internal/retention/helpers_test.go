@@ -40,7 +40,7 @@ var (
 // (optionally behind a wrapper), a signing key and a GitOps bare repository
 // seeded from this repository's deploy/ tree.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	cfg     *config.Config
 	host    string
@@ -54,7 +54,7 @@ type fixture struct {
 	setup   atomic.Bool
 }
 
-func newFixture(t *testing.T, wrap func(http.Handler) http.Handler) *fixture {
+func newFixture(t testing.TB, wrap func(http.Handler) http.Handler) *fixture {
 	t.Helper()
 	root := testutil.RepoRoot(t)
 	cfg, err := config.Load(root)
