@@ -7,6 +7,7 @@ import (
 
 var statusIcon = map[Status]string{
 	Built: "✅", Reused: "♻️", Skipped: "⏭️", Failed: "❌", Promoted: "🚀", Unchanged: "⏸️", Refused: "⛔",
+	Pruned: "🗑️", Kept: "📌",
 }
 
 // Markdown renders the report for people: a headline, one table row per
@@ -42,7 +43,7 @@ func (r *Report) Markdown() string {
 		b.WriteString(strings.Join(meta, " · ") + "\n\n")
 	}
 	counts := []string{}
-	for _, st := range []Status{Built, Reused, Promoted, Unchanged, Skipped, Refused, Failed} {
+	for _, st := range []Status{Built, Reused, Promoted, Unchanged, Pruned, Kept, Skipped, Refused, Failed} {
 		if n := r.Count(st); n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", n, st))
 		}
@@ -50,7 +51,14 @@ func (r *Report) Markdown() string {
 	if len(counts) > 0 {
 		b.WriteString("**" + strings.Join(counts, ", ") + "**\n\n")
 	}
-	if len(r.Services) > 0 {
+	if r.Kind == "prune" && len(r.Services) > 0 {
+		b.WriteString("| service | status | digest | tags | why |\n|---|---|---|---|---|\n")
+		for _, s := range r.Services {
+			fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s |\n", s.Name, statusIcon[s.Status], s.Status,
+				code(shortDigest(s.Digest)), dash(strings.Join(s.Tags, ", ")), dash(s.Reason))
+		}
+		b.WriteString("\n")
+	} else if len(r.Services) > 0 {
 		b.WriteString("| service | status | digest | tests | smoke | signed | vulnerabilities | size | time |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Services {
@@ -190,11 +198,14 @@ func (r *Report) Text() string {
 		}
 		if s.Signature != "" {
 			line += "  signed"
-		} else if s.Digest != "" && s.Status != Skipped {
+		} else if s.Digest != "" && s.Status != Skipped && r.Kind != "prune" {
 			line += "  unsigned"
 		}
 		if s.Vulnerabilities != nil {
 			line += "  vulns: " + vulnSummary(s.Vulnerabilities)
+		}
+		if s.Reason != "" {
+			line += "  " + s.Reason
 		}
 		if s.Error != "" {
 			first := strings.SplitN(strings.TrimSpace(s.Error), "\n", 2)[0]

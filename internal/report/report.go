@@ -32,6 +32,10 @@ const (
 	Unchanged Status = "unchanged"
 	// Refused: promotion refused (unverifiable, denylisted, pinned, ...).
 	Refused Status = "refused"
+	// Pruned: deleted from the registry by prune (in a dry run: would be).
+	Pruned Status = "pruned"
+	// Kept: left in the registry by prune; Reason says why.
+	Kept Status = "kept"
 )
 
 // Report is one run.
@@ -65,6 +69,8 @@ type Service struct {
 	Stage string `json:"stage,omitempty"`
 	// Error explains a failure or a refusal.
 	Error string `json:"error,omitempty"`
+	// Reason says why prune kept or deleted the image.
+	Reason string `json:"reason,omitempty"`
 	// Tests: "passed", "failed", "skipped", "not run".
 	UnitTests        string `json:"unitTests,omitempty"`
 	IntegrationTests string `json:"integrationTests,omitempty"`

@@ -112,3 +112,20 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestPruneGolden(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)
+	r := &Report{Kind: "prune", Project: "shop", Registry: "ghcr.io/acme", Started: t0, Finished: t0.Add(4 * time.Second),
+		Services: []Service{
+			{Name: "orders", Status: Kept, Repository: "ghcr.io/acme/shop/orders", Digest: "sha256:" + strings.Repeat("a", 64), Tags: []string{sha},
+				Reason: "runs in prod (deploy/overlays/prod/kustomization.yaml)"},
+			{Name: "orders", Status: Pruned, Repository: "ghcr.io/acme/shop/orders", Digest: "sha256:" + strings.Repeat("b", 64), Tags: []string{sha[:39] + "8"},
+				Reason: "built 90d ago (label), older than 720h0m0s; nothing in the GitOps repository names it; not among the newest 10; with its signature, attestations"},
+			{Name: "orders", Status: Failed, Stage: "delete", Repository: "ghcr.io/acme/shop/orders", Digest: "sha256:" + strings.Repeat("c", 64),
+				Reason: "built 95d ago (label), older than 720h0m0s", Error: "not deleted: registry ghcr.io refuses deletion"},
+		},
+		Notes: []string{"registry ghcr.io refused to delete ghcr.io/acme/shop/orders:" + sha + " (HTTP 403 DENIED): give the credentials delete rights"},
+	}
+	golden(t, "prune.md", r.Markdown())
+	golden(t, "prune.txt", r.Text())
+}
