@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/report"
@@ -25,7 +26,7 @@ func (m *Slipway) releaseRun(ctx context.Context, kind string, args []string, pu
 	full := append([]string{toolBin, kind}, args...)
 	full = append(full, gargs...)
 	full = append(full, "--out", workDir+"/report.json")
-	if kind == "promote" || kind == "rollback" {
+	if kind == "promote" || kind == "rollback" || kind == "prune" {
 		full = append(full, "--registry", reg.address)
 		full = append(full, reg.insecureArgs()...)
 	}
@@ -181,4 +182,37 @@ func (m *Slipway) Reject(
 	by string,
 ) (string, error) {
 	return m.releaseRun(ctx, "reject", []string{"--digest", digest, "--reason", reason}, nil, by)
+}
+
+// Prune deletes images that no environment runs, pins or names in the
+// GitOps repository, that are older than olderThan and not among the newest
+// keep of their repository, together with their signatures and
+// attestations. A dry run unless apply: it lists what it would delete and
+// why everything else is kept.
+// +cache="never"
+func (m *Slipway) Prune(
+	ctx context.Context,
+	// Only images older than this are deleted (Go duration, e.g. 720h).
+	// +optional
+	// +default="720h"
+	olderThan string,
+	// Always keep this many newest images per repository.
+	// +optional
+	// +default=10
+	keep int,
+	// Only these services (default: all).
+	// +optional
+	service []string,
+	// Delete for real (default: list what would be deleted).
+	// +optional
+	apply bool,
+) (string, error) {
+	args := []string{"--older-than", olderThan, "--keep", strconv.Itoa(keep)}
+	for _, s := range service {
+		args = append(args, "--service", s)
+	}
+	if apply {
+		args = append(args, "--apply")
+	}
+	return m.releaseRun(ctx, "prune", args, nil, "")
 }
