@@ -513,3 +513,36 @@ func testsRun(r *report.Report) int {
 	}
 	return n
 }
+
+// TestModulePrune deletes, through the engine, the image no environment
+// runs any more, and keeps the ones dev runs; a dry run deletes nothing.
+func TestModulePrune(t *testing.T) {
+	r := newSlipwayRun(t)
+	r.mustCall("ci")
+	old := byName(r.lastReport())["catalog"].Digest
+	r.edit("services/catalog/catalog/app.py", func(s string) string { return s + "# replaced\n" })
+	r.commit("catalog: replaces the first image")
+	r.mustCall("ci")
+	current := byName(r.lastReport())
+
+	images := func() string {
+		return r.mustCall("images", "--format", "json")
+	}
+	out := r.mustCall("prune", "--older-than", "1ns", "--keep", "0")
+	if !strings.Contains(out, old) {
+		t.Errorf("the dry run does not list the replaced catalog image %s:\n%s", old, tail(out, 40))
+	}
+	if !strings.Contains(images(), old) {
+		t.Fatal("the dry run deleted the replaced image")
+	}
+	r.mustCall("prune", "--older-than", "1ns", "--keep", "0", "--apply")
+	after := images()
+	if strings.Contains(after, old) {
+		t.Errorf("the replaced catalog image %s is still in the registry:\n%s", old, after)
+	}
+	for name, s := range current {
+		if !strings.Contains(after, s.Digest) {
+			t.Errorf("prune deleted %s %s, which dev runs", name, s.Digest)
+		}
+	}
+}
