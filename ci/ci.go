@@ -46,13 +46,16 @@ func (m *Slipway) Ci(
 		cp.Registry = ""
 		mm = &cp
 	}
-	reg, p, err := mm.resolve(ctx, planOpts{services: service, force: force, lookup: true})
+	reg, p, err := mm.resolve(ctx, planOpts{services: service, force: force, lookup: true, embedded: dryRun})
 	if err != nil {
 		return "", err
 	}
 	rep := &report.Report{Kind: "ci", Project: p.Project.Name, Commit: p.Commit, Branch: p.Branch, Registry: p.Registry, Started: start, DryRun: dryRun}
 	if reg.embedded() {
 		rep.Notes = append(rep.Notes, "images went to the embedded registry (no --registry given); expose it with `dagger call embedded-registry up --ports 5000:5000`")
+	}
+	if !skipDeploy && m.GitopsRepo == "" && p.Project.GitOps.Repo == "" {
+		rep.Notes = append(rep.Notes, "deployments went to the throwaway GitOps repository (no --gitops-repo given, no gitops.repo in slipway.yaml); see it with `dagger call gitops export --path ./gitops`")
 	}
 	if m.SigningKey == nil {
 		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
@@ -106,7 +109,7 @@ func (m *Slipway) Ci(
 			}
 			sort.Strings(held)
 			for _, s := range held {
-				rep.Notes = append(rep.Notes, fmt.Sprintf("%s was not deployed to %s: %s (see `dagger call unpin`)", s, env.Name, d.Held[s]))
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s was not deployed to %s: %s", s, env.Name, d.Held[s]))
 			}
 			rep.Deployments = append(rep.Deployments, *d)
 		}

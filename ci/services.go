@@ -14,6 +14,8 @@ type planOpts struct {
 	services []string
 	force    bool
 	lookup   bool
+	// embedded forces the embedded registry, whatever is configured (dry runs).
+	embedded bool
 }
 
 // plan runs the worker's planner over the source: configuration, input
@@ -65,6 +67,9 @@ func (m *Slipway) resolve(ctx context.Context, o planOpts) (*registryTarget, *pl
 	addr, insecure, err := m.configuredRegistry(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	if o.embedded {
+		addr, insecure = "", nil
 	}
 	reg := m.target(addr, insecure)
 	p, err := m.plan(ctx, reg, o)
