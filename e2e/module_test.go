@@ -32,6 +32,11 @@ type slipwayRun struct {
 	project string // unique project name: fresh registry repositories and GitOps repository
 	keyFile string
 	pubFile string
+	// password is the signing key's password: distinctive, so that a leak
+	// anywhere can be searched for.
+	password string
+	// seen collects everything the module printed, for the secrets check.
+	seen bytes.Buffer
 }
 
 const cosignPasswordEnv = "SLIPWAY_E2E_COSIGN_PASSWORD"
@@ -58,8 +63,9 @@ func newSlipwayRun(t testing.TB) *slipwayRun {
 	r.commit("sample monorepo")
 
 	// A cosign key pair, handed to the module as secrets (file and env).
-	t.Setenv(cosignPasswordEnv, "e2e-"+runID)
-	kp, err := signing.GenerateKeyPair([]byte("e2e-" + runID))
+	r.password = fmt.Sprintf("pw-%x-do-not-leak", time.Now().UnixNano())
+	t.Setenv(cosignPasswordEnv, r.password)
+	kp, err := signing.GenerateKeyPair([]byte(r.password))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +152,9 @@ func (r *slipwayRun) call(args ...string) (string, error) {
 	start := time.Now()
 	err := cmd.Run()
 	r.t.Logf("dagger call %s: %s (err=%v)", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), err)
-	return stdout.String() + "\n" + stderr.String(), err
+	out := stdout.String() + "\n" + stderr.String()
+	r.seen.WriteString(out)
+	return out, err
 }
 
 func (r *slipwayRun) mustCall(args ...string) string {
@@ -362,6 +370,61 @@ func TestModuleCI(t *testing.T) {
 	if _, devNow := r.gitopsState(); !strings.Contains(devNow, digests["notify"]) {
 		t.Errorf("dev no longer runs the last good notify image:\n%s", devNow)
 	}
+	r.noLeaks(reg)
+}
+
+// noLeaks searches everything the runs produced for the signing password and
+// the private key: every output of the module (engine progress included),
+// the last report, the GitOps repository with its history, and the config
+// and layers of every published image.
+func (r *slipwayRun) noLeaks(reg string) {
+	r.t.Helper()
+	key, err := os.ReadFile(r.keyFile)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	keyLine := strings.Split(strings.TrimSpace(string(key)), "\n")[1] // a line of the encrypted key body
+	secrets := map[string]string{"signing password": r.password, "private key": keyLine}
+	places := map[string]string{"module output": r.seen.String()}
+	rep, _ := r.lastReport().JSON()
+	places["report"] = string(rep)
+	dir := filepath.Join(r.t.TempDir(), "gitops")
+	r.mustCall("gitops", "export", "--path", dir)
+	cmd := exec.Command("git", "log", "-p", "--all")
+	cmd.Dir = dir
+	hist, err := cmd.Output()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	places["GitOps history"] = string(hist)
+	for _, s := range r.lastReport().Services {
+		if s.Digest == "" {
+			continue
+		}
+		ref := strings.Replace(s.Repository, "registry:5000", reg, 1) + "@" + s.Digest
+		cfg, err := crane.Config(ref)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		places["config of "+s.Name] = string(cfg)
+		var layers bytes.Buffer
+		img, err := crane.Pull(ref)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if err := crane.Export(img, &layers); err != nil {
+			r.t.Fatal(err)
+		}
+		places["filesystem of "+s.Name] = layers.String()
+	}
+	for what, secret := range secrets {
+		for where, text := range places {
+			if strings.Contains(text, secret) {
+				r.t.Errorf("the %s appears in the %s", what, where)
+			}
+		}
+	}
+	r.t.Logf("searched %d places for %d secrets", len(places), len(secrets))
 }
 
 // TestIntegrationTestsTalkToTheirDependencies runs the sample services'
