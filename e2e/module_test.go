@@ -45,7 +45,7 @@ func newSlipwayRun(t testing.TB) *slipwayRun {
 	t.Helper()
 	cli := daggerCLI(t)
 	root := testutil.RepoRoot(t)
-	r := &slipwayRun{t: t, cli: cli, module: root, fixture: t.TempDir(), project: "e2e-" + runID}
+	r := &slipwayRun{t: t, cli: cli, module: root, fixture: t.TempDir(), project: fmt.Sprintf("e2e-%d", time.Now().UnixNano())}
 	for _, p := range []string{"services", "deploy", "slipway.yaml"} {
 		copyTree(t, filepath.Join(root, p), filepath.Join(r.fixture, p))
 	}
