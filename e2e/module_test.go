@@ -182,24 +182,11 @@ func (r *slipwayRun) lastReport() *report.Report {
 	return rep
 }
 
-// gitopsLog checks out the throwaway GitOps repository and returns its
-// commit count and the dev overlay.
+// gitopsState returns the throwaway GitOps repository's commit count and
+// the dev overlay.
 func (r *slipwayRun) gitopsState() (commits int, dev string) {
 	r.t.Helper()
-	dir := filepath.Join(r.t.TempDir(), "gitops")
-	r.mustCall("gitops", "export", "--path", dir)
-	cmd := exec.Command("git", "rev-list", "--count", "HEAD")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		r.t.Fatalf("git rev-list in the GitOps checkout: %v", err)
-	}
-	fmt.Sscan(string(out), &commits)
-	b, err := os.ReadFile(filepath.Join(dir, "deploy", "overlays", "dev", "kustomization.yaml"))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return commits, string(b)
+	return r.overlay("dev")
 }
 
 // exposeRegistry makes the embedded registry reachable on the host, as a
