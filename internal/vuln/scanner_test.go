@@ -8,11 +8,11 @@ package vuln
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/slipwayci/slipway/internal/vuln/vulntest"
 	"io"
 	"os"
 	"os/exec"
@@ -174,42 +174,15 @@ func seededImage(tb testing.TB) v1.Image {
 	return img
 }
 
-// osvRecord is the part of the OSV schema the test database uses.
-type osvRecord struct {
-	SchemaVersion    string             `json:"schema_version"`
-	ID               string             `json:"id"`
-	Modified         string             `json:"modified"`
-	Published        string             `json:"published,omitempty"`
-	Aliases          []string           `json:"aliases,omitempty"`
-	Summary          string             `json:"summary,omitempty"`
-	Severity         []osvSeverityEntry `json:"severity,omitempty"`
-	Affected         []osvAffected      `json:"affected"`
-	DatabaseSpecific map[string]any     `json:"database_specific,omitempty"`
-}
-
-type osvSeverityEntry struct {
-	Type  string `json:"type"`
-	Score string `json:"score"`
-}
-
-type osvAffected struct {
-	Package struct {
-		Ecosystem string `json:"ecosystem"`
-		Name      string `json:"name"`
-	} `json:"package"`
-	Ranges []osvRange `json:"ranges"`
-}
-
-type osvRange struct {
-	Type   string              `json:"type"`
-	Events []map[string]string `json:"events"`
-}
+// The OSV records of the test database (see internal/vuln/vulntest).
+type (
+	osvRecord        = vulntest.Record
+	osvSeverityEntry = vulntest.SeverityEntry
+	osvAffected      = vulntest.Affected
+)
 
 func affected(eco, name, typ string, events ...map[string]string) osvAffected {
-	var a osvAffected
-	a.Package.Ecosystem, a.Package.Name = eco, name
-	a.Ranges = []osvRange{{Type: typ, Events: events}}
-	return a
+	return vulntest.NewAffected(eco, name, typ, events...)
 }
 
 // testDB returns the OSV records of the test database, by ecosystem.
@@ -221,20 +194,20 @@ func testDB(tb testing.TB) map[string][]osvRecord {
 		"Debian": {
 			{SchemaVersion: "1.6.0", ID: "DEBIAN-CVE-2099-1001", Modified: mod, Aliases: []string{"CVE-2099-1001"},
 				Summary:  "zlib: heap overflow in inflate (test record)",
-				Severity: []osvSeverityEntry{{"CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}},
+				Severity: []osvSeverityEntry{{Type: "CVSS_V3", Score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}},
 				Affected: []osvAffected{affected("Debian:12", "zlib", "ECOSYSTEM", map[string]string{"introduced": "0"}, map[string]string{"fixed": "1:1.2.13.dfsg-1+deb12u1"})}},
 			{SchemaVersion: "1.6.0", ID: "DEBIAN-CVE-2099-1002", Modified: mod, Aliases: []string{"CVE-2099-1002"},
 				Summary:  "libslipdemo: unfixed flaw without a severity (test record)",
 				Affected: []osvAffected{affected("Debian:12", "libslipdemo1", "ECOSYSTEM", map[string]string{"introduced": "0"})}},
 			{SchemaVersion: "1.6.0", ID: "DEBIAN-CVE-2099-1003", Modified: mod, Aliases: []string{"CVE-2099-1003"},
 				Summary:  "zlib: flaw fixed before the installed version (must not be reported)",
-				Severity: []osvSeverityEntry{{"CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}},
+				Severity: []osvSeverityEntry{{Type: "CVSS_V3", Score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}},
 				Affected: []osvAffected{affected("Debian:12", "zlib", "ECOSYSTEM", map[string]string{"introduced": "0"}, map[string]string{"fixed": "1:1.2.11.dfsg-1"})}},
 		},
 		"Go": {
 			{SchemaVersion: "1.6.0", ID: "GO-2099-0001", Modified: mod, Aliases: []string{"CVE-2099-2001", "GHSA-2099-slip-0001"},
 				Summary:  "net/http: request smuggling (test record)",
-				Severity: []osvSeverityEntry{{"CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"}},
+				Severity: []osvSeverityEntry{{Type: "CVSS_V3", Score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"}},
 				Affected: []osvAffected{affected("Go", "stdlib", "SEMVER", map[string]string{"introduced": "0"}, map[string]string{"fixed": fixedGo})}},
 			{SchemaVersion: "1.6.0", ID: "GHSA-2099-slip-0001", Modified: mod, Aliases: []string{"CVE-2099-2001", "GO-2099-0001"},
 				Summary:          "net/http: request smuggling (advisory copy)",
@@ -248,32 +221,11 @@ func testDB(tb testing.TB) map[string][]osvRecord {
 	}
 }
 
-// writeOSVDB lays the records out as osv-scanner's offline database:
-// DIR/osv-scalibr/<Ecosystem>/all.zip holding one <ID>.json per record.
+// writeOSVDB lays the records out as osv-scanner's offline database.
 func writeOSVDB(tb testing.TB, dir string, db map[string][]osvRecord) {
 	tb.Helper()
-	for eco, recs := range db {
-		d := filepath.Join(dir, "osv-scalibr", eco)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			tb.Fatal(err)
-		}
-		var buf bytes.Buffer
-		zw := zip.NewWriter(&buf)
-		for _, r := range recs {
-			w, err := zw.Create(r.ID + ".json")
-			if err != nil {
-				tb.Fatal(err)
-			}
-			if err := json.NewEncoder(w).Encode(r); err != nil {
-				tb.Fatal(err)
-			}
-		}
-		if err := zw.Close(); err != nil {
-			tb.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(d, "all.zip"), buf.Bytes(), 0o644); err != nil {
-			tb.Fatal(err)
-		}
+	if err := vulntest.WriteOSVDB(dir, db); err != nil {
+		tb.Fatal(err)
 	}
 }
 

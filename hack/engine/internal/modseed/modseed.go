@@ -50,6 +50,11 @@ type Seed struct {
 // have their own, much larger, dependency graphs that images do not need.
 var skipDirs = map[string]bool{".git": true, "hack": true, "node_modules": true, "vendor": true}
 
+// imageTools are the tools modules under hack/ that the pipeline itself
+// builds inside the engine (the vulnerability scanner), so their
+// dependencies are seeded too.
+var imageTools = []string{"hack/tools/osv-scanner/go.mod"}
+
 // FindModules lists the go.mod files of the repository (relative paths, sorted).
 func FindModules(root string) ([]string, error) {
 	var mods []string
@@ -74,6 +79,11 @@ func FindModules(root string) ([]string, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("searching %s for go.mod files: %w", root, err)
+	}
+	for _, t := range imageTools {
+		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(t))); err == nil {
+			mods = append(mods, t)
+		}
 	}
 	sort.Strings(mods)
 	return mods, nil
