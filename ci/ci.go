@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/report"
 )
@@ -56,6 +57,9 @@ func (m *Slipway) Ci(
 	}
 	if !skipDeploy && m.GitopsRepo == "" && p.Project.GitOps.Repo == "" {
 		rep.Notes = append(rep.Notes, "deployments went to the throwaway GitOps repository (no --gitops-repo given, no gitops.repo in slipway.yaml); see it with `dagger call gitops export --path ./gitops`")
+	}
+	if m.VulnDB == nil {
+		rep.Notes = append(rep.Notes, "images were not scanned for vulnerabilities (no --vuln-db given); environments that require a vuln attestation will refuse them")
 	}
 	if m.SigningKey == nil {
 		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
@@ -213,9 +217,27 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		r.Smoke = "skipped"
 	}
 
+	var vulnPred *dagger.File
+	if m.VulnDB != nil && len(p.Project.Environments) > 0 {
+		gate := p.Project.Environments[0].Name
+		progress("%s: scanning under %s's policy", s.Name, gate)
+		t0 = time.Now()
+		dec, pred, err := m.scan(ctx, p, s, img, gate)
+		timed("scan", t0)
+		if err != nil {
+			return fail("scan", err)
+		}
+		r.Vulnerabilities = dec.Counts
+		if !dec.Pass {
+			r.Blocked = dec.BlockedIDs
+			return fail("scan", fmt.Errorf("%s", dec.Summary))
+		}
+		vulnPred = pred
+	}
+
 	progress("%s: publishing to %s", s.Name, s.Repository)
 	t0 = time.Now()
-	out, err := m.publish(ctx, reg, p, s, img, tr, started)
+	out, err := m.publish(ctx, reg, p, s, img, tr, started, vulnPred)
 	timed("publish", t0)
 	if err != nil {
 		return fail("publish", err)

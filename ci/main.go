@@ -24,6 +24,12 @@ type Slipway struct {
 	Source *dagger.Directory
 	// +private
 	ToolSource *dagger.Directory
+	// +private
+	ScannerSource *dagger.Directory
+	// +private
+	VulnDB *dagger.Directory
+	// +private
+	ScannerImage string
 
 	// Registry address (host[:port][/namespace]); empty means the embedded registry.
 	// +private
@@ -80,6 +86,19 @@ func New(
 	// +defaultPath="/"
 	// +ignore=["*", "!go.mod", "!go.sum", "!cmd", "!internal"]
 	toolSource *dagger.Directory,
+	// The pinned osv-scanner module the scanner is compiled from (leave unset).
+	// +defaultPath="/hack/tools/osv-scanner"
+	scannerSource *dagger.Directory,
+	// Offline vulnerability database for osv-scanner (a directory laid out as
+	// osv-scalibr/<Ecosystem>/all.zip). With it, ci scans every built image
+	// before it is pushed and gates it on the first environment's policy;
+	// without it, images are not scanned and the report says so.
+	// +optional
+	vulnDb *dagger.Directory,
+	// Scanner image to use instead of compiling osv-scanner v2.5.0 from source
+	// (its entrypoint must be osv-scanner).
+	// +optional
+	scannerImage string,
 	// Registry address, e.g. ghcr.io/acme or registry.example.com:5000.
 	// Default: registry.address in slipway.yaml, else the embedded registry.
 	// +optional
@@ -135,6 +154,9 @@ func New(
 	return &Slipway{
 		Source:           source,
 		ToolSource:       toolSource,
+		ScannerSource:    scannerSource,
+		VulnDB:           vulnDb,
+		ScannerImage:     scannerImage,
 		Registry:         registry,
 		RegistryUsername: registryUsername,
 		RegistryPassword: registryPassword,

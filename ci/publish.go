@@ -28,7 +28,7 @@ func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service,
 // tags it: no tag ever points at an unsigned image of a signed pipeline.
 // With a signing key, the image is also attested before it is tagged: SLSA
 // provenance v1 of the build and the results of its tests.
-func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time) (*report.Service, error) {
+func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time, vulnPred *dagger.File) (*report.Service, error) {
 	args := append([]string{toolBin, "publish", "--tarball", workDir + "/image.tar"}, m.publishArgs(reg, p, s, p.Tags())...)
 	c := m.worker(reg).
 		WithMountedFile(workDir+"/image.tar", img.AsTarball()).
@@ -56,6 +56,10 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		}
 		c = c.WithExec(tr)
 		args = append(args, "--predicate", "slsa="+workDir+"/slsa.json", "--predicate", "test="+workDir+"/tests.json")
+		if vulnPred != nil {
+			c = c.WithMountedFile(workDir+"/vuln.json", vulnPred)
+			args = append(args, "--predicate", "vuln="+workDir+"/vuln.json")
+		}
 	}
 	return m.runPublish(ctx, c, args)
 }

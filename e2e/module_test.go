@@ -19,6 +19,7 @@ import (
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/testutil"
+	"github.com/slipwayci/slipway/internal/vuln/vulntest"
 )
 
 // slipwayRun drives the slipway module with the dagger CLI, as a user does,
@@ -594,5 +595,97 @@ func TestModulePrune(t *testing.T) {
 		if !strings.Contains(after, s.Digest) {
 			t.Errorf("prune deleted %s %s, which dev runs", name, s.Digest)
 		}
+	}
+}
+
+// tagsOf lists the tags the registry holds for a service's repository.
+func (r *slipwayRun) tagsOf(service string) []string {
+	r.t.Helper()
+	out := r.mustCall("images", "--format", "json")
+	start := strings.Index(out, "[")
+	end := strings.LastIndex(out, "]")
+	if start < 0 || end < start {
+		r.t.Fatalf("images printed no JSON:\n%s", tail(out, 20))
+	}
+	var repos []struct {
+		Repository string
+		Tags       []struct{ Tag string }
+	}
+	if err := json.Unmarshal([]byte(out[start:end+1]), &repos); err != nil {
+		r.t.Fatalf("images JSON: %v", err)
+	}
+	var tags []string
+	for _, repo := range repos {
+		if strings.HasSuffix(repo.Repository, "/"+service) {
+			for _, tg := range repo.Tags {
+				tags = append(tags, tg.Tag)
+			}
+		}
+	}
+	return tags
+}
+
+// writeVulnDB writes an offline OSV database in which every Go standard
+// library is vulnerable (a critical record and its alias), so that the Go
+// sample service fails the dev gate and the others do not.
+func writeVulnDB(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	db := map[string][]vulntest.Record{"Go": {{
+		SchemaVersion: "1.6.0", ID: "GO-2099-0101", Modified: "2099-01-02T00:00:00Z", Aliases: []string{"CVE-2099-0101"},
+		Summary:          "net/http: a critical flaw every Go release has (test record)",
+		DatabaseSpecific: map[string]any{"severity": "CRITICAL"},
+		Affected:         []vulntest.Affected{vulntest.NewAffected("Go", "stdlib", "SEMVER", map[string]string{"introduced": "0"}, map[string]string{"fixed": "99.0.0"})},
+	}}}
+	if err := vulntest.WriteOSVDB(dir, db); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestModuleScanGate scans every built image with osv-scanner (compiled from
+// its pinned module inside the engine) against an offline database: the
+// seeded vulnerability fails the gate and nothing of that service is
+// pushed; an unexpired ignore lets it through (and the scan is attested);
+// an expired one fails it again.
+func TestModuleScanGate(t *testing.T) {
+	r := newSlipwayRun(t)
+	db := writeVulnDB(t)
+	out, err := r.call("--vuln-db", db, "ci")
+	if err == nil {
+		t.Fatalf("ci passed with a critical vulnerability in orders:\n%s", tail(out, 30))
+	}
+	rep := r.lastReport()
+	got := byName(rep)
+	if o := got["orders"]; o.Status != report.Failed || o.Stage != "scan" || o.Digest != "" || !strings.Contains(strings.Join(o.Blocked, ","), "2099-0101") {
+		t.Fatalf("orders after a failed gate: %+v", o)
+	}
+	if got["catalog"].Status != report.Built || got["notify"].Status != report.Built {
+		t.Fatalf("the other services did not pass:\n%s", rep.Text())
+	}
+	if tags := r.tagsOf("orders"); len(tags) != 0 {
+		t.Errorf("orders has tags although its scan failed: %v", tags)
+	}
+
+	ignore := func(expires string) {
+		os.MkdirAll(filepath.Join(r.fixture, ".slipway"), 0o755)
+		os.WriteFile(filepath.Join(r.fixture, ".slipway", "vuln-ignore.yaml"), []byte(
+			"ignores:\n  - id: CVE-2099-0101\n    reason: the test record; no real service is affected\n    expires: "+expires+"\n"), 0o644)
+		r.commit("vuln ignore until " + expires)
+	}
+	ignore("2099-12-31")
+	r.mustCall("--vuln-db", db, "ci", "--service", "orders", "--force")
+	o := byName(r.lastReport())["orders"]
+	if o.Status != report.Built || o.Vulnerabilities["CRITICAL"] == 0 {
+		t.Fatalf("orders with an unexpired ignore: %+v", o)
+	}
+	if !strings.Contains(strings.Join(o.Attestations, ","), "vuln") {
+		t.Errorf("the scan was not attested: %v", o.Attestations)
+	}
+
+	ignore("2001-01-01")
+	out, err = r.call("--vuln-db", db, "ci", "--service", "orders", "--force")
+	if err == nil || !strings.Contains(out, "2099-0101") {
+		t.Fatalf("an expired ignore still let orders through (err=%v):\n%s", err, tail(out, 30))
 	}
 }
