@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
@@ -51,6 +52,7 @@ func (m *Slipway) scan(ctx context.Context, p *plan.Plan, s plan.Service, img *d
 		WithMountedFile(workDir+"/image.tar", img.AsTarball()).
 		WithExec([]string{toolBin, "scan-archive", "--in", workDir + "/image.tar", "--out", workDir + "/docker.tar"}).
 		File(workDir + "/docker.tar")
+	started := time.Now().UTC().Format(time.RFC3339)
 	r, err := exec(ctx, m.Scanner().
 		WithEnvVariable("HOME", "/tmp").
 		WithMountedFile("/scan/image.tar", archive).
@@ -70,7 +72,8 @@ func (m *Slipway) scan(ctx context.Context, p *plan.Plan, s plan.Service, img *d
 		WithMountedFile(workDir+"/scan.json", report),
 		[]string{toolBin, "scan-report", "--scanner", "osv-scanner", "--report", workDir + "/scan.json",
 			"--env", env, "--service", s.Name, "--source", srcMount, "--out", workDir + "/decision.json",
-			"--predicate-out", workDir + "/vuln.json", "--scanner-version", scannerVersion, "--db-uri", "file:///vuln-db"})
+			"--predicate-out", workDir + "/vuln.json", "--scanner-version", scannerVersion, "--db-uri", "file:///vuln-db",
+			"--started", started, "--finished", time.Now().UTC().Format(time.RFC3339)})
 	if err != nil {
 		return nil, nil, err
 	}
