@@ -38,6 +38,8 @@ type slipwayRun struct {
 	password string
 	// seen collects everything the module printed, for the secrets check.
 	seen bytes.Buffer
+	// stdout is the standard output of the last call (the function's result).
+	stdout string
 }
 
 const cosignPasswordEnv = "SLIPWAY_E2E_COSIGN_PASSWORD"
@@ -155,6 +157,7 @@ func (r *slipwayRun) call(args ...string) (string, error) {
 	r.t.Logf("dagger call %s: %s (err=%v)", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), err)
 	out := stdout.String() + "\n" + stderr.String()
 	r.seen.WriteString(out)
+	r.stdout = stdout.String()
 	return out, err
 }
 
@@ -601,18 +604,13 @@ func TestModulePrune(t *testing.T) {
 // tagsOf lists the tags the registry holds for a service's repository.
 func (r *slipwayRun) tagsOf(service string) []string {
 	r.t.Helper()
-	out := r.mustCall("images", "--format", "json")
-	start := strings.Index(out, "[")
-	end := strings.LastIndex(out, "]")
-	if start < 0 || end < start {
-		r.t.Fatalf("images printed no JSON:\n%s", tail(out, 20))
-	}
+	r.mustCall("images", "--format", "json")
 	var repos []struct {
 		Repository string
 		Tags       []struct{ Tag string }
 	}
-	if err := json.Unmarshal([]byte(out[start:end+1]), &repos); err != nil {
-		r.t.Fatalf("images JSON: %v", err)
+	if err := json.Unmarshal([]byte(r.stdout), &repos); err != nil {
+		r.t.Fatalf("images JSON: %v\n%s", err, r.stdout)
 	}
 	var tags []string
 	for _, repo := range repos {
