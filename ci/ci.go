@@ -218,6 +218,9 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	}
 
 	var vulnPred *dagger.File
+	if m.VulnDB != nil && p.Project.Scan.Scanner == "trivy" && m.ScannerImage == "" {
+		return fail("scan", fmt.Errorf("%s: scan.scanner: trivy is not run by ci yet; set osv-scanner (its database layout: docs/scanning.md)", "slipway.yaml"))
+	}
 	if m.VulnDB != nil && len(p.Project.Environments) > 0 {
 		gate := p.Project.Environments[0].Name
 		progress("%s: scanning under %s's policy", s.Name, gate)

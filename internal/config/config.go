@@ -107,7 +107,7 @@ type GitOps struct {
 
 // Scan configures vulnerability scanning.
 type Scan struct {
-	// Scanner is "trivy" (default) or "osv-scanner".
+	// Scanner is "osv-scanner" (default) or "trivy".
 	Scanner string `yaml:"scanner" json:"scanner"`
 	// IgnoreFile is the repository-wide ignore list.
 	IgnoreFile string `yaml:"ignoreFile" json:"ignoreFile"`

@@ -165,7 +165,7 @@ func (p *Project) applyDefaults() {
 		g.GitHubAPI = "https://api.github.com"
 	}
 	if p.Scan.Scanner == "" {
-		p.Scan.Scanner = "trivy"
+		p.Scan.Scanner = "osv-scanner"
 	}
 	if p.Scan.IgnoreFile == "" {
 		p.Scan.IgnoreFile = ".slipway/vuln-ignore.yaml"
