@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
@@ -86,4 +87,52 @@ func (m *Slipway) runPublish(ctx context.Context, c *dagger.Container, args []st
 		return nil, fmt.Errorf("reading the worker's result: %w", err)
 	}
 	return &out, nil
+}
+
+// Publish tests, builds, smoke-tests, scans (with --vuln-db), pushes, signs
+// and tags the affected services, without touching the GitOps repository:
+// `ci --skip-deploy`.
+// +cache="never"
+func (m *Slipway) Publish(
+	ctx context.Context,
+	// Only these services (default: all).
+	// +optional
+	service []string,
+	// Rebuild even when an image built from the same inputs exists.
+	// +optional
+	force bool,
+) (string, error) {
+	return m.Ci(ctx, service, force, false, true)
+}
+
+// Sign signs an image already in the registry, by digest, with the signing
+// key (e.g. one pushed by another tool, or published before signing was set
+// up). The signature is bound to the digest and records the service and
+// commit.
+// +cache="never"
+func (m *Slipway) Sign(
+	ctx context.Context,
+	// Digest reference of the image: registry/repository@sha256:...
+	ref string,
+	// Service the image belongs to (recorded in the signature).
+	// +optional
+	service string,
+) (string, error) {
+	if m.SigningKey == nil {
+		return "", fmt.Errorf("no signing key: pass --signing-key and --signing-password")
+	}
+	reg, p, err := m.resolve(ctx, planOpts{})
+	if err != nil {
+		return "", err
+	}
+	args := []string{toolBin, "sign", "--ref", ref, "--commit", p.Commit, "--out", workDir + "/sign.json"}
+	if service != "" {
+		args = append(args, "--service", service)
+	}
+	args = append(args, reg.insecureArgs()...)
+	r, err := mustExec(ctx, m.worker(reg).WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(r.stderr) + "\n", nil
 }

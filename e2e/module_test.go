@@ -687,3 +687,75 @@ func TestModuleScanGate(t *testing.T) {
 		t.Fatalf("an expired ignore still let orders through (err=%v):\n%s", err, tail(out, 30))
 	}
 }
+
+// TestModuleDocumentsItself checks what `dagger functions` and `dagger call
+// <fn> --help` show a newcomer: every function and every argument of ci has
+// a description.
+func TestModuleDocumentsItself(t *testing.T) {
+	r := newSlipwayRun(t)
+	cmd := exec.Command(r.cli, "functions", "-m", r.module)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dagger functions: %v", err)
+	}
+	want := []string{"ci", "services", "test", "build", "smoke", "publish", "sign", "deploy", "promote",
+		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner"}
+	lines := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 {
+			lines[f[0]] = strings.TrimSpace(strings.TrimPrefix(l, f[0]))
+		}
+	}
+	for _, fn := range want {
+		if len(lines[fn]) < 20 {
+			t.Errorf("dagger functions: %q has no useful description: %q", fn, lines[fn])
+		}
+	}
+	cmd = exec.Command(r.cli, "call", "-m", r.module, "ci", "--help")
+	help, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dagger call ci --help: %v\n%s", err, help)
+	}
+	for _, arg := range []string{"--service", "--force", "--dry-run", "--skip-deploy"} {
+		i := strings.Index(string(help), arg)
+		if i < 0 {
+			t.Errorf("ci --help does not list %s", arg)
+			continue
+		}
+		line := strings.SplitN(string(help[i:]), "\n", 2)[0]
+		if len(strings.Fields(line)) < 4 {
+			t.Errorf("ci --help: %s has no description: %q", arg, line)
+		}
+	}
+}
+
+// TestModuleSmokeGate breaks one service's readiness endpoint: ci fails for
+// that service only, shows what the endpoint answered, and pushes nothing of
+// it.
+func TestModuleSmokeGate(t *testing.T) {
+	r := newSlipwayRun(t)
+	r.edit("services/catalog/catalog/app.py", func(s string) string {
+		return strings.Replace(s, `                    store.ping()`, `                    raise RuntimeError("smoke gate test: not ready on purpose")`, 1)
+	})
+	r.edit("services/catalog/service.yaml", func(s string) string {
+		return strings.Replace(s, "smoke:\n", "smoke:\n  timeout: 10s\n", 1)
+	})
+	r.commit("catalog: readiness always fails")
+	out, err := r.call("ci")
+	if err == nil {
+		t.Fatalf("ci passed with a service that is never ready:\n%s", tail(out, 30))
+	}
+	rep := r.lastReport()
+	got := byName(rep)
+	c := got["catalog"]
+	if c.Status != report.Failed || c.Stage != "smoke" || !strings.Contains(c.Error, "503") || !strings.Contains(c.Error, "not ready on purpose") {
+		t.Fatalf("catalog after a failing readiness check: %+v", c)
+	}
+	if got["orders"].Status != report.Built || got["notify"].Status != report.Built {
+		t.Fatalf("the healthy services did not pass:\n%s", rep.Text())
+	}
+	if tags := r.tagsOf("catalog"); len(tags) != 0 {
+		t.Errorf("catalog has tags although its smoke test failed: %v", tags)
+	}
+}
