@@ -730,18 +730,17 @@ func TestModuleDocumentsItself(t *testing.T) {
 	}
 }
 
-// TestModuleSmokeGate breaks one service's readiness endpoint: ci fails for
-// that service only, shows what the endpoint answered, and pushes nothing of
-// it.
+// TestModuleSmokeGate gives one service a runtime configuration that its
+// unit and integration tests cannot see (the wrong Redis port): the smoke
+// test fails for that service only, shows what the readiness endpoint
+// answered, and nothing of it is pushed.
 func TestModuleSmokeGate(t *testing.T) {
 	r := newSlipwayRun(t)
-	r.edit("services/catalog/catalog/app.py", func(s string) string {
-		return strings.Replace(s, `                    store.ping()`, `                    raise RuntimeError("smoke gate test: not ready on purpose")`, 1)
-	})
 	r.edit("services/catalog/service.yaml", func(s string) string {
+		s = strings.Replace(s, "env:\n  REDIS_URL: redis://redis:6379/0\n", "env:\n  REDIS_URL: redis://redis:6390/0\n", 1)
 		return strings.Replace(s, "smoke:\n", "smoke:\n  timeout: 10s\n", 1)
 	})
-	r.commit("catalog: readiness always fails")
+	r.commit("catalog: the runtime points at the wrong Redis port")
 	out, err := r.call("ci")
 	if err == nil {
 		t.Fatalf("ci passed with a service that is never ready:\n%s", tail(out, 30))
@@ -749,7 +748,7 @@ func TestModuleSmokeGate(t *testing.T) {
 	rep := r.lastReport()
 	got := byName(rep)
 	c := got["catalog"]
-	if c.Status != report.Failed || c.Stage != "smoke" || !strings.Contains(c.Error, "503") || !strings.Contains(c.Error, "not ready on purpose") {
+	if c.Status != report.Failed || c.Stage != "smoke" || !strings.Contains(c.Error, "HTTP 503") || !strings.Contains(c.Error, "Connection refused") {
 		t.Fatalf("catalog after a failing readiness check: %+v", c)
 	}
 	if got["orders"].Status != report.Built || got["notify"].Status != report.Built {
