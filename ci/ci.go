@@ -52,10 +52,13 @@ func (m *Slipway) Ci(
 		return "", err
 	}
 	rep := &report.Report{Kind: "ci", Project: p.Project.Name, Commit: p.Commit, Branch: p.Branch, Registry: p.Registry, Started: start, DryRun: dryRun}
-	if reg.embedded() {
+	switch {
+	case dryRun:
+		rep.Notes = append(rep.Notes, "dry run: images went to the embedded registry, and the GitOps changes were computed and shown, not written")
+	case reg.embedded():
 		rep.Notes = append(rep.Notes, "images went to the embedded registry (no --registry given); expose it with `dagger call embedded-registry up --ports 5000:5000`")
 	}
-	if !skipDeploy && m.GitopsRepo == "" && p.Project.GitOps.Repo == "" {
+	if !skipDeploy && !dryRun && m.GitopsRepo == "" && p.Project.GitOps.Repo == "" {
 		rep.Notes = append(rep.Notes, "deployments went to the throwaway GitOps repository (no --gitops-repo given, no gitops.repo in slipway.yaml); see it with `dagger call gitops export --path ./gitops`")
 	}
 	if m.VulnDB == nil {
