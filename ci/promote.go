@@ -30,6 +30,12 @@ func (m *Slipway) releaseRun(ctx context.Context, kind string, args []string, pu
 		full = append(full, "--registry", reg.address)
 		full = append(full, reg.insecureArgs()...)
 	}
+	if (kind == "promote" || kind == "rollback") && m.VulnDB != nil && m.ScannerImage == "" {
+		// Re-scan the exact digests under the target environment's policy.
+		c = c.WithFile("/usr/local/bin/osv-scanner", m.Scanner().File("/usr/local/bin/osv-scanner")).
+			WithMountedDirectory("/var/lib/slipway-vuln-db", m.VulnDB)
+		full = append(full, "--scanner", "/usr/local/bin/osv-scanner", "--vuln-db", "/var/lib/slipway-vuln-db")
+	}
 	if by != "" {
 		full = append(full, "--by", by)
 	}

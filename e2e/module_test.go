@@ -758,3 +758,34 @@ func TestModuleSmokeGate(t *testing.T) {
 		t.Errorf("catalog has tags although its smoke test failed: %v", tags)
 	}
 }
+
+// TestModulePromotionRescan promotes with a vulnerability database: the
+// image passes dev's gate (CRITICAL) but its high finding fails staging's
+// (HIGH) when promote re-scans the exact digest, so nothing reaches staging.
+func TestModulePromotionRescan(t *testing.T) {
+	r := newSlipwayRun(t)
+	dir := t.TempDir()
+	db := map[string][]vulntest.Record{"Go": {{
+		SchemaVersion: "1.6.0", ID: "GO-2099-0202", Modified: "2099-01-02T00:00:00Z", Aliases: []string{"CVE-2099-0202"},
+		Summary:          "crypto/tls: a high flaw every Go release has (test record)",
+		DatabaseSpecific: map[string]any{"severity": "HIGH"},
+		Affected:         []vulntest.Affected{vulntest.NewAffected("Go", "stdlib", "SEMVER", map[string]string{"introduced": "0"}, map[string]string{"fixed": "99.0.0"})},
+	}}}
+	if err := vulntest.WriteOSVDB(dir, db); err != nil {
+		t.Fatal(err)
+	}
+	r.mustCall("--vuln-db", dir, "ci")
+	if o := byName(r.lastReport())["orders"]; o.Status != report.Built || o.Vulnerabilities["HIGH"] != 1 {
+		t.Fatalf("orders under dev's CRITICAL gate: %+v", o)
+	}
+	before, staging := r.overlay("staging")
+	out, err := r.call("--vuln-db", dir, "promote", "--from", "dev", "--to", "staging")
+	if err == nil || !strings.Contains(out, "2099-0202") {
+		t.Fatalf("promotion of an image with a HIGH finding into staging was not refused (err=%v):\n%s", err, tail(out, 30))
+	}
+	if after, now := r.overlay("staging"); after != before || now != staging {
+		t.Fatal("a refused promotion changed the GitOps repository")
+	}
+	// Promoting the services without the finding is allowed.
+	r.mustCall("--vuln-db", dir, "promote", "--from", "dev", "--to", "staging", "--service", "catalog", "--service", "notify")
+}

@@ -28,6 +28,7 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	regAddr := fs.String("registry", "", "registry address the credentials are for (default: registry.address in slipway.yaml)")
 	toRegistry := fs.String("to-registry", "", "copy the images into this registry address for the target (default: tag them where they are)")
 	out := fs.String("out", "", "write the report JSON here instead of stdout")
+	scanBin, vulnDB := scanFlags(fs)
 	var services, insecure listFlag
 	fs.Var(&services, "service", "promote only this service (repeatable; default: every service deployed to both)")
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
@@ -49,9 +50,13 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	scanner, err := newRescan(*scanBin, *vulnDB, *g.source, cfg, reg)
+	if err != nil {
+		return err
+	}
 	rep, err := promote.Run(ctx, promote.Options{
 		Config: cfg, From: *from, To: *to, Services: services, DryRun: *dryRun,
-		Registry: reg, Verifier: verifier, TargetRegistry: *toRegistry,
+		Registry: reg, Verifier: verifier, TargetRegistry: *toRegistry, Scanner: scanner,
 		RepoURL: url, GitOptions: gopts,
 	})
 	return finishReport(rep, err, *out, stdout, stderr)

@@ -25,6 +25,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fromRegistry := fs.String("from-registry", "", "registry address to find the target in (default: where the environment runs the service from)")
 	toRegistry := fs.String("to-registry", "", "registry address the environment runs images from (default: where it runs the service from now)")
 	out := fs.String("out", "", "write the report JSON here instead of stdout")
+	scanBin, vulnDB := scanFlags(fs)
 	var insecure listFlag
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
 	if err := parse(fs, args); err != nil {
@@ -45,11 +46,15 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	scanner, err := newRescan(*scanBin, *vulnDB, *g.source, cfg, reg)
+	if err != nil {
+		return err
+	}
 	rep, err := promote.Rollback(ctx, promote.RollbackOptions{
 		Config: cfg, Environment: *env, Service: *service, Target: *target,
 		SourceRegistry: *fromRegistry, TargetRegistry: *toRegistry,
 		Reason: *reason, By: actor(*by), DryRun: *dryRun,
-		Registry: reg, Verifier: verifier, RepoURL: url, GitOptions: gopts,
+		Registry: reg, Verifier: verifier, Scanner: scanner, RepoURL: url, GitOptions: gopts,
 	})
 	return finishReport(rep, err, *out, stdout, stderr)
 }

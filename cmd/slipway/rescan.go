@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/slipwayci/slipway/internal/config"
+	"github.com/slipwayci/slipway/internal/promote"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/vuln"
+)
+
+// osvRescan re-scans an image, by digest, with osv-scanner against an
+// offline database and judges the findings with the same policy and ignore
+// files as ci: the scanner of promotion and rollback.
+type osvRescan struct {
+	bin    string // osv-scanner binary
+	db     string // offline database directory
+	source string // repository root, for the ignore files
+	cfg    *config.Config
+	reg    *registry.Client
+}
+
+var _ promote.Scanner = (*osvRescan)(nil)
+
+// scanFlags adds --scanner and --vuln-db; both set enable the re-scan.
+func scanFlags(fs interface {
+	String(name, value, usage string) *string
+}) (bin, db *string) {
+	return fs.String("scanner", "", "osv-scanner binary for the re-scan under the target's policy (with --vuln-db)"),
+		fs.String("vuln-db", "", "offline vulnerability database directory (osv-scalibr/<Ecosystem>/all.zip)")
+}
+
+// newRescan returns the re-scanner, or nil when neither flag is given.
+func newRescan(bin, db, source string, cfg *config.Config, reg *registry.Client) (promote.Scanner, error) {
+	switch {
+	case bin == "" && db == "":
+		return nil, nil
+	case bin == "" || db == "":
+		return nil, fmt.Errorf("%w: --scanner and --vuln-db go together", errUsage)
+	}
+	for _, p := range []string{bin, db} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, err
+		}
+	}
+	return &osvRescan{bin: bin, db: db, source: source, cfg: cfg, reg: reg}, nil
+}
+
+// service finds the service whose repository holds digestRef.
+func (s *osvRescan) service(digestRef string) (config.Service, bool) {
+	repo := digestRef
+	if i := strings.Index(repo, "@"); i >= 0 {
+		repo = repo[:i]
+	}
+	for _, svc := range s.cfg.Services {
+		if strings.HasSuffix(repo, "/"+svc.Image) {
+			return svc, true
+		}
+	}
+	return config.Service{}, false
+}
+
+// Scan pulls the image, scans it offline and evaluates the findings.
+func (s *osvRescan) Scan(ctx context.Context, digestRef string, policy config.Policy) (promote.ScanResult, error) {
+	d, err := s.reg.ParseDigest(digestRef)
+	if err != nil {
+		return promote.ScanResult{}, err
+	}
+	img, err := remote.Image(d, s.reg.RemoteOptions(ctx)...)
+	if err != nil {
+		return promote.ScanResult{}, registry.Classify("pulling for the re-scan", d.String(), err)
+	}
+	dir, err := os.MkdirTemp("", "slipway-rescan-")
+	if err != nil {
+		return promote.ScanResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	archive := filepath.Join(dir, "image.tar")
+	if err := tarball.WriteToFile(archive, d, img); err != nil {
+		return promote.ScanResult{}, fmt.Errorf("writing %s for the scanner: %w", d, err)
+	}
+	out := filepath.Join(dir, "report.json")
+	cmd := exec.CommandContext(ctx, s.bin, "scan", "image", "--offline", "--local-db-path", s.db,
+		"--format", "json", "--output-file", out, "--archive", archive)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	msg, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) { // 1: vulnerabilities found
+		return promote.ScanResult{}, fmt.Errorf("osv-scanner on %s: %v: %s", d, err, strings.TrimSpace(string(msg)))
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return promote.ScanResult{}, fmt.Errorf("osv-scanner on %s wrote no report: %w", d, err)
+	}
+	findings, err := vuln.Parse(vuln.ScannerOSV, b)
+	if err != nil {
+		return promote.ScanResult{}, err
+	}
+	var files []string
+	if svc, ok := s.service(digestRef); ok {
+		files = vuln.IgnoreFiles(s.cfg.Project, svc)
+	} else {
+		files = []string{s.cfg.Project.Scan.IgnoreFile}
+	}
+	ignores, err := vuln.LoadIgnores(os.DirFS(s.source), files...)
+	if err != nil {
+		return promote.ScanResult{}, err
+	}
+	dec := vuln.Evaluate(findings, policy, ignores, time.Now())
+	return promote.ScanResult{Passed: dec.Pass, Vulnerabilities: dec.CountsByName(), Blocked: dec.BlockingIDs(), Summary: dec.Summary(d.String(), "")}, nil
+}
