@@ -20,17 +20,7 @@ func (m *Slipway) Scanner() *dagger.Container {
 	if m.ScannerImage != "" {
 		return dag.Container().From(m.ScannerImage)
 	}
-	bin := dag.Container().From(m.GoImage).
-		WithEnvVariable("CGO_ENABLED", "0").
-		WithEnvVariable("GOFLAGS", "-mod=mod -trimpath").
-		WithEnvVariable("GOCACHE", "/root/.cache/go-build").
-		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("slipway-go-build")).
-		WithMountedCache("/go/pkg/mod", dag.CacheVolume("slipway-go-mod")).
-		WithEnvVariable("GOMODCACHE", "/go/pkg/mod").
-		WithDirectory("/src", m.ScannerSource).
-		WithWorkdir("/src").
-		WithExec([]string{"go", "build", "-ldflags=-s -w", "-o", "/out/osv-scanner", "github.com/google/osv-scanner/v2/cmd/osv-scanner"}).
-		File("/out/osv-scanner")
+	bin := m.goBuild(m.ScannerSource, "github.com/google/osv-scanner/v2/cmd/osv-scanner")
 	return dag.Container().From(m.ToolImage).
 		WithFile("/usr/local/bin/osv-scanner", bin).
 		WithEntrypoint([]string{"/usr/local/bin/osv-scanner"})

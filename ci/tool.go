@@ -14,21 +14,27 @@ const (
 // Tool returns the slipway worker: the plain-Go half of the pipeline (plan,
 // registry, signing, GitOps), compiled from this module's own source.
 func (m *Slipway) Tool() *dagger.Container {
-	bin := dag.Container().From(m.GoImage).
+	bin := m.goBuild(m.ToolSource, "./cmd/slipway")
+	return dag.Container().From(m.ToolImage).
+		WithFile(toolBin, bin).
+		WithWorkdir(workDir).
+		WithEnvVariable("SLIPWAY_IN_CONTAINER", "1")
+}
+
+// goBuild compiles the Go package pkg of the module in src into a static
+// binary, with the Go module and build caches in namespaced cache volumes.
+func (m *Slipway) goBuild(src *dagger.Directory, pkg string) *dagger.File {
+	return dag.Container().From(m.GoImage).
 		WithEnvVariable("CGO_ENABLED", "0").
 		WithEnvVariable("GOFLAGS", "-mod=mod -trimpath").
 		WithEnvVariable("GOCACHE", "/root/.cache/go-build").
 		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("slipway-go-build")).
 		WithMountedCache("/go/pkg/mod", dag.CacheVolume("slipway-go-mod")).
 		WithEnvVariable("GOMODCACHE", "/go/pkg/mod").
-		WithDirectory("/src", m.ToolSource).
+		WithDirectory("/src", src).
 		WithWorkdir("/src").
-		WithExec([]string{"go", "build", "-ldflags=-s -w", "-o", "/out/slipway", "./cmd/slipway"}).
-		File("/out/slipway")
-	return dag.Container().From(m.ToolImage).
-		WithFile(toolBin, bin).
-		WithWorkdir(workDir).
-		WithEnvVariable("SLIPWAY_IN_CONTAINER", "1")
+		WithExec([]string{"go", "build", "-ldflags=-s -w", "-o", "/out/bin", pkg}).
+		File("/out/bin")
 }
 
 // worker is the tool with this run's registry and credentials wired in.
