@@ -67,7 +67,7 @@ func Tarball(ctx context.Context, file, repo string, o Options) (*report.Service
 	}
 	d, err := o.Registry.PushTarball(ctx, file, repo)
 	if err != nil {
-		return nil, fmt.Errorf("service %s: pushing: %w", o.Service, err)
+		return nil, fmt.Errorf("service %s: %w", o.Service, err)
 	}
 	return finish(ctx, d.String(), o)
 }

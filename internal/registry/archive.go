@@ -97,6 +97,16 @@ func loadLayout(dir string) (artifact, error) {
 	}
 }
 
+// OpenArchive reads an image archive file, as PushTarball does: an OCI
+// layout packed as a tar (what Dagger's asTarball writes), optionally
+// gzip-compressed, or a `docker save` tarball. It returns the image, or the
+// index when the archive holds several images; cleanup removes what was
+// unpacked. Errors wrap ErrBadArchive.
+func OpenArchive(file string) (img v1.Image, idx v1.ImageIndex, cleanup func(), err error) {
+	a, cleanup, err := loadTarball(file)
+	return a.img, a.idx, cleanup, err
+}
+
 // loadTarball reads an image archive file: an OCI layout packed as a tar
 // (what Dagger's Container.export and asTarball produce: oci-layout,
 // index.json, blobs/sha256/...), optionally gzip-compressed, or a
@@ -168,7 +178,7 @@ func openMaybeGzip(file string, gz bool) (io.ReadCloser, error) {
 func scanTar(file string) (map[string]bool, bool, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, false, fmt.Errorf("opening image archive: %w", err)
+		return nil, false, fmt.Errorf("opening the image archive: %w", err)
 	}
 	magic := make([]byte, 2)
 	_, rerr := io.ReadFull(f, magic)

@@ -1,21 +1,15 @@
 package vuln
 
 import (
-	"archive/tar"
-	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path"
-	"path/filepath"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // ErrBadArchive: an image archive is neither an OCI layout tarball nor a
@@ -59,38 +53,18 @@ func WriteDockerArchive(in, out, platform string) (v1.Hash, error) {
 }
 
 func readArchive(file, platform string) (v1.Image, func(), error) {
-	nop := func() {}
-	names, gz, err := tarNames(file)
+	img, idx, cleanup, err := registry.OpenArchive(file)
 	if err != nil {
-		return nil, nop, err
+		return nil, cleanup, fmt.Errorf("%w: %v", ErrBadArchive, err)
 	}
-	switch {
-	case names["index.json"]:
-		dir, err := os.MkdirTemp("", "slipway-scan-")
-		if err != nil {
-			return nil, nop, fmt.Errorf("unpacking %s: %w", file, err)
-		}
-		cleanup := func() { _ = os.RemoveAll(dir) }
-		if err := untar(file, gz, dir); err != nil {
-			return nil, cleanup, err
-		}
-		idx, err := layout.ImageIndexFromPath(dir)
-		if err != nil {
-			return nil, cleanup, fmt.Errorf("%w: %s: %v", ErrBadArchive, file, err)
-		}
-		img, err := pickImage(idx, platform)
-		if err != nil {
-			return nil, cleanup, fmt.Errorf("%w: %s: %v", ErrBadArchive, file, err)
-		}
+	if idx == nil {
 		return img, cleanup, nil
-	case names["manifest.json"]:
-		img, err := tarball.Image(func() (io.ReadCloser, error) { return openTar(file, gz) }, nil)
-		if err != nil {
-			return nil, nop, fmt.Errorf("%w: %s: %v", ErrBadArchive, file, err)
-		}
-		return img, nop, nil
 	}
-	return nil, nop, fmt.Errorf("%w: %s has neither index.json (OCI layout) nor manifest.json (docker save)", ErrBadArchive, file)
+	img, err = pickImage(idx, platform)
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("%w: %s: %v", ErrBadArchive, file, err)
+	}
+	return img, cleanup, nil
 }
 
 // pickImage finds the one image of an index (descending into nested
@@ -165,105 +139,4 @@ func pickImage(idx v1.ImageIndex, platform string) (v1.Image, error) {
 		return nil, errors.New("no image in the archive")
 	}
 	return nil, fmt.Errorf("%d images in the archive: say which platform to scan", len(match))
-}
-
-func openTar(file string, gz bool) (io.ReadCloser, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	if !gz {
-		return f, nil
-	}
-	zr, err := gzip.NewReader(bufio.NewReader(f))
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadArchive, file, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{zr, f}, nil
-}
-
-// tarNames lists the cleaned entry names of a tar and says whether it is
-// gzip-compressed.
-func tarNames(file string) (map[string]bool, bool, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, false, fmt.Errorf("opening the image archive: %w", err)
-	}
-	magic := make([]byte, 2)
-	_, rerr := io.ReadFull(f, magic)
-	f.Close()
-	if rerr != nil {
-		return nil, false, fmt.Errorf("%w: %s is too short to be a tar archive", ErrBadArchive, file)
-	}
-	gz := magic[0] == 0x1f && magic[1] == 0x8b
-	rc, err := openTar(file, gz)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	names := map[string]bool{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return names, gz, nil
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("%w: %s: %v", ErrBadArchive, file, err)
-		}
-		names[path.Clean(strings.TrimPrefix(h.Name, "./"))] = true
-	}
-}
-
-// untar extracts the regular files and directories of an archive into dir,
-// refusing entries that would land outside it.
-func untar(file string, gz bool, dir string) error {
-	rc, err := openTar(file, gz)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrBadArchive, file, err)
-		}
-		n := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		if n == "." {
-			continue
-		}
-		if path.IsAbs(n) || n == ".." || strings.HasPrefix(n, "../") {
-			return fmt.Errorf("%w: %s: entry %q points outside the archive", ErrBadArchive, file, h.Name)
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(n))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-			if err != nil {
-				return err
-			}
-			_, cerr := io.Copy(f, tr)
-			if err := f.Close(); cerr == nil {
-				cerr = err
-			}
-			if cerr != nil {
-				return fmt.Errorf("unpacking %s: %w", file, cerr)
-			}
-		}
-	}
 }
