@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,8 @@ type slipwayRun struct {
 	// password is the signing key's password: distinctive, so that a leak
 	// anywhere can be searched for.
 	password string
+	// mu guards seen and stdout: calls may run concurrently.
+	mu sync.Mutex
 	// seen collects everything the module printed, for the secrets check.
 	seen bytes.Buffer
 	// stdout is the standard output of the last call (the function's result).
@@ -156,6 +159,8 @@ func (r *slipwayRun) call(args ...string) (string, error) {
 	err := cmd.Run()
 	r.t.Logf("dagger call %s: %s (err=%v)", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), err)
 	out := stdout.String() + "\n" + stderr.String()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.seen.WriteString(out)
 	r.stdout = stdout.String()
 	return out, err

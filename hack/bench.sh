@@ -42,6 +42,15 @@ for _ in 1 2 3 4 5; do
 	rts+=($(($(ms) - t)))
 done
 
+step "warm module load (dagger functions -m .), 5 times"
+"${_EXPERIMENTAL_DAGGER_CLI_BIN:-dagger}" functions -m "$SLIPWAY_ROOT" >/dev/null 2>&1 || true # load it once
+loads=()
+for _ in 1 2 3 4 5; do
+	t=$(ms)
+	"${_EXPERIMENTAL_DAGGER_CLI_BIN:-dagger}" functions -m "$SLIPWAY_ROOT" >/dev/null 2>&1
+	loads+=($(($(ms) - t)))
+done
+
 step "Go benchmarks (plain-Go packages)"
 go test -run '^$' -bench . -benchmem ./internal/... ./cmd/... 2>&1 | grep -E '^(Benchmark|ok|FAIL)|:[0-9]+: ' || echo "(no benchmarks)"
 
@@ -53,3 +62,4 @@ printf '  %-44s %6d ms\n' "engine up (first, from this state)" "$first"
 printf '  %-44s %6d ms\n' "engine down + up, warm caches" "$restart"
 printf '  %-44s %6d ms\n' "engine up when already up (no-op)" "$noop"
 printf '  %-44s %6s ms\n' "session round trip (5 runs)" "${rts[*]}"
+printf '  %-44s %6s ms\n' "warm module load, dagger functions (5 runs)" "${loads[*]}"

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Fault is a kind of injected failure.
@@ -22,6 +23,9 @@ const (
 	TooManyRequests
 	// Reset closes the TCP connection with a RST, without an answer.
 	Reset
+	// Slow holds the request for FaultConfig.SlowDelay, then answers it
+	// normally: a registry under load. Not among the default kinds.
+	Slow
 )
 
 func (f Fault) String() string {
@@ -32,6 +36,8 @@ func (f Fault) String() string {
 		return "429"
 	case Reset:
 		return "reset"
+	case Slow:
+		return "slow"
 	}
 	return "fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -44,6 +50,8 @@ type FaultConfig struct {
 	Kinds []Fault
 	// RetryAfter is the Retry-After value sent with 429, in seconds.
 	RetryAfter int
+	// SlowDelay is how long a Slow fault holds a request; 0 means 2s.
+	SlowDelay time.Duration
 	// MaxConsecutive bounds how many times in a row the same request
 	// (method and path, upload session ids folded together) is failed, so
 	// that a client with enough retries always gets through: the loop is
@@ -74,6 +82,9 @@ func Faults(next http.Handler, cfg FaultConfig) *Injector {
 	}
 	if cfg.MaxConsecutive == 0 {
 		cfg.MaxConsecutive = 3
+	}
+	if cfg.SlowDelay == 0 {
+		cfg.SlowDelay = 2 * time.Second
 	}
 	in := &Injector{
 		next:   next,
@@ -140,6 +151,13 @@ func (in *Injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch f {
+	case Slow:
+		select {
+		case <-time.After(in.cfg.SlowDelay):
+		case <-r.Context().Done():
+			return
+		}
+		in.next.ServeHTTP(w, r)
 	case Unavailable:
 		writeRegistryError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "injected fault")
 	case TooManyRequests:
