@@ -209,7 +209,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 
 	progress("%s: smoke test", s.Name)
 	t0 = time.Now()
-	smokeOut, err := m.smoke(ctx, s, img)
+	smokeOut, err := m.smoke(ctx, p, s, img)
 	timed("smoke", t0)
 	if err != nil {
 		r.Smoke = "failed"

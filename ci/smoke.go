@@ -8,6 +8,7 @@ import (
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
+	"github.com/slipwayci/slipway/internal/smoke"
 )
 
 // Smoke starts a service's freshly built image with its declared
@@ -27,41 +28,48 @@ func (m *Slipway) Smoke(
 	if !ok {
 		return "", fmt.Errorf("unknown service %q", service)
 	}
-	return m.smoke(ctx, s, m.build(p, s))
+	return m.smoke(ctx, p, s, m.build(p, s))
 }
 
-// imagePolicy checks what an image promises before it runs: a non-root
-// user and the declared port.
-func imagePolicy(ctx context.Context, s plan.Service, img *dagger.Container) error {
-	user, err := img.User(ctx)
-	if err != nil {
+// imagePolicy checks what an image promises before it runs (see
+// smoke.CheckImage): a non-root user, the declared port, the required labels.
+func imagePolicy(ctx context.Context, p *plan.Plan, s plan.Service, img *dagger.Container) error {
+	var facts smoke.Image
+	var err error
+	if facts.User, err = img.User(ctx); err != nil {
 		return err
-	}
-	u := strings.SplitN(user, ":", 2)[0]
-	if u == "" || u == "root" || u == "0" {
-		return fmt.Errorf("image runs as root (USER %q): add a USER instruction with an unprivileged user to %s/%s", user, s.Dir, s.Dockerfile)
 	}
 	ports, err := img.ExposedPorts(ctx)
 	if err != nil {
 		return err
 	}
-	var seen []string
-	for _, p := range ports {
-		n, err := p.Port(ctx)
+	for _, ep := range ports {
+		n, err := ep.Port(ctx)
 		if err != nil {
 			return err
 		}
-		if n == s.Port {
-			return nil
-		}
-		seen = append(seen, fmt.Sprint(n))
+		facts.ExposedPorts = append(facts.ExposedPorts, n)
 	}
-	return fmt.Errorf("image does not EXPOSE port %d declared in service.yaml (it exposes: %s)", s.Port, strings.Join(seen, ", "))
+	labels, err := img.Labels(ctx)
+	if err != nil {
+		return err
+	}
+	facts.Labels = map[string]string{}
+	for _, l := range labels {
+		k, err := l.Name(ctx)
+		if err != nil {
+			return err
+		}
+		if facts.Labels[k], err = l.Value(ctx); err != nil {
+			return err
+		}
+	}
+	return smoke.CheckImage(facts, s.Port, p.RequiredLabels(s), s.Dir+"/"+s.Dockerfile)
 }
 
 // smoke runs the smoke test against img and returns what it observed.
-func (m *Slipway) smoke(ctx context.Context, s plan.Service, img *dagger.Container) (string, error) {
-	if err := imagePolicy(ctx, s, img); err != nil {
+func (m *Slipway) smoke(ctx context.Context, p *plan.Plan, s plan.Service, img *dagger.Container) (string, error) {
+	if err := imagePolicy(ctx, p, s, img); err != nil {
 		return "", err
 	}
 	if s.Smoke.Skip {

@@ -154,31 +154,47 @@ func (g *gitServer) file(t testing.TB, rel string) string {
 	return gitIn(t, g.bare, "show", "main:"+rel)
 }
 
-// useCompanyServers points the fixture's slipway.yaml at the registry and
-// the Git server, and adds environments.
-func (r *slipwayRun) useCompanyServers(reg *companyRegistry, git *gitServer, extraEnvs ...string) {
+// addEnvironments declares environments in the fixture's slipway.yaml,
+// each with an overlay copied from dev's.
+func (r *slipwayRun) addEnvironments(envs ...string) {
 	r.t.Helper()
-	r.edit("slipway.yaml", func(s string) string {
-		s = strings.Replace(s, `  address: ""`, fmt.Sprintf("  address: %q\n  insecure: [%q]", reg.host, reg.host), 1)
-		s = strings.Replace(s, `  repo: ""`, fmt.Sprintf("  repo: %q", git.url), 1)
-		var envs strings.Builder
-		for _, e := range extraEnvs {
-			fmt.Fprintf(&envs, "  - name: %s\n    policy: {failOn: HIGH}\n", e)
-		}
-		return strings.Replace(s, "\ngitops:", envs.String()+"\ngitops:", 1)
-	})
-	for _, e := range extraEnvs {
-		dev, err := os.ReadFile(filepath.Join(r.fixture, "deploy/overlays/dev/kustomization.yaml"))
-		if err != nil {
+	dev, err := os.ReadFile(filepath.Join(r.fixture, "deploy/overlays/dev/kustomization.yaml"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var decl strings.Builder
+	for _, e := range envs {
+		fmt.Fprintf(&decl, "  - name: %s\n    policy: {failOn: HIGH}\n", e)
+		dir := filepath.Join(r.fixture, "deploy/overlays", e)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			r.t.Fatal(err)
 		}
-		dir := filepath.Join(r.fixture, "deploy/overlays", e)
-		os.MkdirAll(dir, 0o755)
-		body := strings.ReplaceAll(string(dev), "dev", e)
-		if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(body), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(strings.ReplaceAll(string(dev), "dev", e)), 0o644); err != nil {
 			r.t.Fatal(err)
 		}
 	}
+	// After the last environment: the next top-level key.
+	r.edit("slipway.yaml", func(s string) string {
+		loc := regexp.MustCompile(`(?s)\nenvironments:\n.*?\n\n?[a-z]`).FindStringIndex(s)
+		if loc == nil {
+			r.t.Fatalf("no environments list in slipway.yaml:\n%s", s)
+		}
+		end := loc[1] - 1
+		if s[end-2:end] == "\n\n" {
+			end--
+		}
+		return s[:end] + decl.String() + s[end:]
+	})
+}
+
+// useCompanyServers points the fixture's slipway.yaml at the registry and
+// the Git server.
+func (r *slipwayRun) useCompanyServers(reg *companyRegistry, git *gitServer) {
+	r.t.Helper()
+	r.edit("slipway.yaml", func(s string) string {
+		s = strings.Replace(s, `  address: ""`, fmt.Sprintf("  address: %q\n  insecure: [%q]", reg.host, reg.host), 1)
+		return strings.Replace(s, `  repo: ""`, fmt.Sprintf("  repo: %q", git.url), 1)
+	})
 	r.commit("use the company registry and GitOps repository")
 }
 
@@ -452,14 +468,15 @@ func TestModuleConcurrentDeploys(t *testing.T) {
 	user, password, token := registryUser, fmt.Sprintf("regpw-%x", stamp), fmt.Sprintf("gitops-token-%x", stamp)
 	t.Setenv("SLIPWAY_E2E_REGISTRY_PASSWORD", password)
 	t.Setenv("SLIPWAY_E2E_GITOPS_TOKEN", token)
-	ip := bridgeAddr(t)
-	reg := newCompanyRegistry(t, ip, user, password, 0)
-	git := newGitServer(t, ip, token, filepath.Join(r.fixture, "deploy"))
 	var envs []string
 	for i := 1; i <= 10; i++ {
 		envs = append(envs, fmt.Sprintf("c%02d", i))
 	}
-	r.useCompanyServers(reg, git, envs...)
+	r.addEnvironments(envs...)
+	ip := bridgeAddr(t)
+	reg := newCompanyRegistry(t, ip, user, password, 0)
+	git := newGitServer(t, ip, token, filepath.Join(r.fixture, "deploy"))
+	r.useCompanyServers(reg, git)
 	r.mustCall(append(secretArgs(), "ci")...)
 	rep := r.lastReport()
 	if !rep.OK() {

@@ -737,18 +737,26 @@ func TestModuleDocumentsItself(t *testing.T) {
 
 // TestModuleSmokeGate gives one service a runtime configuration that its
 // unit and integration tests cannot see (the wrong Redis port): the smoke
-// test fails for that service only, shows what the readiness endpoint
-// answered, and nothing of it is pushed.
+// test fails for that service, shows what the readiness endpoint answered,
+// and nothing of it is pushed. Another breaks the image policy (root user,
+// a required label missing) and is refused before it runs; the healthy one
+// is published.
 func TestModuleSmokeGate(t *testing.T) {
 	r := newSlipwayRun(t)
 	r.edit("services/catalog/service.yaml", func(s string) string {
 		s = strings.Replace(s, "env:\n  REDIS_URL: redis://redis:6379/0\n", "env:\n  REDIS_URL: redis://redis:6390/0\n", 1)
 		return strings.Replace(s, "smoke:\n", "smoke:\n  timeout: 10s\n", 1)
 	})
-	r.commit("catalog: the runtime points at the wrong Redis port")
+	// notify breaks the image policy twice: it runs as root and lacks the
+	// label slipway.yaml requires.
+	r.edit("services/notify/Dockerfile", func(s string) string {
+		s = strings.Replace(s, "LABEL org.opencontainers.image.licenses=\"Apache-2.0\"\n", "", 1)
+		return strings.Replace(s, "USER 65534:65534\n", "", 1)
+	})
+	r.commit("catalog points at the wrong Redis port; notify runs as root, unlabelled")
 	out, err := r.call("ci")
 	if err == nil {
-		t.Fatalf("ci passed with a service that is never ready:\n%s", tail(out, 30))
+		t.Fatalf("ci passed with a service that is never ready and one that breaks the image policy:\n%s", tail(out, 30))
 	}
 	rep := r.lastReport()
 	got := byName(rep)
@@ -756,11 +764,22 @@ func TestModuleSmokeGate(t *testing.T) {
 	if c.Status != report.Failed || c.Stage != "smoke" || !strings.Contains(c.Error, "HTTP 503") || !strings.Contains(c.Error, "Connection refused") {
 		t.Fatalf("catalog after a failing readiness check: %+v", c)
 	}
-	if got["orders"].Status != report.Built || got["notify"].Status != report.Built {
-		t.Fatalf("the healthy services did not pass:\n%s", rep.Text())
+	n := got["notify"]
+	for _, want := range []string{"runs as root", "org.opencontainers.image.licenses", "services/notify/Dockerfile"} {
+		if n.Status != report.Failed || n.Stage != "smoke" || !strings.Contains(n.Error, want) {
+			t.Errorf("notify breaking the image policy: %+v (want %q in the error)", n, want)
+		}
 	}
-	if tags := r.tagsOf("catalog"); len(tags) != 0 {
-		t.Errorf("catalog has tags although its smoke test failed: %v", tags)
+	if !strings.Contains(out, "notify") || !strings.Contains(out, "runs as root") {
+		t.Errorf("the output does not name notify and the violation:\n%s", tail(out, 40))
+	}
+	if got["orders"].Status != report.Built {
+		t.Fatalf("the healthy service did not pass:\n%s", rep.Text())
+	}
+	for _, svc := range []string{"catalog", "notify"} {
+		if tags := r.tagsOf(svc); len(tags) != 0 {
+			t.Errorf("%s has tags although it failed before publishing: %v", svc, tags)
+		}
 	}
 }
 

@@ -66,6 +66,11 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // callers can show why), prints its summary to stderr, and returns the
 // run's error.
 func finishReport(rep *report.Report, runErr error, out string, stdout, stderr io.Writer) error {
+	if rep != nil && runErr != nil && rep.OK() {
+		// The run failed outside any one service's or environment's
+		// verdict: say so in the report, not only in the exit status.
+		rep.Error = runErr.Error()
+	}
 	if rep != nil {
 		fmt.Fprint(stderr, rep.Text())
 		for _, d := range rep.Deployments {

@@ -41,6 +41,18 @@ type Project struct {
 	GitOps GitOps `yaml:"gitops" json:"gitops"`
 	// Scan configures the vulnerability scanner.
 	Scan Scan `yaml:"scan" json:"scan"`
+	// Images is the policy every built image must meet before it runs.
+	Images Images `yaml:"images" json:"images"`
+}
+
+// Images is the image policy: besides a non-root user and the declared
+// port exposed (always checked), the labels every image must carry.
+type Images struct {
+	// RequiredLabels are label keys every built image must carry with a
+	// non-empty value (set them with LABEL in the Dockerfile), e.g.
+	// org.opencontainers.image.licenses. slipway's own OCI labels are
+	// always checked.
+	RequiredLabels []string `yaml:"requiredLabels" json:"requiredLabels,omitempty"`
 }
 
 // Registry is the image registry configuration.

@@ -247,6 +247,17 @@ func (p *Project) validate(c collector) {
 	if s := p.Scan.Scanner; s != "trivy" && s != "osv-scanner" {
 		c.add("scan.scanner", "%q is not a supported scanner (trivy or osv-scanner)", s)
 	}
+	labels := map[string]bool{}
+	for i, l := range p.Images.RequiredLabels {
+		f := fmt.Sprintf("images.requiredLabels[%d]", i)
+		switch {
+		case l == "" || strings.ContainsAny(l, " \t=\"'"):
+			c.add(f, "%q is not a label key", l)
+		case labels[l]:
+			c.add(f, "%q is listed twice", l)
+		}
+		labels[l] = true
+	}
 }
 
 // relPath checks a path is relative, clean and stays inside the repository.

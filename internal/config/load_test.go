@@ -159,6 +159,8 @@ gitops:
   repo: https://user:pw@example.com/x.git
 scan:
   scanner: clair
+images:
+  requiredLabels: [org.opencontainers.image.licenses, "team owner", org.opencontainers.image.licenses]
 `),
 		"services/API/Dockerfile": file("FROM scratch\n"),
 		"services/api2/service.yaml": file(`dockerfile: ../Dockerfile
@@ -185,6 +187,8 @@ deploy:
 		"gitops.overlay",
 		"gitops.repo: credentials must not be written in the URL",
 		"scan.scanner",
+		"images.requiredLabels[1]: \"team owner\" is not a label key",
+		"images.requiredLabels[2]: \"org.opencontainers.image.licenses\" is listed twice",
 		"services/API/Dockerfile: name:",
 		"services/api2/service.yaml:1: dockerfile:",
 		"services/api2/service.yaml:2: port: 70000",

@@ -216,3 +216,21 @@ func Parse(b []byte) (*Plan, error) {
 	}
 	return &p, nil
 }
+
+// RequiredLabels are the label keys every image of s must carry: the ones
+// slipway sets itself and the project's images.requiredLabels, sorted.
+func (p *Plan) RequiredLabels(s Service) []string {
+	keys := map[string]bool{}
+	for k := range p.Labels(s) {
+		keys[k] = true
+	}
+	for _, k := range p.Project.Images.RequiredLabels {
+		keys[k] = true
+	}
+	out := make([]string, 0, len(keys))
+	for k := range keys {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -136,6 +136,9 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "**Error:** %s\n\n", r.Error)
+	}
 	if len(r.Notes) > 0 {
 		b.WriteString("### Notes\n\n")
 		for _, n := range r.Notes {
@@ -226,6 +229,9 @@ func (r *Report) Text() string {
 		default:
 			fmt.Fprintf(&b, "  gitops %s: commit %s (%s)\n", d.Environment, short(d.Commit), strings.Join(d.Services, ", "))
 		}
+	}
+	if r.Error != "" {
+		b.WriteString("  error: " + r.Error + "\n")
 	}
 	for _, n := range r.Notes {
 		b.WriteString("  note: " + n + "\n")

@@ -54,6 +54,9 @@ type Report struct {
 	Deployments []Deployment `json:"deployments,omitempty"`
 	// Notes are warnings a person should read (e.g. images are unsigned).
 	Notes []string `json:"notes,omitempty"`
+	// Error is a failure of the run as a whole rather than of one service
+	// or environment (e.g. the GitOps layout lacks an overlay).
+	Error string `json:"error,omitempty"`
 }
 
 // Service is what happened to one service.
@@ -111,6 +114,9 @@ type Deployment struct {
 
 // OK reports whether nothing failed or was refused.
 func (r *Report) OK() bool {
+	if r.Error != "" {
+		return false
+	}
 	for _, s := range r.Services {
 		if s.Status == Failed || s.Status == Refused {
 			return false

@@ -129,3 +129,19 @@ func TestPruneGolden(t *testing.T) {
 	golden(t, "prune.md", r.Markdown())
 	golden(t, "prune.txt", r.Text())
 }
+
+func TestRunLevelErrorFailsTheReport(t *testing.T) {
+	r := &Report{Kind: "promote", Services: []Service{{Name: "orders", Status: Built, Digest: "sha256:" + strings.Repeat("a", 64)}}}
+	if !r.OK() {
+		t.Fatal("a report without failures is not OK")
+	}
+	r.Error = "deploy/overlays/qa/kustomization.yaml: file does not exist"
+	if r.OK() {
+		t.Error("a report with a run-level error is OK")
+	}
+	for what, text := range map[string]string{"text": r.Text(), "markdown": r.Markdown()} {
+		if !strings.Contains(text, r.Error) || !strings.Contains(text, "FAILED") && !strings.Contains(text, "failed") {
+			t.Errorf("the %s rendering does not show the failure:\n%s", what, text)
+		}
+	}
+}
