@@ -105,10 +105,16 @@ func (m *Slipway) Deploy(
 		return "", fmt.Errorf("no service is deployed to %q (check deploy.environments in the services' service.yaml)", env)
 	}
 	d, err := m.deploy(ctx, reg, p, env, changes, dryRun)
+	rep := &report.Report{Kind: "deploy", Project: p.Project.Name, Commit: p.Commit, DryRun: dryRun}
 	if err != nil {
+		rep.Error = err.Error()
+		_ = m.saveReport(ctx, rep) // best effort: the error is what the caller needs
 		return "", err
 	}
-	rep := &report.Report{Kind: "deploy", Project: p.Project.Name, Commit: p.Commit, DryRun: dryRun, Deployments: []report.Deployment{*d}}
+	rep.Deployments = []report.Deployment{*d}
+	if err := m.saveReport(ctx, rep); err != nil {
+		rep.Notes = append(rep.Notes, "the report could not be saved for last-report: "+err.Error())
+	}
 	return rep.Text() + diffs(rep), nil
 }
 

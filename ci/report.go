@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/report"
@@ -20,18 +22,23 @@ func (m *Slipway) saveReport(ctx context.Context, r *report.Report) error {
 		WithMountedCache(reportsDir, dag.CacheVolume("slipway-reports")).
 		WithNewFile(workDir+"/report.json", string(b)).
 		WithEnvVariable("SLIPWAY_RUN", runID()),
-		[]string{"sh", "-c", fmt.Sprintf("cp %s/report.json %s/last-%s.json.tmp && mv %s/last-%s.json.tmp %s/last-%s.json",
-			workDir, reportsDir, r.Kind, reportsDir, r.Kind, reportsDir, r.Kind)})
+		// A temporary file of its own, then an atomic rename: concurrent
+		// runs of one kind never leave a torn report.
+		[]string{"sh", "-c", fmt.Sprintf(`t="$(mktemp -p %s .last-%s.XXXXXX)" && cp %s/report.json "$t" && mv "$t" %s/last-%s.json`,
+			reportsDir, r.Kind, workDir, reportsDir, r.Kind)})
 	return err
 }
 
-// LastReport returns the report of the last ci (or promote, rollback,
-// prune) run on this engine, as markdown (for $GITHUB_STEP_SUMMARY), json or
-// text. It works after a failed run too.
+// reportKinds are the runs whose reports last-report keeps.
+var reportKinds = []string{"ci", "deploy", "promote", "rollback", "pin", "unpin", "reject", "prune"}
+
+// LastReport returns the report of the last ci (or deploy, promote,
+// rollback, pin, unpin, reject, prune) run on this engine, as markdown (for
+// $GITHUB_STEP_SUMMARY), json or text. It works after a failed run too.
 // +cache="never"
 func (m *Slipway) LastReport(
 	ctx context.Context,
-	// Which run: ci, promote, rollback or prune.
+	// Which run: ci, deploy, promote, rollback, pin, unpin, reject or prune.
 	// +optional
 	// +default="ci"
 	kind string,
@@ -40,6 +47,9 @@ func (m *Slipway) LastReport(
 	// +default="markdown"
 	format string,
 ) (*dagger.File, error) {
+	if !slices.Contains(reportKinds, kind) {
+		return nil, fmt.Errorf("kind %q is not one of %s", kind, strings.Join(reportKinds, ", "))
+	}
 	ext := map[string]string{"markdown": "md", "md": "md", "json": "json", "text": "txt"}[format]
 	if ext == "" {
 		return nil, fmt.Errorf("format %q is not markdown, json or text", format)

@@ -525,5 +525,12 @@ func TestModuleConcurrentDeploys(t *testing.T) {
 			}
 		}
 	}
+	// The reports of the concurrent runs were saved whole: the last of each
+	// kind parses and tells of one environment.
+	for _, kind := range []string{"deploy", "promote"} {
+		if rep := r.lastReportOf(kind); rep.Kind != kind || len(rep.Deployments) != 1 || !rep.OK() {
+			t.Errorf("last %s report: %+v", kind, rep)
+		}
+	}
 	t.Logf("%d concurrent runs, %d commits, history:\n%s", len(envs), len(commits)-seed, gitIn(t, git.bare, "log", "--oneline", "main"))
 }

@@ -178,8 +178,15 @@ func (r *slipwayRun) mustCall(args ...string) string {
 // lastReport reads the report of the last ci run from the engine.
 func (r *slipwayRun) lastReport() *report.Report {
 	r.t.Helper()
+	return r.lastReportOf("ci")
+}
+
+// lastReportOf reads the report of the last run of a kind (ci, deploy,
+// promote, ...).
+func (r *slipwayRun) lastReportOf(kind string) *report.Report {
+	r.t.Helper()
 	dir := r.t.TempDir()
-	r.mustCall("last-report", "--format", "json", "export", "--path", filepath.Join(dir, "report.json"))
+	r.mustCall("last-report", "--kind", kind, "--format", "json", "export", "--path", filepath.Join(dir, "report.json"))
 	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
 	if err != nil {
 		r.t.Fatal(err)
