@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/registry"
@@ -86,10 +85,8 @@ func FromIndex(ctx context.Context, idx v1.ImageIndex, opts ...Option) (*BOM, er
 }
 
 func generate(ctx context.Context, cfg *config, digest v1.Hash, arch string, imgs []v1.Image) (*BOM, error) {
-	if cfg.ref != nil {
-		if dr, ok := cfg.ref.(name.Digest); ok && dr.DigestStr() != digest.String() {
-			return nil, fmt.Errorf("image name %s names another digest than the archive's %s", cfg.ref, digest)
-		}
+	if cfg.digest != "" && cfg.digest != digest.String() {
+		return nil, fmt.Errorf("image name %s@%s names another digest than the archive's %s", cfg.repo, cfg.digest, digest)
 	}
 	sp, err := newSpool(cfg.tempDir)
 	if err != nil {
@@ -384,15 +381,12 @@ func assemble(cfg *config, digest v1.Hash, arch string, all []*found) *BOM {
 // is the manifest digest, with a pkg:oci URL when the image is named.
 func imageComponent(cfg *config, digest v1.Hash, arch string) Component {
 	c := Component{Type: "container", Name: digest.String(), Version: digest.String(), BOMRef: digest.String()}
-	if cfg.ref == nil {
+	if cfg.repo == nil {
 		return c
 	}
-	repo := cfg.ref.Context()
+	repo := cfg.repo
 	c.Name = repo.Name()
-	q := map[string]string{"repository_url": repo.Name(), "arch": arch}
-	if t, ok := cfg.ref.(name.Tag); ok {
-		q["tag"] = t.TagStr()
-	}
+	q := map[string]string{"repository_url": repo.Name(), "arch": arch, "tag": cfg.tag}
 	c.PURL = purl{typ: "oci", name: path.Base(repo.RepositoryStr()), version: digest.String(), qualifiers: q}.String()
 	c.BOMRef = c.PURL
 	return c

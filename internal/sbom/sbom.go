@@ -16,6 +16,7 @@ package sbom
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -29,23 +30,34 @@ var ErrMalformed = errors.New("malformed package metadata")
 type Option func(*config) error
 
 type config struct {
-	ref         name.Reference
+	// repo, tag and digest are the image's name, when given.
+	repo        *name.Repository
+	tag, digest string
 	timestamp   time.Time
 	toolVersion string
 	tempDir     string
 }
 
-// WithName names the image (a reference such as
-// registry.example/shop/orders:tag): it becomes the name and the
-// repository_url of the image's pkg:oci package URL. A digest reference
-// must name the archive's own digest.
+// WithName names the image (registry.example/shop/orders, optionally with
+// a :tag or @digest): it becomes the name and the repository_url (and tag)
+// of the image's pkg:oci package URL. A digest reference must name the
+// archive's own digest.
 func WithName(ref string) Option {
 	return func(c *config) error {
 		r, err := name.ParseReference(ref)
 		if err != nil {
 			return fmt.Errorf("image name %q: %w", ref, err)
 		}
-		c.ref = r
+		repo := r.Context()
+		c.repo = &repo
+		switch r := r.(type) {
+		case name.Tag:
+			if strings.HasSuffix(ref, ":"+r.TagStr()) { // not the implied "latest"
+				c.tag = r.TagStr()
+			}
+		case name.Digest:
+			c.digest = r.DigestStr()
+		}
 		return nil
 	}
 }

@@ -418,6 +418,13 @@ func TestOptionsAreChecked(t *testing.T) {
 	if want := "pkg:oci/ab@sha256%3A" + d.Hex + "?arch=amd64&repository_url=example.org%2Fab"; bom.Metadata.Component.PURL != want {
 		t.Errorf("purl %s, want %s", bom.Metadata.Component.PURL, want)
 	}
+	bom2, err := FromImage(context.Background(), img, WithName("example.org/ab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "pkg:oci/ab@sha256%3A" + d.Hex + "?arch=amd64&repository_url=example.org%2Fab"; bom2.Metadata.Component.PURL != want {
+		t.Errorf("untagged name: purl %s, want %s (no implied latest)", bom2.Metadata.Component.PURL, want)
+	}
 	// etc/debian_version alone says Debian.
 	diff(t, rows(bom), []string{"operating-system os:debian@12.5 debian@12.5 [] "})
 	ctx, cancel := context.WithCancel(context.Background())
