@@ -404,8 +404,10 @@ func (r *slipwayRun) checkSBOM(repo, service, digest string) {
 		PredicateType string
 		Predicate     struct {
 			BOMFormat, SpecVersion string
-			Metadata               struct{ Component struct{ Version, PURL string } }
-			Components             []struct{ PURL string }
+			Metadata               struct {
+				Component struct{ Version, PURL string }
+			}
+			Components []struct{ PURL string }
 		}
 	}
 	if err := json.Unmarshal(env.Payload, &st); err != nil {
