@@ -375,11 +375,12 @@ func TestModuleCI(t *testing.T) {
 
 // sbomWants are package URL prefixes each sample image's SBOM must list:
 // the Go module the orders binary links, the Debian packages of the Python
-// and Node images, and Debian's pip as a Python distribution.
+// and Node images, Debian's pip as a Python distribution and the npm
+// packages under node_modules that npm ships with.
 var sbomWants = map[string][]string{
 	"orders":  {"pkg:golang/github.com/lib/pq@v", "pkg:golang/stdlib@"},
 	"catalog": {"pkg:deb/debian/python3.11@", "pkg:deb/debian/libc6@", "pkg:pypi/pip@"},
-	"notify":  {"pkg:deb/debian/nodejs@", "pkg:deb/debian/libc6@"},
+	"notify":  {"pkg:deb/debian/nodejs@", "pkg:deb/debian/libc6@", "pkg:npm/"},
 }
 
 // checkSBOM verifies the image's CycloneDX attestation with the stock
@@ -544,6 +545,12 @@ func TestModulePromotion(t *testing.T) {
 	for name, s := range first {
 		if !strings.Contains(prod, s.Digest) {
 			t.Errorf("prod does not run %s at %s:\n%s", name, s.Digest, prod)
+		}
+	}
+	// prod requires slsa, sbom and test attestations (slipway.yaml).
+	for _, s := range r.lastReport().Services {
+		if got := strings.Join(s.Attestations, ","); got != "slsa,sbom,test" {
+			t.Errorf("%s reached prod with attestations %q, want slsa,sbom,test", s.Name, got)
 		}
 	}
 	// Promoting what is already there changes nothing.
