@@ -14,9 +14,9 @@ import (
 var goBuildInfoMagic = []byte("\xff Go buildinf:")
 
 // magicScanner is a writer that watches the bytes written through it for
-// goBuildInfoMagic, across write boundaries.
+// goBuildInfoMagic, across write boundaries, without copying what it sees.
 type magicScanner struct {
-	tail  []byte
+	tail  []byte // the last len(magic)-1 bytes seen
 	found bool
 }
 
@@ -24,17 +24,25 @@ func (m *magicScanner) Write(p []byte) (int, error) {
 	if m.found {
 		return len(p), nil
 	}
-	buf := append(m.tail, p...)
-	if bytes.Contains(buf, goBuildInfoMagic) {
+	keep := len(goBuildInfoMagic) - 1
+	// The magic may straddle the previous write and this one.
+	head := p
+	if len(head) > keep {
+		head = head[:keep]
+	}
+	edge := append(m.tail, head...)
+	if bytes.Contains(edge, goBuildInfoMagic) || bytes.Contains(p, goBuildInfoMagic) {
 		m.found = true
-		m.tail = nil
 		return len(p), nil
 	}
-	keep := len(goBuildInfoMagic) - 1
-	if len(buf) > keep {
-		buf = buf[len(buf)-keep:]
+	if len(p) >= keep {
+		m.tail = append(m.tail[:0], p[len(p)-keep:]...)
+	} else {
+		if len(edge) > keep {
+			edge = edge[len(edge)-keep:]
+		}
+		m.tail = append(m.tail[:0], edge...)
 	}
-	m.tail = append(m.tail[:0], buf...)
 	return len(p), nil
 }
 

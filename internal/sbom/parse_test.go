@@ -96,6 +96,13 @@ func TestMagicAcrossWrites(t *testing.T) {
 			t.Fatalf("magic split at %d not found", split)
 		}
 	}
+	var one magicScanner
+	for _, b := range data {
+		one.Write([]byte{b})
+	}
+	if !one.found {
+		t.Error("magic written a byte at a time not found")
+	}
 	var m magicScanner
 	for _, b := range bytes.Repeat([]byte("\xff Go buildin"), 10) {
 		m.Write([]byte{b})
