@@ -777,7 +777,7 @@ func TestModuleDocumentsItself(t *testing.T) {
 		t.Fatalf("dagger functions: %v", err)
 	}
 	want := []string{"ci", "services", "test", "build", "smoke", "publish", "sign", "deploy", "promote",
-		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner"}
+		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner", "sbom"}
 	lines := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
