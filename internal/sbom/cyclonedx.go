@@ -58,8 +58,6 @@ type Component struct {
 	Licenses []License `json:"licenses,omitempty"`
 	// PURL is the package URL.
 	PURL string `json:"purl,omitempty"`
-	// Properties are name/value facts with no field of their own.
-	Properties []Property `json:"properties,omitempty"`
 	// Evidence says where in the image the component was found.
 	Evidence *Evidence `json:"evidence,omitempty"`
 }
@@ -77,14 +75,6 @@ type License struct {
 type LicenseName struct {
 	// Name is the license as written by the package.
 	Name string `json:"name"`
-}
-
-// Property is a name/value pair.
-type Property struct {
-	// Name is namespaced, e.g. slipway:image:platform.
-	Name string `json:"name"`
-	// Value is the value.
-	Value string `json:"value"`
 }
 
 // Evidence is where a component was found.

@@ -55,8 +55,8 @@ func FromImage(ctx context.Context, img v1.Image, opts ...Option) (*BOM, error) 
 	return generate(ctx, cfg, d, arch, []v1.Image{img})
 }
 
-// FromIndex writes one BOM of every image of a multi-platform index: the
-// union of their packages, about the index's digest.
+// FromIndex writes a single BOM of a multi-platform index: the packages of
+// all its images, described as the index's digest.
 func FromIndex(ctx context.Context, idx v1.ImageIndex, opts ...Option) (*BOM, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
