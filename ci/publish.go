@@ -28,7 +28,9 @@ func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service,
 // publish pushes img by digest, signs it when a key was given, and only then
 // tags it: no tag ever points at an unsigned image of a signed pipeline.
 // With a signing key, the image is also attested before it is tagged: SLSA
-// provenance v1 of the build and the results of its tests.
+// provenance v1 of the build, the results of its tests, its CycloneDX SBOM
+// (made from the very tarball that is pushed) and, with a vulnerability
+// database, the scan.
 func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time, vulnPred *dagger.File) (*report.Service, error) {
 	args := append([]string{toolBin, "publish", "--tarball", workDir + "/image.tar"}, m.publishArgs(reg, p, s, p.Tags())...)
 	c := m.worker(reg).
@@ -55,8 +57,9 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 				tr = append(tr, "--failed", kind)
 			}
 		}
-		c = c.WithExec(tr)
-		args = append(args, "--predicate", "slsa="+workDir+"/slsa.json", "--predicate", "test="+workDir+"/tests.json")
+		c = c.WithExec(tr).WithExec(sbomArgs(p, s))
+		args = append(args, "--predicate", "slsa="+workDir+"/slsa.json", "--predicate", "test="+workDir+"/tests.json",
+			"--predicate", "sbom="+workDir+"/sbom.json")
 		if vulnPred != nil {
 			c = c.WithMountedFile(workDir+"/vuln.json", vulnPred)
 			args = append(args, "--predicate", "vuln="+workDir+"/vuln.json")

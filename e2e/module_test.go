@@ -277,7 +277,8 @@ func TestModuleCI(t *testing.T) {
 	digests := map[string]string{}
 	for _, s := range rep.Services {
 		digests[s.Name] = s.Digest
-		if s.Signature == "" || s.UnitTests != "passed" || s.IntegrationTests != "passed" || s.Smoke != "passed" {
+		if s.Signature == "" || s.UnitTests != "passed" || s.IntegrationTests != "passed" || s.Smoke != "passed" ||
+			!strings.Contains(strings.Join(s.Attestations, " "), "https://cyclonedx.org/bom") {
 			t.Errorf("%s: %+v", s.Name, s)
 		}
 		if !strings.Contains(dev, s.Digest) {
@@ -309,6 +310,15 @@ func TestModuleCI(t *testing.T) {
 		if b, err := cosign.CombinedOutput(); err != nil {
 			t.Errorf("cosign verify %s: %v\n%s", s.Name, err, b)
 		}
+		// It also verifies the CycloneDX SBOM attestation, which describes
+		// exactly this digest and lists the image's packages.
+		r.checkSBOM(repo, s.Name, s.Digest)
+	}
+	// `dagger call sbom` gives the same document without publishing.
+	sbomFile := filepath.Join(t.TempDir(), "orders.cdx.json")
+	r.mustCall("sbom", "--service", "orders", "export", "--path", sbomFile)
+	if b, err := os.ReadFile(sbomFile); err != nil || !strings.Contains(string(b), `"purl": "pkg:golang/github.com/lib/pq@v`) {
+		t.Errorf("dagger call sbom --service orders: %v\n%.2000s", err, b)
 	}
 
 	// 2. Nothing changed: nothing is rebuilt or retested, no GitOps commit.
@@ -374,6 +384,69 @@ func TestModuleCI(t *testing.T) {
 		t.Errorf("dev no longer runs the last good notify image:\n%s", devNow)
 	}
 	r.noLeaks(reg)
+}
+
+// sbomWants are package URL prefixes each sample image's SBOM must list:
+// the Go module the orders binary links, the Debian packages of the Python
+// and Node images, Debian's pip as a Python distribution and the npm
+// packages under node_modules that npm ships with.
+var sbomWants = map[string][]string{
+	"orders":  {"pkg:golang/github.com/lib/pq@v", "pkg:golang/stdlib@"},
+	"catalog": {"pkg:deb/debian/python3.11@", "pkg:deb/debian/libc6@", "pkg:pypi/pip@"},
+	"notify":  {"pkg:deb/debian/nodejs@", "pkg:deb/debian/libc6@", "pkg:npm/"},
+}
+
+// checkSBOM verifies the image's CycloneDX attestation with the stock
+// cosign CLI and checks what the SBOM lists.
+func (r *slipwayRun) checkSBOM(repo, service, digest string) {
+	r.t.Helper()
+	cmd := exec.Command(testutil.Tool(r.t, "cosign"), "verify-attestation", "--key", r.pubFile, "--insecure-ignore-tlog=true",
+		"--type", "cyclonedx", "--allow-http-registry", "--allow-insecure-registry", repo+"@"+digest)
+	cmd.Env = append(os.Environ(), "COSIGN_EXPERIMENTAL=0", "HTTPS_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		r.t.Errorf("cosign verify-attestation --type cyclonedx %s: %v\n%s", service, err, stderr.String())
+		return
+	}
+	var env struct{ Payload []byte }
+	if err := json.Unmarshal(bytes.Split(bytes.TrimSpace(out), []byte("\n"))[0], &env); err != nil {
+		r.t.Fatalf("cosign's output for %s: %v\n%s", service, err, out)
+	}
+	var st struct {
+		PredicateType string
+		Predicate     struct {
+			BOMFormat, SpecVersion string
+			Metadata               struct {
+				Component struct{ Version, PURL string }
+			}
+			Components []struct{ PURL string }
+		}
+	}
+	if err := json.Unmarshal(env.Payload, &st); err != nil {
+		r.t.Fatalf("the statement of %s: %v", service, err)
+	}
+	p := st.Predicate
+	purls := make([]string, 0, len(p.Components))
+	kinds := map[string]int{}
+	for _, c := range p.Components {
+		purls = append(purls, c.PURL)
+		if k, _, ok := strings.Cut(strings.TrimPrefix(c.PURL, "pkg:"), "/"); ok {
+			kinds[k]++
+		}
+	}
+	all := strings.Join(purls, "\n")
+	r.t.Logf("SBOM of %s@%s: %d components %v, statement %d bytes", service, digest, len(p.Components), kinds, len(env.Payload))
+	if st.PredicateType != "https://cyclonedx.org/bom" || p.BOMFormat != "CycloneDX" || p.Metadata.Component.Version != digest ||
+		!strings.HasPrefix(p.Metadata.Component.PURL, "pkg:oci/"+service+"@sha256%3A") {
+		r.t.Errorf("SBOM of %s: predicate %s, format %s, image %+v", service, st.PredicateType, p.BOMFormat, p.Metadata.Component)
+	}
+	for _, want := range sbomWants[service] {
+		if !strings.Contains("\n"+all, "\n"+want) {
+			r.t.Errorf("the SBOM of %s lists no %s...; it lists:\n%s", service, want, all)
+		}
+	}
 }
 
 // noLeaks searches everything the runs produced for the signing password and
@@ -486,6 +559,11 @@ func TestModulePromotion(t *testing.T) {
 		if !strings.Contains(prod, s.Digest) {
 			t.Errorf("prod does not run %s at %s:\n%s", name, s.Digest, prod)
 		}
+	}
+	// Those promotions passed prod's gate, which requires the sbom
+	// attestation ci wrote.
+	if b, err := os.ReadFile(filepath.Join(r.fixture, "slipway.yaml")); err != nil || !strings.Contains(string(b), "requireAttestations: [slsa, sbom, test]") {
+		t.Errorf("prod no longer requires slsa, sbom and test (%v):\n%s", err, b)
 	}
 	// Promoting what is already there changes nothing.
 	r.mustCall("promote", "--from", "staging", "--to", "prod")
@@ -711,7 +789,7 @@ func TestModuleDocumentsItself(t *testing.T) {
 		t.Fatalf("dagger functions: %v", err)
 	}
 	want := []string{"ci", "services", "test", "build", "smoke", "publish", "sign", "deploy", "promote",
-		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner"}
+		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner", "sbom"}
 	lines := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)

@@ -82,7 +82,7 @@ func TestChainDevStagingProd(t *testing.T) {
 		if f.imageIn("prod", s).Image.Digest != digests[s] || f.tagged(f.repoOf(s), "prod") != digests[s] {
 			t.Errorf("prod %s not promoted", s)
 		}
-		if got := strings.Join(status(rep, s).Attestations, ","); got != "slsa,test" {
+		if got := strings.Join(status(rep, s).Attestations, ","); got != "slsa,sbom,test" {
 			t.Errorf("%s attestations = %s", s, got)
 		}
 	}
@@ -263,7 +263,7 @@ func TestRefusalsHaveNoSideEffects(t *testing.T) {
 			return f.options("dev", "staging")
 		}, signing.ErrAnnotationMismatch, `dev.slipway.service is "catalog", want "orders"`},
 		"missing required attestation": {func(f *fixture) Options {
-			oneInDev(f, image{seed: 3, commit: c1, signer: f.signer, attest: []string{"slsa", "vuln"}})
+			oneInDev(f, image{seed: 3, commit: c1, signer: f.signer, attest: []string{"slsa", "sbom", "vuln"}})
 			return f.options("dev", "prod")
 		}, signing.ErrNoAttestations, "prod requires a verified test attestation"},
 		"scan gate failed": {func(f *fixture) Options {
