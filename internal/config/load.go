@@ -132,7 +132,7 @@ func (p *Project) applyDefaults() {
 		p.Environments = []Environment{
 			{Name: "dev", AutoDeploy: true, Policy: Policy{FailOn: "CRITICAL"}},
 			{Name: "staging", RequireSignature: true, Policy: Policy{FailOn: "HIGH"}},
-			{Name: "prod", RequireSignature: true, RequireAttestations: []string{"slsa", "test"}, Policy: Policy{FailOn: "HIGH", Strict: true}},
+			{Name: "prod", RequireSignature: true, RequireAttestations: []string{"slsa", "sbom", "test"}, Policy: Policy{FailOn: "HIGH", Strict: true}},
 		}
 	}
 	for i := range p.Environments {
