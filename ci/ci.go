@@ -61,8 +61,11 @@ func (m *Slipway) Ci(
 	if !skipDeploy && !dryRun && m.GitopsRepo == "" && p.Project.GitOps.Repo == "" {
 		rep.Notes = append(rep.Notes, "deployments went to the throwaway GitOps repository (no --gitops-repo given, no gitops.repo in slipway.yaml); see it with `dagger call gitops export --path ./gitops`")
 	}
-	if m.VulnDB == nil {
+	switch scanner := p.Project.Scan.Scanner; {
+	case !m.scans(scanner):
 		rep.Notes = append(rep.Notes, "images were not scanned for vulnerabilities (no --vuln-db given); environments that require a vuln attestation will refuse them")
+	case m.VulnDB == nil:
+		rep.Notes = append(rep.Notes, "images were scanned with Trivy against the database it downloaded (no --vuln-db given)")
 	}
 	if m.SigningKey == nil {
 		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
@@ -221,10 +224,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	}
 
 	var vulnPred *dagger.File
-	if m.VulnDB != nil && p.Project.Scan.Scanner == "trivy" && m.ScannerImage == "" {
-		return fail("scan", fmt.Errorf("%s: scan.scanner: trivy is not run by ci yet; set osv-scanner (its database layout: docs/scanning.md)", "slipway.yaml"))
-	}
-	if m.VulnDB != nil && len(p.Project.Environments) > 0 {
+	if m.scans(p.Project.Scan.Scanner) && len(p.Project.Environments) > 0 {
 		gate := p.Project.Environments[0].Name
 		progress("%s: scanning under %s's policy", s.Name, gate)
 		t0 = time.Now()
