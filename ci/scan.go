@@ -65,6 +65,12 @@ type scanDecision struct {
 	Counts     map[string]int `json:"counts"`
 	BlockedIDs []string       `json:"blockedIds"`
 	Summary    string         `json:"summary"`
+	// Stale are the unexpired ignore entries that matched no finding.
+	Stale []struct {
+		ID   string `json:"id"`
+		File string `json:"file"`
+		Line int    `json:"line"`
+	} `json:"stale"`
 }
 
 // scanPaths are where the scanner container sees its inputs.

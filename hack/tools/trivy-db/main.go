@@ -22,6 +22,8 @@
 //	  ]
 //	}
 //
+// A vulnerability without a severity is recorded as UNKNOWN. List every
+// vulnerability an advisory names: Trivy warns about those without details.
 // A bucket is what Trivy looks advisories up in: "<distribution> <major
 // version>" for OS packages (keyed by source package name, compared with
 // fixedVersion), "<ecosystem>::<any name>" for language packages ("go::",
@@ -131,6 +133,10 @@ func (f *fixture) validate() error {
 	for i, v := range f.Vulnerabilities {
 		if v.ID == "" {
 			return fmt.Errorf("vulnerabilities[%d]: id is required", i)
+		}
+		if v.Severity == "" {
+			v.Severity = "UNKNOWN"
+			f.Vulnerabilities[i] = v
 		}
 		if _, err := types.NewSeverity(strings.ToUpper(v.Severity)); err != nil {
 			return fmt.Errorf("vulnerabilities[%d] (%s): severity %q is not UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL", i, v.ID, v.Severity)
