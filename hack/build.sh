@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# build.sh [engine|harness|frontend|trivy|all]: build the harness binaries,
+# build.sh [engine|harness|frontend|trivy|trivy-path|all]: build the harness binaries,
 # cached under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version
 # and the tools modules' go.mod/go.sum/sources:
 #   engine    engine, dagger, init, dnsname, codegen (hack/engine, Dagger v0.19.7)
 #   harness   harness (hack/engine/cmd/harness)
 #   frontend  dockerfile-frontend (hack/tools/dockerfile-frontend, BuildKit)
 #   trivy     trivy (hack/tools/trivy; cold: about 8 minutes and 3.5 GB of RAM)
+#   trivy-path  where trivy's binary is (or will be); builds nothing
 # Prints the directory holding each group's binaries on stdout, one a line
 # (all: engine, harness, frontend, then the trivy binary itself). A warm run
 # builds nothing.
@@ -60,14 +61,22 @@ frontend_dir="$SLIPWAY_CACHE/engine/dockerfile-frontend-$frontend_key"
 # lock), so that the unit tests and the harness share one build. The key is
 # testutil's: sha256 over go.mod, go.sum, pkg, the optional env and ldflags
 # files, and the Go version. Prints the binary's path.
-tool_bin() {
-	local name="$1" dir="$SLIPWAY_ROOT/hack/tools/$1" k bin f
-	local -a files=(go.mod go.sum pkg) extra=() ldf=()
+# (The tools built this way are third-party commands: a blank import in
+# tools.go, no Go sources of the project's own, which testutil also hashes.)
+tool_path() {
+	local name="$1" dir="$SLIPWAY_ROOT/hack/tools/$1" k f
+	local -a files=(go.mod go.sum pkg)
 	for f in env ldflags; do
-		[ -f "$dir/$f" ] && files+=("$f")
+		if [ -f "$dir/$f" ]; then files+=("$f"); fi
 	done
 	k="$(cd "$dir" && { cat "${files[@]}"; printf '%s' "$gover"; } | sha256sum | cut -c1-12)"
-	bin="$SLIPWAY_CACHE/tools/$name-$k"
+	echo "$SLIPWAY_CACHE/tools/$name-$k"
+}
+
+tool_bin() {
+	local name="$1" dir="$SLIPWAY_ROOT/hack/tools/$1" bin
+	local -a extra=() ldf=()
+	bin="$(tool_path "$name")"
 	mkdir -p "$SLIPWAY_CACHE/tools"
 	if [ ! -f "$bin" ]; then
 		exec 9>"$bin.lock"
@@ -110,6 +119,9 @@ case "$what" in
 trivy|all)
 	trivy_bin="$(tool_bin trivy)"
 	;;
+trivy-path)
+	trivy_bin="$(tool_path trivy)"
+	;;
 esac
 # Builds unused for two weeks (older versions, other branches) go.
 find "$SLIPWAY_CACHE/engine" -mindepth 1 -maxdepth 1 -type d \( -name 'harness-*' -o -name 'dagger-*' -o -name 'dockerfile-frontend-*' \) \
@@ -119,7 +131,7 @@ case "$what" in
 engine) echo "$engine_dir" ;;
 harness) echo "$harness_dir" ;;
 frontend) echo "$frontend_dir" ;;
-trivy) echo "$trivy_bin" ;;
+trivy|trivy-path) echo "$trivy_bin" ;;
 all) printf '%s\n%s\n%s\n%s\n' "$engine_dir" "$harness_dir" "$frontend_dir" "$trivy_bin" ;;
-*) die "usage: build.sh [engine|harness|frontend|trivy|all]" ;;
+*) die "usage: build.sh [engine|harness|frontend|trivy|trivy-path|all]" ;;
 esac

@@ -93,41 +93,14 @@ func Tool(tb testing.TB, name string) string {
 
 // BuildTool is Tool without a testing.TB, for benchmarks and commands.
 func BuildTool(name string) (string, error) {
-	root, err := findRoot()
+	t, err := locateTool(name)
 	if err != nil {
 		return "", err
 	}
-	modDir := filepath.Join(root, "hack", "tools", name)
-	pkgBytes, err := os.ReadFile(filepath.Join(modDir, "pkg"))
-	if err != nil {
-		return "", fmt.Errorf("hack/tools/%s/pkg: %w", name, err)
-	}
-	pkg := strings.TrimSpace(string(pkgBytes))
-	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum", "pkg"} {
-		b, err := os.ReadFile(filepath.Join(modDir, f))
-		if err != nil {
-			return "", fmt.Errorf("hack/tools/%s/%s: %w", name, f, err)
-		}
-		h.Write(b)
-	}
-	opt, err := toolOptions(modDir)
-	if err != nil {
-		return "", fmt.Errorf("hack/tools/%s: %w", name, err)
-	}
-	for _, f := range opt.hashed {
-		h.Write(f)
-	}
-	h.Write([]byte(runtime.Version()))
-	cache, err := CacheDir()
-	if err != nil {
+	modDir, pkg, bin, opt := t.modDir, t.pkg, t.bin, t.opt
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return "", err
 	}
-	binDir := filepath.Join(cache, "tools")
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(binDir, name+"-"+hex.EncodeToString(h.Sum(nil))[:12])
 
 	toolMu.Lock()
 	defer toolMu.Unlock()
@@ -160,6 +133,59 @@ func BuildTool(name string) (string, error) {
 		return "", err
 	}
 	return bin, nil
+}
+
+// ToolPath is where Tool keeps (or will build) the named tool's binary:
+// $SLIPWAY_CACHE/tools/<name>-<key>, the key hashing the tool module's
+// go.mod, go.sum, pkg, optional env and ldflags files, own Go sources and
+// the Go version. It builds nothing.
+func ToolPath(name string) (string, error) {
+	t, err := locateTool(name)
+	if err != nil {
+		return "", err
+	}
+	return t.bin, nil
+}
+
+// tool is one tool module and where its binary goes.
+type tool struct {
+	modDir, pkg, bin string
+	opt              toolBuild
+}
+
+func locateTool(name string) (tool, error) {
+	root, err := findRoot()
+	if err != nil {
+		return tool{}, err
+	}
+	t := tool{modDir: filepath.Join(root, "hack", "tools", name)}
+	pkgBytes, err := os.ReadFile(filepath.Join(t.modDir, "pkg"))
+	if err != nil {
+		return tool{}, fmt.Errorf("hack/tools/%s/pkg: %w", name, err)
+	}
+	t.pkg = strings.TrimSpace(string(pkgBytes))
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum", "pkg"} {
+		b, err := os.ReadFile(filepath.Join(t.modDir, f))
+		if err != nil {
+			return tool{}, fmt.Errorf("hack/tools/%s/%s: %w", name, f, err)
+		}
+		h.Write(b)
+	}
+	t.opt, err = toolOptions(t.modDir)
+	if err != nil {
+		return tool{}, fmt.Errorf("hack/tools/%s: %w", name, err)
+	}
+	for _, f := range t.opt.hashed {
+		h.Write(f)
+	}
+	h.Write([]byte(runtime.Version()))
+	cache, err := CacheDir()
+	if err != nil {
+		return tool{}, err
+	}
+	t.bin = filepath.Join(cache, "tools", name+"-"+hex.EncodeToString(h.Sum(nil))[:12])
+	return t, nil
 }
 
 // toolBuild is what a tool module's optional files add to its build.
