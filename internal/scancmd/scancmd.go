@@ -57,13 +57,14 @@ func (i Image) Args(scanner string) ([]string, error) {
 			// Layer analyses are not kept: DB may be a read-only mount,
 			// and every image is scanned once.
 			"--cache-backend", "memory",
-			"--skip-java-db-update",
 			"--skip-check-update",
 			"--disable-telemetry",
 			"--quiet",
 		}
 		if !i.Download {
-			args = append(args, "--skip-db-update", "--offline-scan")
+			// Java archives need DB/java-db as well: offline, Trivy
+			// refuses to scan them without it.
+			args = append(args, "--skip-db-update", "--skip-java-db-update", "--offline-scan")
 		}
 		return args, nil
 	case OSV:
