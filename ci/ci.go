@@ -61,8 +61,11 @@ func (m *Slipway) Ci(
 	if !skipDeploy && !dryRun && m.GitopsRepo == "" && p.Project.GitOps.Repo == "" {
 		rep.Notes = append(rep.Notes, "deployments went to the throwaway GitOps repository (no --gitops-repo given, no gitops.repo in slipway.yaml); see it with `dagger call gitops export --path ./gitops`")
 	}
-	if m.VulnDB == nil {
+	switch scanner := p.Project.Scan.Scanner; {
+	case !m.scans(scanner):
 		rep.Notes = append(rep.Notes, "images were not scanned for vulnerabilities (no --vuln-db given); environments that require a vuln attestation will refuse them")
+	case m.VulnDB == nil:
+		rep.Notes = append(rep.Notes, "images were scanned with Trivy against the database it downloaded (no --vuln-db given)")
 	}
 	if m.SigningKey == nil {
 		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
@@ -76,9 +79,10 @@ func (m *Slipway) Ci(
 			continue
 		}
 		g.Go(func() error {
-			r := mm.ciService(gctx, reg, p, s)
+			r, notes := mm.ciService(gctx, reg, p, s)
 			mu.Lock()
 			rep.Services = append(rep.Services, r)
+			rep.Notes = append(rep.Notes, notes...)
 			mu.Unlock()
 			return nil
 		})
@@ -165,13 +169,15 @@ func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
 }
 
-// ciService runs the chain for one service and says how it ended.
-func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service) report.Service {
+// ciService runs the chain for one service and says how it ended, with
+// notes for the run report (ignore entries that matched nothing).
+func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service) (report.Service, []string) {
 	r := report.Service{Name: s.Name, Repository: s.Repository, InputDigest: s.Inputs.Digest}
-	fail := func(stage string, err error) report.Service {
+	var notes []string
+	fail := func(stage string, err error) (report.Service, []string) {
 		r.Status, r.Stage, r.Error = report.Failed, stage, err.Error()
 		progress("%s: FAILED at %s", s.Name, stage)
-		return r
+		return r, notes
 	}
 	timed := func(stage string, t0 time.Time) {
 		r.Durations = append(r.Durations, report.Timing{Stage: stage, Elapsed: time.Since(t0)})
@@ -187,7 +193,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		}
 		merge(&r, out)
 		r.Status, r.UnitTests, r.Smoke = report.Reused, "not run (unchanged)", "not run (unchanged)"
-		return r
+		return r, notes
 	}
 
 	started := time.Now()
@@ -221,10 +227,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	}
 
 	var vulnPred *dagger.File
-	if m.VulnDB != nil && p.Project.Scan.Scanner == "trivy" && m.ScannerImage == "" {
-		return fail("scan", fmt.Errorf("%s: scan.scanner: trivy is not run by ci yet; set osv-scanner (its database layout: docs/scanning.md)", "slipway.yaml"))
-	}
-	if m.VulnDB != nil && len(p.Project.Environments) > 0 {
+	if m.scans(p.Project.Scan.Scanner) && len(p.Project.Environments) > 0 {
 		gate := p.Project.Environments[0].Name
 		progress("%s: scanning under %s's policy", s.Name, gate)
 		t0 = time.Now()
@@ -234,6 +237,11 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 			return fail("scan", err)
 		}
 		r.Vulnerabilities = dec.Counts
+		for _, e := range dec.Stale {
+			n := fmt.Sprintf("%s: stale ignore entry %s at %s:%d matches no finding (remove it)", s.Name, e.ID, e.File, e.Line)
+			progress("%s", n)
+			notes = append(notes, n)
+		}
 		if !dec.Pass {
 			r.Blocked = dec.BlockedIDs
 			return fail("scan", fmt.Errorf("%s", dec.Summary))
@@ -255,7 +263,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		signed = "signed"
 	}
 	progress("%s: published %s@%s (%s)", s.Name, r.Repository, r.Digest, signed)
-	return r
+	return r, notes
 }
 
 // merge copies the worker's publishing result into r.

@@ -89,14 +89,19 @@ func New(
 	// The pinned osv-scanner module the scanner is compiled from (leave unset).
 	// +defaultPath="/hack/tools/osv-scanner"
 	scannerSource *dagger.Directory,
-	// Offline vulnerability database for osv-scanner (a directory laid out as
-	// osv-scalibr/<Ecosystem>/all.zip). With it, ci scans every built image
-	// before it is pushed and gates it on the first environment's policy;
-	// without it, images are not scanned and the report says so.
+	// Offline vulnerability database for the scanner of slipway.yaml's
+	// scan.scanner: for osv-scanner a directory laid out as
+	// osv-scalibr/<Ecosystem>/all.zip, for trivy Trivy's cache directory
+	// (db/trivy.db and db/metadata.json). With it, ci scans every built image
+	// before it is pushed and gates it on the first environment's policy.
+	// Without it, osv-scanner does not scan (the report says so) and Trivy
+	// downloads its own database into a cache volume.
 	// +optional
 	vulnDb *dagger.Directory,
-	// Scanner image to use instead of compiling osv-scanner v2.5.0 from source
-	// (its entrypoint must be osv-scanner).
+	// Scanner image: for osv-scanner, used instead of compiling osv-scanner
+	// v2.5.0 from source (it must hold /usr/local/bin/osv-scanner); for trivy,
+	// used instead of aquasec/trivy:0.70.0 (trivy on its PATH, at
+	// /usr/local/bin/trivy).
 	// +optional
 	scannerImage string,
 	// Registry address, e.g. ghcr.io/acme or registry.example.com:5000.

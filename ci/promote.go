@@ -9,6 +9,7 @@ import (
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/scancmd"
 )
 
 // releaseRun runs a release-management worker command (promote, rollback,
@@ -30,11 +31,23 @@ func (m *Slipway) releaseRun(ctx context.Context, kind string, args []string, pu
 		full = append(full, "--registry", reg.address)
 		full = append(full, reg.insecureArgs()...)
 	}
-	if (kind == "promote" || kind == "rollback") && m.VulnDB != nil && m.ScannerImage == "" {
-		// Re-scan the exact digests under the target environment's policy.
-		c = c.WithFile("/usr/local/bin/osv-scanner", m.Scanner().File("/usr/local/bin/osv-scanner")).
-			WithMountedDirectory("/var/lib/slipway-vuln-db", m.VulnDB)
-		full = append(full, "--scanner", "/usr/local/bin/osv-scanner", "--vuln-db", "/var/lib/slipway-vuln-db")
+	if kind == "promote" || kind == "rollback" {
+		// Re-scan the exact digests under the target environment's policy,
+		// with the scanner binary taken from the scanner's container.
+		var bin string
+		switch {
+		case m.VulnDB == nil:
+		case p.Project.Scan.Scanner == scancmd.Trivy:
+			bin = scancmd.TrivyBin
+			c = c.WithFile(bin, m.trivyScanner().File(bin))
+		case m.ScannerImage == "":
+			bin = "/usr/local/bin/osv-scanner"
+			c = c.WithFile(bin, m.osvScanner().File(bin))
+		}
+		if bin != "" {
+			c = c.WithMountedDirectory("/var/lib/slipway-vuln-db", m.VulnDB)
+			full = append(full, "--scanner", bin, "--vuln-db", "/var/lib/slipway-vuln-db")
+		}
 	}
 	if by != "" {
 		full = append(full, "--by", by)

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# build.sh [engine|harness|frontend|all]: build the harness binaries, cached
-# under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version and the
-# tools modules' go.mod/go.sum/sources:
+# build.sh [engine|harness|frontend|trivy|trivy-path|all]: build the harness binaries,
+# cached under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version
+# and the tools modules' go.mod/go.sum/sources:
 #   engine    engine, dagger, init, dnsname, codegen (hack/engine, Dagger v0.19.7)
 #   harness   harness (hack/engine/cmd/harness)
 #   frontend  dockerfile-frontend (hack/tools/dockerfile-frontend, BuildKit)
+#   trivy     trivy (hack/tools/trivy; cold: about 8 minutes and 3.5 GB of RAM)
+#   trivy-path  where trivy's binary is (or will be); builds nothing
 # Prints the directory holding each group's binaries on stdout, one a line
-# (all: engine, harness, frontend). A warm run builds nothing.
+# (all: engine, harness, frontend, then the trivy binary itself). A warm run
+# builds nothing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -53,6 +56,44 @@ frontend_mod="$SLIPWAY_ROOT/hack/tools/dockerfile-frontend"
 frontend_key="$(cd "$frontend_mod" && hash_files go.mod go.sum pkg <(echo "$gover"))"
 frontend_dir="$SLIPWAY_CACHE/engine/dockerfile-frontend-$frontend_key"
 
+# tool_bin NAME: build hack/tools/NAME exactly as the tests' testutil.Tool
+# does (same flags, same cache file $SLIPWAY_CACHE/tools/NAME-<key>, same
+# lock), so that the unit tests and the harness share one build. The key is
+# testutil's: sha256 over go.mod, go.sum, pkg, the optional env and ldflags
+# files, and the Go version. Prints the binary's path.
+# (The tools built this way are third-party commands: a blank import in
+# tools.go, no Go sources of the project's own, which testutil also hashes.)
+tool_path() {
+	local name="$1" dir="$SLIPWAY_ROOT/hack/tools/$1" k f
+	local -a files=(go.mod go.sum pkg)
+	for f in env ldflags; do
+		if [ -f "$dir/$f" ]; then files+=("$f"); fi
+	done
+	k="$(cd "$dir" && { cat "${files[@]}"; printf '%s' "$gover"; } | sha256sum | cut -c1-12)"
+	echo "$SLIPWAY_CACHE/tools/$name-$k"
+}
+
+tool_bin() {
+	local name="$1" dir="$SLIPWAY_ROOT/hack/tools/$1" bin
+	local -a extra=() ldf=()
+	bin="$(tool_path "$name")"
+	mkdir -p "$SLIPWAY_CACHE/tools"
+	if [ ! -f "$bin" ]; then
+		exec 9>"$bin.lock"
+		flock 9
+		if [ ! -f "$bin" ]; then
+			[ -f "$dir/env" ] && mapfile -t extra < <(grep -v '^[[:space:]]*\(#\|$\)' "$dir/env")
+			[ -f "$dir/ldflags" ] && ldf=(-ldflags "$(cat "$dir/ldflags")")
+			log "building $(cat "$dir/pkg") (hack/tools/$name; cold: several minutes) into $bin"
+			(cd "$dir" && env CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off "${extra[@]}" \
+				go build -trimpath "${ldf[@]}" -o "$bin.tmp" "$(cat pkg)") >&2
+			mv "$bin.tmp" "$bin"
+		fi
+		exec 9>&-
+	fi
+	echo "$bin"
+}
+
 case "$what" in
 engine|all)
 	build_into "$engine_dir" \
@@ -73,6 +114,15 @@ frontend|all)
 	(cd "$frontend_mod" && ldflags="-s -w" build_into "$frontend_dir" "$(cat pkg)")
 	;;
 esac
+trivy_bin=""
+case "$what" in
+trivy|all)
+	trivy_bin="$(tool_bin trivy)"
+	;;
+trivy-path)
+	trivy_bin="$(tool_path trivy)"
+	;;
+esac
 # Builds unused for two weeks (older versions, other branches) go.
 find "$SLIPWAY_CACHE/engine" -mindepth 1 -maxdepth 1 -type d \( -name 'harness-*' -o -name 'dagger-*' -o -name 'dockerfile-frontend-*' \) \
 	-mtime +14 -exec rm -rf {} + 2>/dev/null || true
@@ -81,6 +131,7 @@ case "$what" in
 engine) echo "$engine_dir" ;;
 harness) echo "$harness_dir" ;;
 frontend) echo "$frontend_dir" ;;
-all) printf '%s\n%s\n%s\n' "$engine_dir" "$harness_dir" "$frontend_dir" ;;
-*) die "usage: build.sh [engine|harness|frontend|all]" ;;
+trivy|trivy-path) echo "$trivy_bin" ;;
+all) printf '%s\n%s\n%s\n%s\n' "$engine_dir" "$harness_dir" "$frontend_dir" "$trivy_bin" ;;
+*) die "usage: build.sh [engine|harness|frontend|trivy|trivy-path|all]" ;;
 esac

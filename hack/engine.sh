@@ -140,13 +140,13 @@ cmd_up() {
 	engine_lock
 	"$SLIPWAY_ROOT/hack/setup.sh"
 	mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" all)
-	bin="${dirs[0]}" harness="${dirs[1]}/harness" frontend="${dirs[2]}/dockerfile-frontend"
+	bin="${dirs[0]}" harness="${dirs[1]}/harness" frontend="${dirs[2]}/dockerfile-frontend" trivy="${dirs[3]}"
 	mkdir -p "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_STATE/engine" "$SLIPWAY_ENGINE_LOGS"
 	lay_out_lib
 	registry_up
 
 	step "base images -> $registry_addr (docker.io mirror)"
-	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend"
+	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend" -trivy "$trivy"
 	step "Go SDK runtime -> $SLIPWAY_ENGINE_LIB/builtin"
 	local sdk_digest
 	sdk_digest="$("$harness" gosdk -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" \

@@ -4,7 +4,7 @@
 // loads by digest.
 //
 //	harness registry -addr 127.0.0.1:5099 -data DIR
-//	harness images   -registry 127.0.0.1:5099 -repo ROOT -cache DIR -frontend PATH [-only NAME,...]
+//	harness images   -registry 127.0.0.1:5099 -repo ROOT -cache DIR -frontend PATH -trivy PATH [-only NAME,...]
 //	harness gosdk    -repo ROOT -cache DIR -codegen PATH -out DIR
 //	harness seed     -repo ROOT -cache DIR
 package main
@@ -133,6 +133,7 @@ func runImages(ctx context.Context, args []string) error {
 	reg := fs.String("registry", "127.0.0.1:5099", "registry mirroring docker.io")
 	only := fs.String("only", "", "comma-separated image names to build (default: all)")
 	frontend := fs.String("frontend", "", "the built BuildKit Dockerfile frontend (for docker/dockerfile:1)")
+	trivy := fs.String("trivy", "", "the built Trivy CLI (for aquasec/trivy)")
 	repo, cache := commonFlags(fs)
 	fs.Parse(args)
 	b, err := newBuilder(*repo, *cache)
@@ -140,6 +141,7 @@ func runImages(ctx context.Context, args []string) error {
 		return err
 	}
 	b.DockerfileFrontend = *frontend
+	b.Trivy = *trivy
 	want := map[string]bool{}
 	for _, n := range strings.Split(*only, ",") {
 		if n = strings.TrimSpace(n); n != "" {

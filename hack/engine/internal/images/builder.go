@@ -40,6 +40,9 @@ type Builder struct {
 	SDKModules []string
 	// DockerfileFrontend is the built BuildKit Dockerfile frontend binary.
 	DockerfileFrontend string
+	// Trivy is the built Trivy CLI (hack/tools/trivy); its file name carries
+	// the key of its build inputs.
+	Trivy string
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ const (
 	// repository's go.mod/go.sum files) in the Go images.
 	LabelGoModSeed = "slipway.harness.gomod-seed"
 )
+
+// TrivyVersion is the Trivy release hack/tools/trivy pins, and the tag of
+// the harness's aquasec/trivy image.
+const TrivyVersion = "0.70.0"
 
 // GoProxyDir is where the golang image keeps its module proxy tree.
 const GoProxyDir = "/usr/local/share/slipway/goproxy"
@@ -66,6 +71,7 @@ func Catalog() []Recipe {
 		{Names: []string{"postgres:15-bookworm"}, Build: (*Builder).postgresImage},
 		{Names: []string{"redis:7.0-bookworm"}, Build: (*Builder).redisImage},
 		{Names: []string{"docker/dockerfile:1"}, Build: (*Builder).dockerfileFrontendImage},
+		{Names: []string{"aquasec/trivy:" + TrivyVersion}, Build: (*Builder).trivyImage},
 	}
 }
 
@@ -303,6 +309,42 @@ func (b *Builder) dockerfileFrontendImage(context.Context) (v1.Image, error) {
 			LabelDesc:                             "BuildKit's Dockerfile frontend (hack/tools/dockerfile-frontend)",
 			"moby.buildkit.frontend.network.none": "true",
 			"moby.buildkit.frontend.caps":         "moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts",
+		},
+	})
+}
+
+// trivyImage is the Trivy CLI on the busybox base, laid out like Docker
+// Hub's aquasec/trivy image: /usr/local/bin/trivy, entrypoint "trivy".
+func (b *Builder) trivyImage(context.Context) (v1.Image, error) {
+	if b.Trivy == "" {
+		return nil, fmt.Errorf("no Trivy binary given (hack/build.sh trivy builds it)")
+	}
+	st, err := os.Stat(b.Trivy)
+	if err != nil {
+		return nil, fmt.Errorf("the Trivy binary: %w", err)
+	}
+	bb, err := b.BusyboxLayer()
+	if err != nil {
+		return nil, err
+	}
+	// The binary's name holds the hash of its build inputs (go.mod, go.sum,
+	// flags, Go version), so it keys the layer without reading 300 MB.
+	k := key("trivy v1", filepath.Base(b.Trivy), fmt.Sprint(st.Size()))
+	l, err := b.cached("trivy", k, func() (layer.Spec, func(), error) {
+		return layer.Spec{Entries: []layer.Entry{
+			{Path: "usr/local/bin/trivy", Mode: 0o755, Source: b.Trivy},
+			{Path: "root/.cache/trivy", Mode: fs.ModeDir | 0o755},
+		}}, nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return assemble([]v1.Layer{bb, l}, v1.Config{
+		Env:        []string{"PATH=" + defaultPath},
+		Entrypoint: []string{"trivy"},
+		Labels: map[string]string{
+			LabelDesc:    "Trivy " + TrivyVersion + " built from its Go module (hack/tools/trivy) on the busybox base",
+			LabelVersion: TrivyVersion,
 		},
 	})
 }
