@@ -313,6 +313,9 @@ func TestModuleCI(t *testing.T) {
 		// It also verifies the CycloneDX SBOM attestation, which describes
 		// exactly this digest and lists the image's packages.
 		r.checkSBOM(repo, s.Name, s.Digest)
+		// And the SLSA provenance, which records the commit and the base
+		// image at the digest the build used.
+		r.checkProvenance(repo, s.Name, s.Digest, first)
 	}
 	// `dagger call sbom` gives the same document without publishing.
 	sbomFile := filepath.Join(t.TempDir(), "orders.cdx.json")
@@ -394,6 +397,62 @@ var sbomWants = map[string][]string{
 	"orders":  {"pkg:golang/github.com/lib/pq@v", "pkg:golang/stdlib@"},
 	"catalog": {"pkg:deb/debian/python3.11@", "pkg:deb/debian/libc6@", "pkg:pypi/pip@"},
 	"notify":  {"pkg:deb/debian/nodejs@", "pkg:deb/debian/libc6@", "pkg:npm/"},
+}
+
+// baseImages are the base images of the sample services, as the SLSA
+// provenance records them (package URLs) and as the local mirror serves them.
+var baseImages = map[string][2]string{
+	"orders":  {"pkg:docker/golang@1.26-alpine", "library/golang:1.26-alpine"},
+	"catalog": {"pkg:docker/python@3.11-slim-bookworm", "library/python:3.11-slim-bookworm"},
+	"notify":  {"pkg:docker/node@18-bookworm-slim", "library/node:18-bookworm-slim"},
+}
+
+// checkProvenance verifies the image's SLSA provenance with the stock
+// cosign CLI and checks that it names the commit built and the base image
+// at the digest the engine resolved it to (the local mirror's).
+func (r *slipwayRun) checkProvenance(repo, service, digest, commit string) {
+	r.t.Helper()
+	cmd := exec.Command(testutil.Tool(r.t, "cosign"), "verify-attestation", "--key", r.pubFile, "--insecure-ignore-tlog=true",
+		"--type", "slsaprovenance1", "--allow-http-registry", "--allow-insecure-registry", repo+"@"+digest)
+	cmd.Env = append(os.Environ(), "COSIGN_EXPERIMENTAL=0", "HTTPS_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		r.t.Errorf("cosign verify-attestation --type slsaprovenance1 %s: %v\n%s", service, err, stderr.String())
+		return
+	}
+	var env struct{ Payload []byte }
+	if err := json.Unmarshal(bytes.Split(bytes.TrimSpace(out), []byte("\n"))[0], &env); err != nil {
+		r.t.Fatalf("cosign's output for %s: %v\n%s", service, err, out)
+	}
+	var st struct {
+		Predicate struct {
+			BuildDefinition struct {
+				ResolvedDependencies []struct {
+					URI    string
+					Digest map[string]string
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(env.Payload, &st); err != nil {
+		r.t.Fatalf("the statement of %s: %v", service, err)
+	}
+	want := baseImages[service]
+	mirrored, err := crane.Digest(os.Getenv("SLIPWAY_LOCAL_REGISTRY") + "/" + want[1])
+	if err != nil {
+		r.t.Fatalf("the mirror's %s: %v", want[1], err)
+	}
+	var gotCommit, gotBase bool
+	deps := st.Predicate.BuildDefinition.ResolvedDependencies
+	for _, d := range deps {
+		gotCommit = gotCommit || d.Digest["gitCommit"] == commit
+		gotBase = gotBase || (d.URI == want[0] && "sha256:"+strings.TrimPrefix(d.Digest["sha256"], "sha256:") == mirrored)
+	}
+	if !gotCommit || !gotBase {
+		r.t.Errorf("the provenance of %s does not record commit %s and %s at %s: %+v", service, commit, want[0], mirrored, deps)
+	}
 }
 
 // checkSBOM verifies the image's CycloneDX attestation with the stock

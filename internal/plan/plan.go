@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -47,6 +48,9 @@ type Service struct {
 	Existing string `json:"existing,omitempty"`
 	// Selected is false when the run was restricted to other services.
 	Selected bool `json:"selected"`
+	// BaseImages are the images the Dockerfile builds from (see
+	// BaseImages), recorded with their digests in the SLSA provenance.
+	BaseImages []string `json:"baseImages,omitempty"`
 }
 
 // Affected reports whether the service must be tested and built.
@@ -128,6 +132,12 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 			Repository: cfg.Project.ImageRepository(registry, s),
 			Selected:   len(selected) == 0 || selected[s.Name],
 		}
+		df := path.Join(s.Dir, s.Dockerfile)
+		b, err := fs.ReadFile(fsys, df)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: reading %s: %w", s.Name, df, err)
+		}
+		ps.BaseImages = BaseImages(string(b), s.BuildArgs)
 		if ps.Selected && opts.Finder != nil && !opts.Force {
 			ref, found, err := opts.Finder.FindByInputDigest(ctx, ps.Repository, in.Digest)
 			if err != nil {

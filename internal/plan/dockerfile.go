@@ -1,0 +1,102 @@
+package plan
+
+import (
+	"regexp"
+	"strings"
+)
+
+// BaseImages returns the images a Dockerfile builds from, in order of first
+// use: the FROM references that name neither an earlier stage nor scratch,
+// with ARG defaults declared before the first FROM and the given build
+// arguments substituted (build arguments win). A reference still holding a
+// variable after substitution is left out: it cannot be resolved without
+// the build.
+func BaseImages(dockerfile string, buildArgs map[string]string) []string {
+	args := map[string]string{}
+	stages := map[string]bool{}
+	seen := map[string]bool{}
+	var out []string
+	sawFrom := false
+	for _, line := range logicalLines(dockerfile) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "ARG":
+			if sawFrom {
+				continue // stage-scoped: not visible to FROM
+			}
+			for _, decl := range fields[1:] {
+				name, def, _ := strings.Cut(decl, "=")
+				args[name] = strings.Trim(def, `"'`)
+			}
+		case "FROM":
+			sawFrom = true
+			rest := fields[1:]
+			for len(rest) > 0 && strings.HasPrefix(rest[0], "--") {
+				rest = rest[1:] // --platform=…
+			}
+			if len(rest) == 0 {
+				continue
+			}
+			ref := expand(rest[0], args, buildArgs)
+			switch {
+			case ref == "" || strings.EqualFold(ref, "scratch") || stages[strings.ToLower(ref)] || strings.Contains(ref, "$"):
+			case !seen[ref]:
+				seen[ref] = true
+				out = append(out, ref)
+			}
+			if len(rest) >= 3 && strings.EqualFold(rest[1], "AS") {
+				stages[strings.ToLower(rest[2])] = true
+			}
+		}
+	}
+	return out
+}
+
+// logicalLines joins continued lines and drops comments and blank lines.
+func logicalLines(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, raw := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		t := strings.TrimSpace(raw)
+		if strings.HasPrefix(t, "#") && cur.Len() == 0 {
+			continue
+		}
+		if strings.HasSuffix(t, `\`) {
+			cur.WriteString(strings.TrimSuffix(t, `\`) + " ")
+			continue
+		}
+		cur.WriteString(t)
+		if l := strings.TrimSpace(cur.String()); l != "" {
+			out = append(out, l)
+		}
+		cur.Reset()
+	}
+	if l := strings.TrimSpace(cur.String()); l != "" {
+		out = append(out, l)
+	}
+	return out
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+
+// expand substitutes $VAR, ${VAR} and ${VAR:-default}; unknown variables
+// are kept as they are.
+func expand(s string, args, buildArgs map[string]string) string {
+	return varRef.ReplaceAllStringFunc(s, func(m string) string {
+		sub := varRef.FindStringSubmatch(m)
+		name := sub[1] + sub[4]
+		if v, ok := buildArgs[name]; ok {
+			return v
+		}
+		if v, ok := args[name]; ok && v != "" {
+			return v
+		}
+		if sub[2] != "" {
+			return sub[3]
+		}
+		return m
+	})
+}
