@@ -432,7 +432,6 @@ func (r *slipwayRun) engineFilesSince(since time.Time, secrets map[string]string
 		state = "/var/lib/slipway-engine"
 	}
 	hits := map[string][]string{}
-	var mu sync.Mutex
 	scanned := 0
 	filepath.WalkDir(state, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
@@ -449,9 +448,7 @@ func (r *slipwayRun) engineFilesSince(since time.Time, secrets map[string]string
 		scanned++
 		for what, s := range secrets {
 			if bytes.Contains(b, []byte(s)) {
-				mu.Lock()
 				hits[what] = append(hits[what], p)
-				mu.Unlock()
 			}
 		}
 		return nil
