@@ -221,8 +221,8 @@ func Run(ctx context.Context, o Options) (*report.Deployment, error) {
 	}
 	res, err := repo.Update(ctx, Layout(o.Config), gitops.Request{Environment: o.Environment, Changes: gc, SourceCommit: o.SourceCommit, DryRun: o.DryRun, Prepare: prepare, Note: o.Note})
 	if err != nil {
-		if strings.Contains(err.Error(), "environment "+o.Environment+",") {
-			return nil, err // already located (environment, service, file)
+		if le := (*gitops.LocatedError)(nil); errors.As(err, &le) && le.Environment == o.Environment {
+			return nil, err // already names the environment, service and file
 		}
 		return nil, fmt.Errorf("environment %s: %w", o.Environment, err)
 	}

@@ -125,21 +125,23 @@ func PlanUpdate(dir string, layout Layout, env string, changes []Change) (*Plan,
 		if err != nil {
 			return nil, err
 		}
-		where := fmt.Sprintf("environment %s, service %s: %s", env, c.Service, r.File)
+		located := func(err error) error {
+			return &LocatedError{Environment: env, Service: c.Service, File: r.File, Err: err}
+		}
 		src, ok := after[r.File]
 		if !ok {
 			src, err = root.ReadFile(r.File)
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("%s: %w (key %s)", where, fs.ErrNotExist, r.Key())
+				return nil, located(fmt.Errorf("%w (key %s)", fs.ErrNotExist, r.Key()))
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
+				return nil, located(err)
 			}
 			before[r.File] = src
 		}
 		res, err := r.apply(src, c.image())
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, located(err)
 		}
 		nw := c.image()
 		if nw.Name == "" {

@@ -55,21 +55,21 @@ func ReadImages(dir string, layout Layout, env string, services []string) (map[s
 			return nil, err
 		}
 		r.Create = false
-		where := fmt.Sprintf("environment %s, service %s: %s", env, svc, r.File)
+		located := func(err error) error { return &LocatedError{Environment: env, Service: svc, File: r.File, Err: err} }
 		src, ok := files[r.File]
 		if !ok {
 			src, err = root.ReadFile(r.File)
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("%s: %w (key %s)", where, fs.ErrNotExist, r.Key())
+				return nil, located(fmt.Errorf("%w (key %s)", fs.ErrNotExist, r.Key()))
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
+				return nil, located(err)
 			}
 			files[r.File] = src
 		}
 		res, err := r.apply(src, edit.Image{Digest: probeDigest})
 		if err != nil {
-			return nil, fmt.Errorf("%s: reading %s: %w", where, r.Key(), err)
+			return nil, located(fmt.Errorf("reading %s: %w", r.Key(), err))
 		}
 		out[svc] = Current{Service: svc, File: r.File, Key: r.Key(), Image: res.Old}
 	}

@@ -84,6 +84,10 @@ func TestReadImagesErrorsNameFileAndKey(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "deploy/overlays/staging/worker.yaml") || !strings.Contains(err.Error(), "containers[image=registry.example.com/shop/worker].image") {
 		t.Errorf("missing file: %v", err)
 	}
+	var le *LocatedError
+	if !errors.As(err, &le) || le.Environment != "staging" || le.Service != "worker" || le.File != "deploy/overlays/staging/worker.yaml" {
+		t.Errorf("missing file: not located by environment, service and file: %#v", le)
+	}
 	if _, err := ReadImages(dir, layout, "qa", []string{"api"}); !errors.Is(err, ErrUnknownEnvironment) {
 		t.Errorf("unknown environment: %v", err)
 	}
