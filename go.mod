@@ -3,7 +3,7 @@ module github.com/slipwayci/slipway
 go 1.25.0
 
 require (
-	dagger.io/dagger v0.19.7
+	dagger.io/dagger v0.19.10
 	github.com/go-git/go-git/v5 v5.18.0
 	github.com/google/go-containerregistry v0.20.7
 	github.com/pandatix/go-cvss v0.6.2

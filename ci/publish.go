@@ -41,9 +41,14 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		if repoURL == "" {
 			repoURL = "file:///" + p.Project.Name
 		}
+		// The engine that ran the build, as it reports itself.
+		engine, err := dag.Version(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("asking the engine for its version: %w", err)
+		}
 		prov := []string{toolBin, "provenance", "--source", srcMount, "--service", s.Name, "--commit", p.Commit,
 			"--repository", repoURL, "--ref", "refs/heads/" + p.Branch,
-			"--builder-id", "https://slipway.dev/dagger-module/ci", "--builder-version", "dagger=v0.19.7",
+			"--builder-id", "https://slipway.dev/dagger-module/ci", "--builder-version", "dagger=" + engine,
 			"--input-digest", s.Inputs.Digest, "--started", started.UTC().Format(time.RFC3339),
 			"--finished", time.Now().UTC().Format(time.RFC3339), "--out", workDir + "/slsa.json"}
 		// The base images, resolved to the digests the build used.

@@ -2,7 +2,7 @@
 # build.sh [engine|harness|frontend|trivy|trivy-path|all]: build the harness binaries,
 # cached under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version
 # and the tools modules' go.mod/go.sum/sources:
-#   engine    engine, dagger, init, dnsname, codegen (hack/engine, Dagger v0.19.7)
+#   engine    engine, dagger, init, dnsname, codegen (hack/engine, Dagger v0.19.10)
 #   harness   harness (hack/engine/cmd/harness)
 #   frontend  dockerfile-frontend (hack/tools/dockerfile-frontend, BuildKit)
 #   trivy     trivy (hack/tools/trivy; cold: about 8 minutes and 3.5 GB of RAM)

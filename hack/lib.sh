@@ -6,7 +6,11 @@
 
 SLIPWAY_ROOT="${SLIPWAY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 SLIPWAY_CACHE="${SLIPWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/slipway}"
-DAGGER_VERSION="v0.19.7"
+# The one Dagger pin of the repository: dagger.json's engineVersion. The
+# engine, CLI and SDK the harness builds, the workflows and the docs follow it
+# (internal/pins checks that no file names another).
+DAGGER_VERSION="$(sed -n 's/^[[:space:]]*"engineVersion":[[:space:]]*"\(v[^"]*\)".*/\1/p' "$SLIPWAY_ROOT/dagger.json")"
+[ -n "$DAGGER_VERSION" ] || { echo "error: no engineVersion in $SLIPWAY_ROOT/dagger.json" >&2; exit 1; }
 
 # Fixed paths compiled into the engine (hack/engine/distconsts).
 SLIPWAY_ENGINE_LIB="/usr/local/lib/slipway-engine"

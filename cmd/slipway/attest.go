@@ -167,7 +167,7 @@ func runProvenance(ctx context.Context, args []string, stdout, stderr io.Writer)
 	out := fs.String("out", "", "write the predicate here instead of stdout")
 	var bases, versions keyValues
 	fs.Var(&bases, "base-image", "REF=sha256:DIGEST of a resolved base image (repeatable)")
-	fs.Var(&versions, "builder-version", "NAME=VERSION of a builder part, e.g. dagger=v0.19.7 (repeatable)")
+	fs.Var(&versions, "builder-version", "NAME=VERSION of a builder part, e.g. dagger=v0.19.10 (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

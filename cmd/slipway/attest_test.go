@@ -56,7 +56,7 @@ func TestAttestEveryKind(t *testing.T) {
 	if code, _, stderr := runCmd(t, "provenance", "--source", dir, "--service", "api", "--commit", testCommit,
 		"--repository", "https://github.com/acme/shop", "--ref", "refs/heads/main",
 		"--builder-id", "https://github.com/acme/shop/.github/workflows/ci.yml@refs/heads/main",
-		"--base-image", "golang:1.26=sha256:"+strings.Repeat("a", 64), "--builder-version", "dagger=v0.19.7",
+		"--base-image", "golang:1.26=sha256:"+strings.Repeat("a", 64), "--builder-version", "dagger=v0.19.10",
 		"--started", "2099-01-10T11:00:00Z", "--finished", "2099-01-10T11:01:00Z", "--out", slsa); code != 0 {
 		t.Fatalf("provenance: exit %d\n%s", code, stderr)
 	}

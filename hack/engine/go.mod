@@ -3,7 +3,7 @@ module github.com/slipwayci/slipway/hack/engine
 go 1.25.0
 
 require (
-	github.com/dagger/dagger v0.19.7
+	github.com/dagger/dagger v0.19.10
 	github.com/google/go-containerregistry v0.20.7
 	github.com/klauspost/compress v1.18.1
 	golang.org/x/mod v0.30.0
@@ -14,7 +14,7 @@ require (
 	cloud.google.com/go/auth v0.16.2 // indirect
 	cloud.google.com/go/compute/metadata v0.8.0 // indirect
 	cyphar.com/go-pathrs v0.2.1 // indirect
-	dagger.io/dagger v0.19.7 // indirect
+	dagger.io/dagger v0.19.10 // indirect
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/1password/onepassword-sdk-go v0.3.1 // indirect
 	github.com/99designs/gqlgen v0.17.81 // indirect
@@ -96,7 +96,7 @@ require (
 	github.com/coreos/go-systemd/v22 v22.6.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/cyphar/filepath-securejoin v0.6.0 // indirect
-	github.com/dagger/dagger/engine/distconsts v0.19.7 // indirect
+	github.com/dagger/dagger/engine/distconsts v0.19.9 // indirect
 	github.com/danielgatis/go-ansicode v1.0.7 // indirect
 	github.com/danielgatis/go-iterator v0.0.1 // indirect
 	github.com/danielgatis/go-utf8 v1.0.0 // indirect
@@ -333,7 +333,7 @@ require (
 	modernc.org/libc v1.66.10 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.11.0 // indirect
-	modernc.org/sqlite v1.40.0 // indirect
+	modernc.org/sqlite v1.40.1 // indirect
 	mvdan.cc/sh/v3 v3.12.0 // indirect
 	resenje.org/singleflight v0.4.3 // indirect
 )

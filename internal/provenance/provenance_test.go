@@ -35,7 +35,7 @@ func sampleBuild(t *testing.T) Build {
 	}
 	return Build{
 		BuilderID:      "https://github.com/acme/mono/.github/workflows/ci.yml@refs/heads/main",
-		BuilderVersion: map[string]string{"slipway": "v0.3.0", "dagger": "v0.19.7"},
+		BuilderVersion: map[string]string{"slipway": "v0.3.0", "dagger": "v0.19.10"},
 		Service:        "orders",
 		Repository:     "https://github.com/acme/mono",
 		Ref:            "refs/heads/main",

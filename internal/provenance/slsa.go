@@ -23,7 +23,7 @@ type Build struct {
 	// "https://github.com/acme/mono/.github/workflows/ci.yml@refs/heads/main".
 	BuilderID string
 	// BuilderVersion records versions of the builder's parts, e.g.
-	// {"slipway": "v0.3.0", "dagger": "v0.19.7"}.
+	// {"slipway": "v0.3.0", "dagger": "v0.19.10"}.
 	BuilderVersion map[string]string
 	// Service is the service's name in the monorepo (required).
 	Service string

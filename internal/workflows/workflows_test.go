@@ -339,26 +339,26 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - uses: dagger/dagger-for-github@v8
-        with: {version: "0.19.7"}
+        with: {version: "0.19.10"}
       - uses: dagger/dagger-for-github@v8.2.0
         with: {version: "${{ env.DAGGER_VERSION }}"}
       - uses: dagger/dagger-for-github@v8.2.0
       - uses: dagger/dagger-for-github@v8.2.0
         with: {version: "${{ env.NOWHERE }}"}
       - uses: dagger/dagger-for-github@0123456789abcdef0123456789abcdef01234567
-        env: {DAGGER_VERSION: "0.19.7"}
+        env: {DAGGER_VERSION: "0.19.10"}
         with: {version: "${{ env.DAGGER_VERSION }}"}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	problems, uses := daggerPinProblems(w, "0.19.7")
+	problems, uses := daggerPinProblems(w, "0.19.10")
 	if uses != 5 {
 		t.Errorf("saw %d uses of the action, want 5", uses)
 	}
 	want := []string{
 		"bad.yml:8: job a, step 1 (dagger/dagger-for-github@v8): dagger/dagger-for-github@v8 is not pinned",
-		`bad.yml:11: version "0.18.0", want "0.19.7"`,
+		`bad.yml:11: version "0.18.0", want "0.19.10"`,
 		"bad.yml:12: job a, step 3 (dagger/dagger-for-github@v8.2.0): no `version:`",
 		"bad.yml:14: version ${{ env.NOWHERE }} names an env variable that no env: block sets",
 	}

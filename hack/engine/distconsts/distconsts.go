@@ -1,6 +1,6 @@
 // Package distconsts is slipway's stand-in for Dagger's unpublished
 // github.com/dagger/dagger/engine/distconsts module. The constant names are the
-// ones the Dagger v0.19.7 sources refer to; the values describe the host-process
+// ones the Dagger v0.19.10 sources refer to; the values describe the host-process
 // engine that hack/engine.sh runs (no engine container, no registry.dagger.io).
 //
 // The paths under /usr/local/lib/slipway-engine are compiled into the engine:

@@ -2,7 +2,7 @@ module github.com/slipwayci/slipway/hack/tools/dockerfile-frontend
 
 go 1.25.0
 
-// v0.16.0: the BuildKit that Dagger v0.19.7 vendors (internal/buildkit);
+// v0.16.0: the BuildKit that Dagger v0.19.10 vendors (internal/buildkit);
 // newer frontends speak fields the engine reads differently.
 require github.com/moby/buildkit v0.16.0
 

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,8 +32,24 @@ import (
 )
 
 // sdkModules are seeded besides the repository's modules: a new Dagger
-// module's go.mod starts from the Go SDK's requirements.
-var sdkModules = []string{"dagger.io/dagger@v0.19.7"}
+// module's go.mod starts from the Go SDK's requirements, at the engine
+// version dagger.json names (the repository's one Dagger pin).
+func sdkModules(repo string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(repo, "dagger.json"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the Dagger pin: %w", err)
+	}
+	var mod struct {
+		EngineVersion string `json:"engineVersion"`
+	}
+	if err := json.Unmarshal(b, &mod); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(repo, "dagger.json"), err)
+	}
+	if !strings.HasPrefix(mod.EngineVersion, "v") {
+		return nil, fmt.Errorf("%s: engineVersion %q is not a release (vX.Y.Z)", filepath.Join(repo, "dagger.json"), mod.EngineVersion)
+	}
+	return []string{"dagger.io/dagger@" + mod.EngineVersion}, nil
+}
 
 // start is when the calling script began (its _t0, in Unix seconds), so
 // that the harness's log lines continue the script's clock.
@@ -124,7 +142,9 @@ func newBuilder(repo, cache string) (*images.Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.SDKModules = sdkModules
+	if b.SDKModules, err = sdkModules(repo); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
