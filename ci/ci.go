@@ -39,6 +39,12 @@ func (m *Slipway) Ci(
 	// Do not write to the GitOps repository.
 	// +optional
 	skipDeploy bool,
+	// Publish despite uncommitted changes in the services' inputs (without
+	// it, ci refuses them and names the files): every tag then ends in
+	// -dirty, never the bare commit SHA, and the provenance records
+	// dirty: true.
+	// +optional
+	allowDirty bool,
 ) (string, error) {
 	start := time.Now()
 	mm := m
@@ -47,9 +53,15 @@ func (m *Slipway) Ci(
 		cp.Registry = ""
 		mm = &cp
 	}
-	reg, p, err := mm.resolve(ctx, planOpts{services: service, force: force, lookup: true, embedded: dryRun})
+	reg, p, err := mm.resolve(ctx, planOpts{services: service, force: force, lookup: true, embedded: dryRun,
+		checkDirty: true, allowDirty: allowDirty && !dryRun})
 	if err != nil {
 		return "", err
+	}
+	if !dryRun {
+		if err := p.DirtyError(); err != nil {
+			return "", err
+		}
 	}
 	rep := &report.Report{Kind: "ci", Project: p.Project.Name, Commit: p.Commit, Branch: p.Branch, Registry: p.Registry, Started: start, DryRun: dryRun}
 	switch {
@@ -66,6 +78,15 @@ func (m *Slipway) Ci(
 		rep.Notes = append(rep.Notes, "images were not scanned for vulnerabilities (no --vuln-db given); environments that require a vuln attestation will refuse them")
 	case m.VulnDB == nil:
 		rep.Notes = append(rep.Notes, "images were scanned with Trivy against the database it downloaded (no --vuln-db given)")
+	}
+	switch {
+	case p.Dirty:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("built from uncommitted changes (--allow-dirty): tags end in %s, the provenance records dirty: true; changed: %s",
+			plan.DirtySuffix, describePaths(p)))
+	case dryRun && len(p.Uncommitted) > 0:
+		rep.Notes = append(rep.Notes, "dry run over uncommitted changes (a real run refuses them without --allow-dirty): "+describePaths(p))
+	case p.DirtyUnchecked != "":
+		rep.Notes = append(rep.Notes, p.DirtyUnchecked)
 	}
 	if m.SigningKey == nil {
 		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
@@ -102,7 +123,7 @@ func (m *Slipway) Ci(
 			for _, r := range rep.Services {
 				s, _ := p.Service(r.Name)
 				if (r.Status == report.Built || r.Status == report.Reused) && s.DeploysTo(env.Name) {
-					changes = append(changes, gitopsChange{Service: r.Name, Repository: r.Repository, Digest: r.Digest})
+					changes = append(changes, gitopsChange{Service: r.Name, Repository: r.Repository, Tag: p.CommitTag(), Digest: r.Digest})
 					names = append(names, r.Name)
 				}
 			}
@@ -134,6 +155,19 @@ func (m *Slipway) Ci(
 		return "", errors.New(out + failures(rep))
 	}
 	return out, nil
+}
+
+// describePaths names the uncommitted paths of p, at most ten.
+func describePaths(p *plan.Plan) string {
+	var names []string
+	for i, c := range p.Uncommitted {
+		if i == 10 {
+			names = append(names, fmt.Sprintf("and %d more", len(p.Uncommitted)-10))
+			break
+		}
+		names = append(names, c.Path+" ("+c.State+")")
+	}
+	return strings.Join(names, ", ")
 }
 
 func signedEnvs(p *plan.Plan) []string {

@@ -17,8 +17,11 @@ import (
 // branch tag); a reused image only the full SHA, so that rerunning a commit
 // does not add a new timestamped tag each time.
 func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service, tags []string) []string {
-	args := []string{"--repo", s.Repository, "--service", s.Name, "--commit", p.Commit,
-		"--input-digest", s.Inputs.Digest, "--out", workDir + "/result.json"}
+	args := []string{"--repo", s.Repository, "--service", s.Name, "--commit", p.CommitTag(), "--out", workDir + "/result.json"}
+	// A dirty build gets no input tag: a later clean run must not reuse it.
+	if !p.Dirty {
+		args = append(args, "--input-digest", s.Inputs.Digest)
+	}
 	for _, t := range tags {
 		args = append(args, "--tag", t)
 	}
@@ -51,6 +54,9 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 			"--builder-id", "https://slipway.dev/dagger-module/ci", "--builder-version", "dagger=" + engine,
 			"--input-digest", s.Inputs.Digest, "--started", started.UTC().Format(time.RFC3339),
 			"--finished", time.Now().UTC().Format(time.RFC3339), "--out", workDir + "/slsa.json"}
+		if p.Dirty {
+			prov = append(prov, "--dirty")
+		}
 		// The base images, resolved to the digests the build used.
 		for _, base := range s.BaseImages {
 			resolved, err := dag.Container().From(base).ImageRef(ctx)
@@ -86,7 +92,7 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 // retag gives an image already built from the same inputs this commit's
 // tags (after checking its signature when signing is on).
 func (m *Slipway) retag(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service) (*report.Service, error) {
-	args := append([]string{toolBin, "retag", "--ref", s.Existing}, m.publishArgs(reg, p, s, []string{p.Commit})...)
+	args := append([]string{toolBin, "retag", "--ref", s.Existing}, m.publishArgs(reg, p, s, []string{p.CommitTag()})...)
 	c := m.worker(reg).WithEnvVariable("SLIPWAY_RUN", runID())
 	return m.runPublish(ctx, c, args)
 }
@@ -119,8 +125,13 @@ func (m *Slipway) Publish(
 	// Rebuild even when an image built from the same inputs exists.
 	// +optional
 	force bool,
+	// Publish despite uncommitted changes in the services' inputs: every tag
+	// then ends in -dirty (never the bare commit SHA) and the provenance
+	// records dirty: true.
+	// +optional
+	allowDirty bool,
 ) (string, error) {
-	return m.Ci(ctx, service, force, false, true)
+	return m.Ci(ctx, service, force, false, true, allowDirty)
 }
 
 // Sign signs an image already in the registry, by digest, with the signing

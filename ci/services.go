@@ -16,6 +16,9 @@ type planOpts struct {
 	lookup   bool
 	// embedded forces the embedded registry, whatever is configured (dry runs).
 	embedded bool
+	// checkDirty looks for uncommitted changes in the selected services'
+	// inputs; allowDirty then plans a dirty run (tags end in -dirty).
+	checkDirty, allowDirty bool
 }
 
 // plan runs the worker's planner over the source: configuration, input
@@ -36,6 +39,12 @@ func (m *Slipway) plan(ctx context.Context, reg *registryTarget, o planOpts) (*p
 	}
 	if o.force {
 		args = append(args, "--force")
+	}
+	if o.checkDirty {
+		args = append(args, "--check-dirty")
+	}
+	if o.allowDirty {
+		args = append(args, "--allow-dirty")
 	}
 	c := m.worker(reg).WithDirectory(srcMount, m.Source)
 	if o.lookup {

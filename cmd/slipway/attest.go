@@ -162,6 +162,7 @@ func runProvenance(ctx context.Context, args []string, stdout, stderr io.Writer)
 	builderID := fs.String("builder-id", "", "URI of the build platform, e.g. the CI workflow (required)")
 	platform := fs.String("platform", "", "image platform, e.g. linux/amd64")
 	inputDigest := fs.String("input-digest", "", "the service's input digest")
+	dirty := fs.Bool("dirty", false, "the source had uncommitted changes (recorded as externalParameters.dirty)")
 	started := fs.String("started", "", "when the build started (RFC 3339)")
 	finished := fs.String("finished", "", "when the build finished (RFC 3339)")
 	out := fs.String("out", "", "write the predicate here instead of stdout")
@@ -194,7 +195,7 @@ func runProvenance(ctx context.Context, args []string, stdout, stderr io.Writer)
 		BuilderID: *builderID, BuilderVersion: versions.mapOf(),
 		Service: svc.Name, Repository: *repository, Ref: *ref, Commit: *commit,
 		Dockerfile: path.Join(svc.Dir, svc.Dockerfile), Target: svc.Target, Platform: *platform,
-		BuildArgs: svc.BuildArgs, InputDigest: *inputDigest,
+		BuildArgs: svc.BuildArgs, InputDigest: *inputDigest, Dirty: *dirty,
 		InvocationID: os.Getenv(envRunID), StartedOn: st, FinishedOn: fin,
 	}
 	for _, kv := range bases {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/slipwayci/slipway/internal/monorepo"
 	"github.com/slipwayci/slipway/internal/plan"
 )
 
@@ -22,13 +23,16 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	force := fs.Bool("force", false, "rebuild even when an image built from the same inputs exists")
 	lookup := fs.Bool("lookup", true, "look in the registry for images built from the same inputs")
 	out := fs.String("out", "", "write the plan here instead of stdout")
+	checkDirty := fs.Bool("check-dirty", false, "look for uncommitted changes in the selected services' inputs (git's index)")
+	allowDirty := fs.Bool("allow-dirty", false, "with uncommitted changes, plan a dirty run (tags end in -dirty) instead of leaving the refusal to the caller")
 	var services, insecure listFlag
 	fs.Var(&services, "service", "restrict the run to this service (repeatable)")
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	opts := plan.Options{Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force}
+	opts := plan.Options{Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force,
+		CheckDirty: *checkDirty, AllowDirty: *allowDirty}
 	if *lookup {
 		f, err := newFinder(insecure, *registry)
 		if err != nil {
@@ -53,6 +57,14 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			state = "unchanged, image exists"
 		}
 		fmt.Fprintf(stderr, "plan: %-12s inputs %s (%d files)  %s\n", s.Name, s.Inputs.Short(), s.Inputs.Files, state)
+	}
+	switch {
+	case p.DirtyUnchecked != "":
+		fmt.Fprintf(stderr, "plan: %s\n", p.DirtyUnchecked)
+	case p.Dirty:
+		fmt.Fprintf(stderr, "plan: uncommitted changes (%d), allowed: tags end in %s\n%s", len(p.Uncommitted), plan.DirtySuffix, monorepo.DescribeChanges(p.Uncommitted, 20))
+	case len(p.Uncommitted) > 0:
+		fmt.Fprintf(stderr, "plan: uncommitted changes (%d)\n%s", len(p.Uncommitted), monorepo.DescribeChanges(p.Uncommitted, 20))
 	}
 	return writeOut(*out, stdout, append(b, '\n'))
 }

@@ -156,8 +156,10 @@ func Check(ctx context.Context, o Options) ([]Change, error) {
 			}
 		}
 		if env.RequireSignature {
-			if _, err := o.Verifier.Verify(ctx, ref, nil); err != nil {
-				return nil, fmt.Errorf("service %s: environment %s requires a valid signature: %w", s.Name, env.Name, errors.Join(ErrUnverified, err))
+			// The signature must be this service's: a valid signature of
+			// another service's image does not let it run as this one.
+			if _, err := o.Verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: s.Name}); err != nil {
+				return nil, fmt.Errorf("service %s: environment %s requires a valid signature of service %s: %w", s.Name, env.Name, s.Name, errors.Join(ErrUnverified, err))
 			}
 		}
 		out = append(out, c)

@@ -135,6 +135,10 @@ func TestRefusalsWriteNothing(t *testing.T) {
 		"unknown service":     {e.opts("dev", Change{Service: "billing", Repository: e.host + "/shop/billing", Digest: unsigned}), `unknown service "billing"`},
 		"one bad of two":      {e.opts("staging", Change{Service: "catalog", Repository: e.host + "/shop/catalog", Digest: signed}, Change{Service: "orders", Repository: e.host + "/shop/orders", Digest: unsigned}), "service orders"},
 		"no key for staging":  {noKey, "requires signed images"},
+		// catalog's signed image, deployed as orders (the registry lets
+		// anyone with push rights put it into the orders repository).
+		"another service's signature": {e.opts("staging", Change{Service: "orders", Repository: e.host + "/shop/catalog", Digest: signed}),
+			"requires a valid signature of service orders"},
 	}
 	for name, tc := range cases {
 		_, err := Run(context.Background(), tc.o)
@@ -153,6 +157,10 @@ func TestRefusalsWriteNothing(t *testing.T) {
 	_, err = Check(context.Background(), e.opts("staging", Change{Service: "orders", Repository: e.host + "/shop/orders", Digest: unsigned}))
 	if !errors.Is(err, ErrUnverified) || !errors.Is(err, signing.ErrUnsigned) {
 		t.Fatalf("unsigned refusal does not wrap ErrUnverified and ErrUnsigned: %v", err)
+	}
+	_, err = Check(context.Background(), e.opts("staging", Change{Service: "orders", Repository: e.host + "/shop/catalog", Digest: signed}))
+	if !errors.Is(err, ErrUnverified) || !errors.Is(err, signing.ErrAnnotationMismatch) {
+		t.Fatalf("another service's signature: the refusal does not wrap ErrUnverified and ErrAnnotationMismatch: %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ package plan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -33,7 +34,22 @@ type Plan struct {
 	Created time.Time `json:"created"`
 	// Services, sorted by name.
 	Services []Service `json:"services"`
+	// Uncommitted lists what in the selected services' inputs differs from
+	// the commit (Options.CheckDirty): modified, deleted, untracked or
+	// staged paths, sorted.
+	Uncommitted []monorepo.Change `json:"uncommitted,omitempty"`
+	// DirtyUnchecked says why uncommitted changes could not be looked for
+	// ("" when they were, or when no check was asked).
+	DirtyUnchecked string `json:"dirtyUnchecked,omitempty"`
+	// Dirty is set when the run publishes despite uncommitted changes
+	// (Options.AllowDirty): every tag then ends in DirtySuffix, never the
+	// bare commit SHA, and the provenance records it.
+	Dirty bool `json:"dirty,omitempty"`
 }
+
+// DirtySuffix ends every tag of an image built from a tree with uncommitted
+// changes.
+const DirtySuffix = "-dirty"
 
 // Service is one service in the plan.
 type Service struct {
@@ -79,6 +95,12 @@ type Options struct {
 	Force bool
 	// Now is the run's timestamp (default time.Now).
 	Now time.Time
+	// CheckDirty compares the selected services' inputs with the commit
+	// (git's index) and records what differs in Plan.Uncommitted.
+	CheckDirty bool
+	// AllowDirty marks a plan with uncommitted changes Dirty instead of
+	// leaving the refusal to the caller (see Plan.DirtyError).
+	AllowDirty bool
 }
 
 // Make loads the configuration from fsys and computes the plan.
@@ -148,6 +170,21 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 			}
 		}
 		p.Services = append(p.Services, ps)
+		if opts.CheckDirty && ps.Selected && p.DirtyUnchecked == "" {
+			changes, err := monorepo.DirtyFiles(fsys, in.Paths)
+			switch {
+			case errors.Is(err, monorepo.ErrNoIndex):
+				p.DirtyUnchecked = "the source carries no git index (.git/index), so uncommitted changes cannot be looked for"
+			case err != nil:
+				return nil, fmt.Errorf("service %s: looking for uncommitted changes: %w", s.Name, err)
+			default:
+				p.Uncommitted = append(p.Uncommitted, changes...)
+			}
+		}
+	}
+	p.Uncommitted = uniqueChanges(p.Uncommitted)
+	if len(p.Uncommitted) > 0 && opts.AllowDirty {
+		p.Dirty = true
 	}
 	sort.Slice(p.Services, func(i, j int) bool { return p.Services[i].Name < p.Services[j].Name })
 	return p, nil
@@ -164,13 +201,53 @@ func (p *Plan) Service(name string) (Service, bool) {
 }
 
 // Tags returns the tags a freshly built image of s receives: the full commit
-// SHA and, on a branch, a sortable "<branch>-<short sha>-<timestamp>".
+// SHA and, on a branch, a sortable "<branch>-<short sha>-<timestamp>"; from
+// a dirty tree both end in DirtySuffix.
 func (p *Plan) Tags() []string {
-	tags := []string{p.Commit}
+	tags := []string{p.CommitTag()}
 	if p.Branch != "" {
-		tags = append(tags, SortableTag(p.Branch, p.Commit, p.Created))
+		tags = append(tags, SortableTag(p.Branch, p.Commit, p.Created)+p.suffix())
 	}
 	return tags
+}
+
+// CommitTag is the tag naming this run's commit: the full SHA, or the SHA
+// and DirtySuffix for a dirty tree. It is also what signatures record as the
+// source commit, so a dirty build is never taken for the commit's own.
+func (p *Plan) CommitTag() string { return p.Commit + p.suffix() }
+
+func (p *Plan) suffix() string {
+	if p.Dirty {
+		return DirtySuffix
+	}
+	return ""
+}
+
+// DirtyError is the refusal of a run over uncommitted changes, naming them
+// (nil when the tree is clean or the run was allowed to be dirty).
+func (p *Plan) DirtyError() error {
+	if len(p.Uncommitted) == 0 || p.Dirty {
+		return nil
+	}
+	return fmt.Errorf("uncommitted changes in the inputs of the services to publish; commit them, or pass --allow-dirty "+
+		"to publish under %s%s tags (never the bare commit SHA):\n%s", p.Commit, DirtySuffix,
+		strings.TrimRight(monorepo.DescribeChanges(p.Uncommitted, 20), "\n"))
+}
+
+func uniqueChanges(in []monorepo.Change) []monorepo.Change {
+	sort.Slice(in, func(i, j int) bool {
+		if in[i].Path != in[j].Path {
+			return in[i].Path < in[j].Path
+		}
+		return in[i].State < in[j].State
+	})
+	var out []monorepo.Change
+	for i, c := range in {
+		if i == 0 || c != in[i-1] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // SortableTag is "<branch>-<sha7>-<yyyymmddhhmmss>" with the branch reduced
@@ -209,8 +286,14 @@ func (p *Plan) Labels(s Service) map[string]string {
 	if p.Branch != "" {
 		l["dev.slipway.branch"] = p.Branch
 	}
+	if p.Dirty {
+		l[DirtyLabel] = "true"
+	}
 	return l
 }
+
+// DirtyLabel marks an image built from a tree with uncommitted changes.
+const DirtyLabel = "dev.slipway.dirty"
 
 // InputDigestLabel is the image label that records the service input digest.
 const InputDigestLabel = "dev.slipway.input-digest"

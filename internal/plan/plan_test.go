@@ -3,6 +3,9 @@ package plan
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -140,5 +143,96 @@ func TestSortableTag(t *testing.T) {
 		if got := SortableTag(branch, sha, tm); got != want {
 			t.Errorf("SortableTag(%q) = %q, want %q", branch, got, want)
 		}
+	}
+}
+
+// dirtyRepo is a real git repository holding the two services of repo().
+func dirtyRepo(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	for name, f := range repo() {
+		if strings.HasPrefix(name, ".git/") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "x"}} {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return dir
+}
+
+func TestMakeDirtyTree(t *testing.T) {
+	dir := dirtyRepo(t)
+	ctx := context.Background()
+	p, err := Make(ctx, os.DirFS(dir), Options{CheckDirty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Uncommitted) != 0 || p.DirtyError() != nil || p.Dirty {
+		t.Fatalf("clean tree: uncommitted %v, err %v", p.Uncommitted, p.DirtyError())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "services/web/package.json"), []byte(`{"v":2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Only the selected services' inputs count.
+	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: true, Services: []string{"api"}})
+	if err != nil || len(p.Uncommitted) != 0 {
+		t.Fatalf("api only: %v %v", p.Uncommitted, err)
+	}
+	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.DirtyError()
+	if err == nil || !strings.Contains(err.Error(), "modified  services/web/package.json") || !strings.Contains(err.Error(), "--allow-dirty") {
+		t.Fatalf("DirtyError = %v", err)
+	}
+	for _, tag := range p.Tags() {
+		if strings.HasSuffix(tag, DirtySuffix) {
+			t.Errorf("a refused plan has dirty tags: %v", p.Tags())
+		}
+	}
+	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: true, AllowDirty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Dirty || p.DirtyError() != nil {
+		t.Fatalf("allowed: dirty %t, err %v", p.Dirty, p.DirtyError())
+	}
+	for _, tag := range p.Tags() {
+		if !strings.HasSuffix(tag, DirtySuffix) || tag == p.Commit {
+			t.Errorf("tag %q of a dirty build does not end in %s", tag, DirtySuffix)
+		}
+	}
+	if p.CommitTag() != p.Commit+DirtySuffix {
+		t.Errorf("CommitTag = %q", p.CommitTag())
+	}
+	s, _ := p.Service("web")
+	if p.Labels(s)[DirtyLabel] != "true" {
+		t.Errorf("labels lack %s: %v", DirtyLabel, p.Labels(s))
+	}
+}
+
+func TestMakeDirtyWithoutIndex(t *testing.T) {
+	p, err := Make(context.Background(), repo(), Options{CheckDirty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.DirtyUnchecked == "" || p.DirtyError() != nil {
+		t.Errorf("no index: unchecked %q, err %v", p.DirtyUnchecked, p.DirtyError())
 	}
 }

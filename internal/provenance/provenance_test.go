@@ -158,6 +158,21 @@ func TestSLSAShape(t *testing.T) {
 	if p.BuildDefinition.BuildType != BuildType {
 		t.Errorf("buildType %s", p.BuildDefinition.BuildType)
 	}
+	if _, ok := ext["dirty"]; ok {
+		t.Errorf("a clean build records dirty: %v", ext["dirty"])
+	}
+	dirty := sampleBuild(t)
+	dirty.Dirty = true
+	b, err = SLSA(dirty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.BuildDefinition.ExternalParameters["dirty"] != true {
+		t.Errorf("a dirty build does not record dirty: true: %v", p.BuildDefinition.ExternalParameters)
+	}
 }
 
 func TestPredicatesAreDeterministic(t *testing.T) {

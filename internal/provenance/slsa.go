@@ -12,7 +12,7 @@ import (
 
 // BuildType is the SLSA buildType of images slipway builds. Its
 // externalParameters are service, repository, ref, commit, dockerfile,
-// target, platform and buildArgs; its internalParameters the service's
+// target, platform, buildArgs and dirty (only when true); its internalParameters the service's
 // inputDigest (see docs/scanning.md, "SLSA provenance").
 const BuildType = "https://github.com/slipwayci/slipway/blob/main/docs/scanning.md#slsa-build-type-v1"
 
@@ -45,6 +45,10 @@ type Build struct {
 	BuildArgs map[string]string
 	// InputDigest is the service's input digest (optional).
 	InputDigest string
+	// Dirty records that the source had uncommitted changes: the image was
+	// built from Commit plus those changes (recorded as
+	// externalParameters.dirty).
+	Dirty bool
 	// BaseImages are the resolved base images (see ImageDependency).
 	BaseImages []ResourceDescriptor
 	// InvocationID identifies the pipeline run (optional).
@@ -106,6 +110,9 @@ func SLSA(b Build) ([]byte, error) {
 	}
 	if len(b.BuildArgs) > 0 {
 		ext["buildArgs"] = b.BuildArgs
+	}
+	if b.Dirty {
+		ext["dirty"] = true
 	}
 	p.BuildDefinition.ExternalParameters = ext
 	if b.InputDigest != "" {
