@@ -139,14 +139,24 @@ cmd_up() {
 	need_root "engine.sh up"
 	engine_lock
 	"$SLIPWAY_ROOT/hack/setup.sh"
-	mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" all)
-	bin="${dirs[0]}" harness="${dirs[1]}/harness" frontend="${dirs[2]}/dockerfile-frontend" trivy="${dirs[3]}"
+	# Trivy (minutes to build) only for the runs that scan with it: the tests
+	# (SLIPWAY_TRIVY=1, the default); make demo sets SLIPWAY_TRIVY=0 and gets
+	# it only when an earlier run already built it.
+	local trivy=""
+	if [ "${SLIPWAY_TRIVY:-1}" = 1 ] || [ -x "$("$SLIPWAY_ROOT/hack/build.sh" trivy-path)" ]; then
+		mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" all)
+		trivy="${dirs[3]}"
+	else
+		mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" engine; "$SLIPWAY_ROOT/hack/build.sh" harness; "$SLIPWAY_ROOT/hack/build.sh" frontend)
+		log "Trivy not built (SLIPWAY_TRIVY=0): the aquasec/trivy image is left out"
+	fi
+	bin="${dirs[0]}" harness="${dirs[1]}/harness" frontend="${dirs[2]}/dockerfile-frontend"
 	mkdir -p "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_STATE/engine" "$SLIPWAY_ENGINE_LOGS"
 	lay_out_lib
 	registry_up
 
 	step "base images -> $registry_addr (docker.io mirror)"
-	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend" -trivy "$trivy"
+	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend" ${trivy:+-trivy "$trivy"}
 	step "Go SDK runtime -> $SLIPWAY_ENGINE_LIB/builtin"
 	local sdk_digest
 	sdk_digest="$("$harness" gosdk -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" \

@@ -153,7 +153,7 @@ func runImages(ctx context.Context, args []string) error {
 	reg := fs.String("registry", "127.0.0.1:5099", "registry mirroring docker.io")
 	only := fs.String("only", "", "comma-separated image names to build (default: all)")
 	frontend := fs.String("frontend", "", "the built BuildKit Dockerfile frontend (for docker/dockerfile:1)")
-	trivy := fs.String("trivy", "", "the built Trivy CLI (for aquasec/trivy)")
+	trivy := fs.String("trivy", "", "the built Trivy CLI (for aquasec/trivy; without it that image is skipped)")
 	repo, cache := commonFlags(fs)
 	fs.Parse(args)
 	b, err := newBuilder(*repo, *cache)
@@ -170,6 +170,10 @@ func runImages(ctx context.Context, args []string) error {
 	}
 	for _, r := range images.Catalog() {
 		if len(want) > 0 && !anyIn(r.Names, want) {
+			continue
+		}
+		if r.NeedsTrivy && b.Trivy == "" {
+			logf("%-40s skipped (no -trivy: built only for the tests that scan with Trivy)", strings.Join(r.Names, ", "))
 			continue
 		}
 		t := time.Now()

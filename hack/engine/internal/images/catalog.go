@@ -58,6 +58,9 @@ type Recipe struct {
 	Names []string
 	// Build returns the image.
 	Build func(b *Builder, ctx context.Context) (v1.Image, error)
+	// NeedsTrivy marks the image made from the built Trivy CLI: skipped when
+	// the harness was given none (make demo does not build Trivy).
+	NeedsTrivy bool
 }
 
 // Catalog is every base image of the harness, in build order.
@@ -71,7 +74,7 @@ func Catalog() []Recipe {
 		{Names: []string{"postgres:15-bookworm"}, Build: (*Builder).postgresImage},
 		{Names: []string{"redis:7.0-bookworm"}, Build: (*Builder).redisImage},
 		{Names: []string{"docker/dockerfile:1"}, Build: (*Builder).dockerfileFrontendImage},
-		{Names: []string{"aquasec/trivy:" + TrivyVersion}, Build: (*Builder).trivyImage},
+		{Names: []string{"aquasec/trivy:" + TrivyVersion}, Build: (*Builder).trivyImage, NeedsTrivy: true},
 	}
 }
 
