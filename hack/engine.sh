@@ -164,8 +164,19 @@ cmd_up() {
 	log "Go SDK runtime $sdk_digest"
 
 	write_config
+	# A shared engine: with SLIPWAY_ENGINE_TCP=127.0.0.1:PORT the engine also
+	# listens on that loopback TCP address, and clients elsewhere reach it
+	# with _EXPERIMENTAL_DAGGER_RUNNER_HOST=tcp://127.0.0.1:PORT (see
+	# docs/scaling.md). The harness only ever listens on loopback.
+	local -a tcp_addr=()
+	if [ -n "${SLIPWAY_ENGINE_TCP:-}" ]; then
+		case "$SLIPWAY_ENGINE_TCP" in
+		127.*:[0-9]*) tcp_addr=(--addr "tcp://$SLIPWAY_ENGINE_TCP") ;;
+		*) die "SLIPWAY_ENGINE_TCP=$SLIPWAY_ENGINE_TCP: the harness engine listens on loopback only (127.0.0.1:PORT)" ;;
+		esac
+	fi
 	local want pid
-	want="$(hash_files "$bin/.complete" "$SLIPWAY_ENGINE_RUN/engine.toml" <(echo "$bin $sdk_digest"))"
+	want="$(hash_files "$bin/.complete" "$SLIPWAY_ENGINE_RUN/engine.toml" <(echo "$bin $sdk_digest ${tcp_addr[*]}"))"
 	if pid="$(alive "$engine_pidfile" "--addr $runner_host")"; then
 		if [ "$(cat "$statefile" 2>/dev/null)" = "$want" ] && engine_ready; then
 			log "engine already up (pid $pid, $runner_host)"
@@ -185,7 +196,7 @@ cmd_up() {
 	GOPROXY=off DO_NOT_TRACK=1 DAGGER_GO_SDK_MANIFEST_DIGEST="$sdk_digest" \
 		setsid unshare --mount --propagation private -- \
 		"$bin/engine" --config "$SLIPWAY_ENGINE_RUN/engine.toml" \
-		--root "$SLIPWAY_ENGINE_STATE/engine" --addr "$runner_host" \
+		--root "$SLIPWAY_ENGINE_STATE/engine" --addr "$runner_host" "${tcp_addr[@]}" \
 		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null 8>&- &
 	local pid=$!
 	echo "$pid" >"$engine_pidfile"
@@ -211,6 +222,7 @@ write_env() {
 		export _EXPERIMENTAL_DAGGER_CLI_BIN=$bin/dagger
 		export SLIPWAY_LOCAL_REGISTRY=$registry_addr
 		export SLIPWAY_ENGINE=harness
+		export SLIPWAY_ENGINE_TCP_HOST=${tcp_addr[1]:-}
 		export DO_NOT_TRACK=1
 		export DAGGER_NO_NAG=1
 	EOF

@@ -85,6 +85,8 @@ engine_up() {
 	if ! ./hack/engine.sh status >/dev/null 2>&1; then
 		started_engine=1
 	fi
+	# Also on loopback TCP, for the shared-engine test (docs/scaling.md).
+	export SLIPWAY_ENGINE_TCP="${SLIPWAY_ENGINE_TCP-127.0.0.1:5098}"
 	./hack/engine.sh up || return 1
 	eval "$(./hack/engine.sh env)"
 	log "engine: ${_EXPERIMENTAL_DAGGER_RUNNER_HOST:-stock dagger CLI}, registry: ${SLIPWAY_LOCAL_REGISTRY:-none}"
