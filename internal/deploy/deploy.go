@@ -137,7 +137,11 @@ func Check(ctx context.Context, o Options) ([]Change, error) {
 			return nil, fmt.Errorf("service %s: no image repository", s.Name)
 		}
 		ref := c.Repository + "@" + c.Digest
-		if c.Digest == "" {
+		byTag := c.Digest == ""
+		if byTag {
+			if c.Tag == "" {
+				c.Tag = o.SourceCommit
+			}
 			if c.Tag == "" {
 				return nil, fmt.Errorf("service %s: neither a digest nor a tag to deploy", s.Name)
 			}
@@ -157,8 +161,16 @@ func Check(ctx context.Context, o Options) ([]Change, error) {
 		}
 		if env.RequireSignature {
 			// The signature must be this service's: a valid signature of
-			// another service's image does not let it run as this one.
-			if _, err := o.Verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: s.Name}); err != nil {
+			// another service's image does not let it run as this one. An
+			// image found through a tag must also be signed for that
+			// commit: whoever can move a tag in the registry must not be
+			// able to deploy an older signed image of the service under a
+			// newer commit.
+			want := map[string]string{signing.AnnotationService: s.Name}
+			if byTag {
+				want[signing.AnnotationSourceCommit] = c.Tag
+			}
+			if _, err := o.Verifier.Verify(ctx, ref, want); err != nil {
 				return nil, fmt.Errorf("service %s: environment %s requires a valid signature of service %s: %w", s.Name, env.Name, s.Name, errors.Join(ErrUnverified, err))
 			}
 		}

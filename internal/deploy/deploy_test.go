@@ -140,6 +140,16 @@ func TestRefusalsWriteNothing(t *testing.T) {
 		"another service's signature": {e.opts("staging", Change{Service: "orders", Repository: e.host + "/shop/catalog", Digest: signed}),
 			"requires a valid signature of service orders"},
 	}
+	// The commit tag moved (by anyone with push rights) to an older image
+	// of orders, validly signed, but for another commit.
+	file := filepath.Join(t.TempDir(), "old.tar")
+	registrytest.WriteOCITarball(t, file, registrytest.Image(t, registrytest.ImageSpec{Seed: 5}))
+	if _, err := publish.Tarball(context.Background(), file, e.host+"/shop/orders", publish.Options{Registry: e.reg, Signer: e.signer,
+		Service: "orders", Commit: strings.Repeat("1", 40), Tags: []string{commit}}); err != nil {
+		t.Fatal(err)
+	}
+	cases["commit tag moved to another commit's image"] = tcase{e.opts("staging", Change{Service: "orders", Repository: e.host + "/shop/orders", Tag: commit}),
+		"dev.slipway.source-commit is \"" + strings.Repeat("1", 40) + "\""}
 	for name, tc := range cases {
 		_, err := Run(context.Background(), tc.o)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
