@@ -45,6 +45,12 @@ func (m *Slipway) Ci(
 	// dirty: true.
 	// +optional
 	allowDirty bool,
+	// Only the services of shard K of N ("K/N"), for splitting a run across
+	// CI runners: run every shard with --skip-deploy, then one ci without
+	// --shard on the same commit, which finds every image by its input
+	// digest and makes one GitOps commit per environment (docs/scaling.md).
+	// +optional
+	shard string,
 ) (string, error) {
 	start := time.Now()
 	mm := m
@@ -54,7 +60,7 @@ func (m *Slipway) Ci(
 		mm = &cp
 	}
 	reg, p, err := mm.resolve(ctx, planOpts{services: service, force: force, lookup: true, embedded: dryRun,
-		checkDirty: true, allowDirty: allowDirty && !dryRun})
+		checkDirty: true, allowDirty: allowDirty && !dryRun, shard: shard})
 	if err != nil {
 		return "", err
 	}
@@ -64,6 +70,9 @@ func (m *Slipway) Ci(
 		}
 	}
 	rep := &report.Report{Kind: "ci", Project: p.Project.Name, Commit: p.Commit, Branch: p.Branch, Registry: p.Registry, Started: start, DryRun: dryRun}
+	if shard != "" {
+		rep.Notes = append(rep.Notes, "shard "+shard+": only the services of this shard ran")
+	}
 	switch {
 	case dryRun:
 		rep.Notes = append(rep.Notes, "dry run: images went to the embedded registry, and the GitOps changes were computed and shown, not written")

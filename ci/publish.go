@@ -130,8 +130,11 @@ func (m *Slipway) Publish(
 	// records dirty: true.
 	// +optional
 	allowDirty bool,
+	// Only the services of shard K of N ("K/N").
+	// +optional
+	shard string,
 ) (string, error) {
-	return m.Ci(ctx, service, force, false, true, allowDirty)
+	return m.Ci(ctx, service, force, false, true, allowDirty, shard)
 }
 
 // Sign signs an image already in the registry, by digest, with the signing

@@ -19,6 +19,8 @@ type planOpts struct {
 	// checkDirty looks for uncommitted changes in the selected services'
 	// inputs; allowDirty then plans a dirty run (tags end in -dirty).
 	checkDirty, allowDirty bool
+	// shard restricts the run to one shard of the services ("K/N").
+	shard string
 }
 
 // plan runs the worker's planner over the source: configuration, input
@@ -42,6 +44,9 @@ func (m *Slipway) plan(ctx context.Context, reg *registryTarget, o planOpts) (*p
 	}
 	if o.checkDirty {
 		args = append(args, "--check-dirty")
+	}
+	if o.shard != "" {
+		args = append(args, "--shard", o.shard)
 	}
 	if o.allowDirty {
 		args = append(args, "--allow-dirty")
@@ -89,16 +94,36 @@ func (m *Slipway) resolve(ctx context.Context, o planOpts) (*registryTarget, *pl
 }
 
 // Services lists the services of the repository, whether each is affected
-// (must be rebuilt) and the input digest that decides it.
+// (must be rebuilt) and the input digest that decides it. With --format json
+// it prints a list a CI matrix can fan out over: name, language, affected,
+// inputDigest, image (and shard, with --shards N).
+// +cache="never"
 func (m *Slipway) Services(
 	ctx context.Context,
 	// Only these services.
 	// +optional
 	service []string,
+	// Output format: text or json.
+	// +optional
+	// +default="text"
+	format string,
+	// With json: also name, for each service, its shard K of --shard K/N.
+	// +optional
+	shards int,
 ) (string, error) {
+	if format != "text" && format != "json" {
+		return "", fmt.Errorf("--format %q: want text or json", format)
+	}
 	_, p, err := m.resolve(ctx, planOpts{services: service, lookup: true})
 	if err != nil {
 		return "", err
+	}
+	if format == "json" {
+		b, err := p.ServiceList(shards)
+		if err != nil {
+			return "", err
+		}
+		return string(b) + "\n", nil
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-12s %-8s %-14s %-10s %s\n", "SERVICE", "LANG", "INPUTS", "STATE", "IMAGE")

@@ -23,6 +23,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	force := fs.Bool("force", false, "rebuild even when an image built from the same inputs exists")
 	lookup := fs.Bool("lookup", true, "look in the registry for images built from the same inputs")
 	out := fs.String("out", "", "write the plan here instead of stdout")
+	shard := fs.String("shard", "", "K/N: only the services of shard K of N")
 	checkDirty := fs.Bool("check-dirty", false, "look for uncommitted changes in the selected services' inputs (git's index)")
 	allowDirty := fs.Bool("allow-dirty", false, "with uncommitted changes, plan a dirty run (tags end in -dirty) instead of leaving the refusal to the caller")
 	var services, insecure listFlag
@@ -31,7 +32,15 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	opts := plan.Options{Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force,
+	var sh plan.Shard
+	if *shard != "" {
+		v, err := plan.ParseShard(*shard)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		sh = v
+	}
+	opts := plan.Options{Shard: sh, Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force,
 		CheckDirty: *checkDirty, AllowDirty: *allowDirty}
 	if *lookup {
 		f, err := newFinder(insecure, *registry)

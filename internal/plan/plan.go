@@ -101,6 +101,8 @@ type Options struct {
 	// AllowDirty marks a plan with uncommitted changes Dirty instead of
 	// leaving the refusal to the caller (see Plan.DirtyError).
 	AllowDirty bool
+	// Shard restricts the run to the services this shard owns (zero: all).
+	Shard Shard
 }
 
 // Make loads the configuration from fsys and computes the plan.
@@ -152,7 +154,7 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 			Service:    s,
 			Inputs:     in,
 			Repository: cfg.Project.ImageRepository(registry, s),
-			Selected:   len(selected) == 0 || selected[s.Name],
+			Selected:   (len(selected) == 0 || selected[s.Name]) && (opts.Shard.N == 0 || opts.Shard.Owns(s.Name)),
 		}
 		df := path.Join(s.Dir, s.Dockerfile)
 		b, err := fs.ReadFile(fsys, df)

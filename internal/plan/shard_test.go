@@ -101,3 +101,24 @@ func mustDigest(t *testing.T, name string) string {
 	}
 	return s.Inputs.Digest
 }
+
+func TestMakeShard(t *testing.T) {
+	seen := map[string]int{}
+	for k := 1; k <= 2; k++ {
+		p, err := Make(context.Background(), repo(), Options{Shard: Shard{K: k, N: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Services {
+			if s.Selected {
+				seen[s.Name]++
+				if !(Shard{k, 2}).Owns(s.Name) {
+					t.Errorf("shard %d/2 selected %s, which it does not own", k, s.Name)
+				}
+			}
+		}
+	}
+	if seen["api"] != 1 || seen["web"] != 1 {
+		t.Errorf("every service must be selected by exactly one shard: %v", seen)
+	}
+}
