@@ -75,6 +75,10 @@ type Slipway struct {
 	// Base image the slipway worker runs on.
 	// +private
 	ToolImage string
+	// +private
+	WorkerImage string
+	// +private
+	WorkerFromSource bool
 }
 
 func New(
@@ -155,6 +159,18 @@ func New(
 	// +optional
 	// +default="alpine:3.22"
 	toolImage string,
+	// Prebuilt worker image to run instead of compiling the worker
+	// (repository:tag or @sha256:…; made by worker-image). It is used only
+	// if it was built from exactly this module's source (its
+	// dev.slipway.worker-source label), pinned by digest for the call.
+	// Default: the image ci/worker.lock records for this source, else the
+	// worker is compiled from source.
+	// +optional
+	workerImage string,
+	// Always compile the worker from this module's source (forks, offline
+	// use, or to check a prebuilt image against its source).
+	// +optional
+	workerFromSource bool,
 ) *Slipway {
 	return &Slipway{
 		Source:           source,
@@ -177,6 +193,8 @@ func New(
 		SourceURL:        sourceUrl,
 		GoImage:          goImage,
 		ToolImage:        toolImage,
+		WorkerImage:      workerImage,
+		WorkerFromSource: workerFromSource,
 	}
 }
 

@@ -1,6 +1,12 @@
 package main
 
 import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strings"
+	"sync"
+
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 )
 
@@ -12,13 +18,165 @@ const (
 )
 
 // Tool returns the slipway worker: the plain-Go half of the pipeline (plan,
-// registry, signing, GitOps), compiled from this module's own source.
+// registry, signing, GitOps). It runs from the prebuilt worker image made
+// from exactly this module's source when one can be pulled (see
+// WorkerImage), pinned by digest for the whole call, and is compiled from
+// source otherwise, or with --worker-from-source.
 func (m *Slipway) Tool() *dagger.Container {
+	workerOnce.Do(func() { workerCtr = m.resolveWorker(context.Background()) })
+	return workerCtr
+}
+
+// The worker is resolved once per function call (each call is its own
+// process).
+var (
+	workerOnce sync.Once
+	workerCtr  *dagger.Container
+)
+
+// workerLock records the prebuilt workers the project's release workflow
+// published: one line per worker source, "<source digest> <image>@sha256:…".
+// A worker is pulled only by a digest recorded here (or given with
+// --worker-image): a tag alone would let whoever can push to that
+// repository run code that holds the signing key.
+//
+//go:embed worker.lock
+var workerLock string
+
+// workerSourceLabel records, in a prebuilt worker image, the digest of the
+// source it was compiled from.
+const workerSourceLabel = "dev.slipway.worker-source"
+
+// resolveWorker picks the worker container for this call.
+func (m *Slipway) resolveWorker(ctx context.Context) *dagger.Container {
+	if m.WorkerFromSource {
+		return m.workerFromSource()
+	}
+	src, err := m.workerSourceDigest(ctx)
+	if err != nil {
+		progress("worker: cannot digest its source (%v): compiling it", err)
+		return m.workerFromSource()
+	}
+	ref, explicit := m.WorkerImage, m.WorkerImage != ""
+	if !explicit {
+		if ref = lockedWorker(workerLock, src); ref == "" {
+			progress("worker: no prebuilt worker recorded for source %s (ci/worker.lock): compiling it from source", src[:19])
+			return m.workerFromSource()
+		}
+	}
+	c := dag.Container().From(ref)
+	label, err := c.Label(ctx, workerSourceLabel)
+	switch {
+	case err != nil && explicit:
+		progress("worker: cannot pull --worker-image %s (%s): compiling it from source", ref, firstLine(err.Error()))
+		return m.workerFromSource()
+	case err != nil:
+		progress("worker: cannot pull the prebuilt %s (%s): compiling it from source", ref, firstLine(err.Error()))
+		return m.workerFromSource()
+	case label != src:
+		// Never run a worker other than this source's: its code holds the
+		// signing key and decides what is published.
+		progress("worker: %s was built from other source (%s; this module: %s): compiling it from source", ref, label, src)
+		return m.workerFromSource()
+	}
+	pinned, err := c.ImageRef(ctx)
+	if err != nil {
+		progress("worker: resolving %s: %s: compiling it from source", ref, firstLine(err.Error()))
+		return m.workerFromSource()
+	}
+	progress("worker: prebuilt %s", pinned)
+	return dag.Container().From(pinned).
+		WithWorkdir(workDir).
+		WithEnvVariable("SLIPWAY_IN_CONTAINER", "1")
+}
+
+// lockedWorker finds the image recorded in lock for the source digest src
+// ("" when none). Only digest references count.
+func lockedWorker(lock, src string) string {
+	for _, line := range strings.Split(lock, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && !strings.HasPrefix(f[0], "#") && f[0] == src && strings.Contains(f[1], "@sha256:") {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+// workerRef is the prebuilt worker's reference for a source digest.
+func workerRef(repo, sourceDigest string) string {
+	hex := strings.TrimPrefix(sourceDigest, "sha256:")
+	if len(hex) > 16 {
+		hex = hex[:16]
+	}
+	return repo + ":src-" + hex
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// workerSourceDigest is a sha256 over the names and contents of the Go
+// files, go.mod and go.sum the worker is compiled from (tests and test data
+// left out), computed the same way wherever it runs.
+func (m *Slipway) workerSourceDigest(ctx context.Context) (string, error) {
+	out, err := dag.Container().From(m.ToolImage).
+		WithDirectory("/src", m.ToolSource).
+		WithWorkdir("/src").
+		WithExec([]string{"sh", "-c", "find . -type f ! -name '*_test.go' ! -path '*/testdata/*' | LC_ALL=C sort | " +
+			"while read -r f; do echo \"$f\"; sha256sum < \"$f\"; done | sha256sum | cut -d' ' -f1"}).
+		Stdout(ctx)
+	if err != nil {
+		return "", err
+	}
+	out = strings.TrimSpace(out)
+	if len(out) != 64 {
+		return "", fmt.Errorf("unexpected digest %q", out)
+	}
+	return "sha256:" + out, nil
+}
+
+// workerFromSource compiles the worker from this module's own source.
+func (m *Slipway) workerFromSource() *dagger.Container {
 	bin := m.goBuild(m.ToolSource, "./cmd/slipway")
 	return dag.Container().From(m.ToolImage).
 		WithFile(toolBin, bin).
 		WithWorkdir(workDir).
 		WithEnvVariable("SLIPWAY_IN_CONTAINER", "1")
+}
+
+// WorkerImage is the worker compiled from this module's source, labelled
+// with its source digest: what the release workflow publishes so that
+// fresh CI runners pull it instead of compiling it:
+// `dagger call worker-image publish --address "$(dagger call worker-ref)"`.
+func (m *Slipway) WorkerImage(ctx context.Context) (*dagger.Container, error) {
+	src, err := m.workerSourceDigest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.workerFromSource().
+		WithLabel(workerSourceLabel, src).
+		WithLabel("org.opencontainers.image.title", "slipway-worker").
+		WithLabel("org.opencontainers.image.description", "The slipway worker (plan, registry, signing, GitOps), compiled from source "+src).
+		WithEntrypoint([]string{toolBin}), nil
+}
+
+// WorkerRef prints a tag for the prebuilt worker of this module's source in
+// a repository ("<repository>:src-<16 hex digits of the source digest>"),
+// and the source digest, as the release workflow records them in
+// ci/worker.lock.
+func (m *Slipway) WorkerRef(
+	ctx context.Context,
+	// Repository of prebuilt workers.
+	// +optional
+	// +default="docker.io/slipwayci/slipway-worker"
+	repository string,
+) (string, error) {
+	src, err := m.workerSourceDigest(ctx)
+	if err != nil {
+		return "", err
+	}
+	return workerRef(repository, src) + " " + src + "\n", nil
 }
 
 // goBuild compiles the Go package pkg of the module in src into a static

@@ -149,9 +149,9 @@ func (r *slipwayRun) call(args ...string) (string, error) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(r.t.Context(), 30*time.Minute)
 	defer cancel()
-	full := append([]string{"call", "--progress=plain", "-m", r.module,
+	full := append(append([]string{"call", "--progress=plain", "-m", r.module,
 		"--source", r.fixture,
-		"--signing-key", "file://" + r.keyFile, "--signing-password", "env://" + cosignPasswordEnv}, args...)
+		"--signing-key", "file://" + r.keyFile, "--signing-password", "env://" + cosignPasswordEnv}, workerArgs()...), args...)
 	cmd := exec.CommandContext(ctx, r.cli, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -164,6 +164,18 @@ func (r *slipwayRun) call(args ...string) (string, error) {
 	r.seen.WriteString(out)
 	r.stdout = stdout.String()
 	return out, err
+}
+
+// workerArgs run the module's worker from the prebuilt image the harness
+// published for this checkout (hack/worker.sh; SLIPWAY_WORKER_IMAGE), as
+// users run the released one; without it the worker is compiled from
+// source. The module uses the image only if it was built from exactly this
+// source.
+func workerArgs() []string {
+	if ref := os.Getenv("SLIPWAY_WORKER_IMAGE"); ref != "" {
+		return []string{"--worker-image", ref}
+	}
+	return nil
 }
 
 func (r *slipwayRun) mustCall(args ...string) string {
@@ -216,8 +228,8 @@ func (r *slipwayRun) exposeRegistry() string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, r.cli, "call", "--progress=plain", "-m", r.module, "--source", r.fixture,
-		"embedded-registry", "up", "--ports", fmt.Sprintf("%d:5000", port))
+	cmd := exec.CommandContext(ctx, r.cli, append(append([]string{"call", "--progress=plain", "-m", r.module, "--source", r.fixture},
+		workerArgs()...), "embedded-registry", "up", "--ports", fmt.Sprintf("%d:5000", port))...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -92,6 +92,16 @@ engine_up() {
 	log "engine: ${_EXPERIMENTAL_DAGGER_RUNNER_HOST:-stock dagger CLI}, registry: ${SLIPWAY_LOCAL_REGISTRY:-none}"
 }
 
+# The prebuilt worker of this checkout, published into the harness registry
+# as the release workflow publishes it: the end-to-end tests run it as users
+# run the released worker (and compile it from source where they do not pass
+# it).
+worker_image() {
+	SLIPWAY_WORKER_IMAGE="$(./hack/worker.sh)" || return 1
+	export SLIPWAY_WORKER_IMAGE
+	log "worker image: $SLIPWAY_WORKER_IMAGE"
+}
+
 e2e_tests() {
 	SLIPWAY_E2E=1 go test -count=1 -timeout 60m -v ./e2e/...
 }
@@ -105,6 +115,7 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
 fi
 if [ "$what" = e2e ] || [ "$what" = all ]; then
 	if phase "engine up" engine_up; then
+		phase "worker image" worker_image
 		phase "end-to-end tests" e2e_tests
 	else
 		results+=("  end-to-end tests             not run (no engine)")
