@@ -102,6 +102,26 @@ worker_image() {
 	log "worker image: $SLIPWAY_WORKER_IMAGE"
 }
 
+# The module's own code, checked on the host like any Go package: generate
+# its Dagger bindings with the pinned engine's codegen (dagger develop, in a
+# scratch copy so the checkout stays as it is), then go vet and the unit
+# tests of ci/'s pure helpers.
+module_code() {
+	local tmp rc=0
+	tmp="$(mktemp -d)"
+	cp -r dagger.json go.mod go.sum LICENSE ci internal "$tmp/"
+	rm -f "$tmp"/ci/dagger.gen.go
+	rm -rf "$tmp"/ci/internal
+	if "$_EXPERIMENTAL_DAGGER_CLI_BIN" develop -m "$tmp" --progress=plain >"$tmp.log" 2>&1; then
+		(cd "$tmp/ci" && GOFLAGS=-mod=mod go vet ./... && GOFLAGS=-mod=mod go test -count=1 ./...) || rc=1
+	else
+		tail -30 "$tmp.log" >&2
+		rc=1
+	fi
+	rm -rf "$tmp" "$tmp.log"
+	return $rc
+}
+
 e2e_tests() {
 	SLIPWAY_E2E=1 go test -count=1 -timeout 60m -v ./e2e/...
 }
@@ -115,6 +135,7 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
 fi
 if [ "$what" = e2e ] || [ "$what" = all ]; then
 	if phase "engine up" engine_up; then
+		phase "module code (ci/)" module_code
 		phase "worker image" worker_image
 		phase "end-to-end tests" e2e_tests
 	else

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/slipwayci/slipway/internal/monorepo"
+	"github.com/slipwayci/slipway/internal/plan"
+)
+
+const src = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestLockedWorker(t *testing.T) {
+	lock := "# comment\n" +
+		"sha256:ffff ghcr.io/acme/slipway-worker@sha256:aaaa\n" +
+		src + " ghcr.io/acme/slipway-worker:src-0123\n" + // a tag only: never trusted
+		src + " ghcr.io/acme/slipway-worker@sha256:bbbb\n"
+	if got := lockedWorker(lock, src); got != "ghcr.io/acme/slipway-worker@sha256:bbbb" {
+		t.Errorf("lockedWorker = %q", got)
+	}
+	if got := lockedWorker(lock, "sha256:0000"); got != "" {
+		t.Errorf("an unknown source found %q", got)
+	}
+	if got := lockedWorker(workerLock, src); got != "" {
+		t.Errorf("the shipped lock records %q for a made-up source", got)
+	}
+}
+
+func TestWorkerRef(t *testing.T) {
+	if got := workerRef("ghcr.io/acme/w", src); got != "ghcr.io/acme/w:src-0123456789abcdef" {
+		t.Errorf("workerRef = %q", got)
+	}
+}
+
+func TestDescribePaths(t *testing.T) {
+	p := &plan.Plan{}
+	for i := 0; i < 12; i++ {
+		p.Uncommitted = append(p.Uncommitted, monorepo.Change{Path: string(rune('a' + i)), State: monorepo.Modified})
+	}
+	got := describePaths(p)
+	if want := "a (modified), b (modified), c (modified), d (modified), e (modified), f (modified), g (modified), h (modified), i (modified), j (modified), and 2 more"; got != want {
+		t.Errorf("describePaths = %q", got)
+	}
+}
