@@ -7,26 +7,26 @@ import (
 	"github.com/slipwayci/slipway/internal/plan"
 )
 
-const src = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+const testSource = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func TestLockedWorker(t *testing.T) {
 	lock := "# comment\n" +
 		"sha256:ffff ghcr.io/acme/slipway-worker@sha256:aaaa\n" +
-		src + " ghcr.io/acme/slipway-worker:src-0123\n" + // a tag only: never trusted
-		src + " ghcr.io/acme/slipway-worker@sha256:bbbb\n"
-	if got := lockedWorker(lock, src); got != "ghcr.io/acme/slipway-worker@sha256:bbbb" {
+		testSource + " ghcr.io/acme/slipway-worker:testSource-0123\n" + // a tag only: never trusted
+		testSource + " ghcr.io/acme/slipway-worker@sha256:bbbb\n"
+	if got := lockedWorker(lock, testSource); got != "ghcr.io/acme/slipway-worker@sha256:bbbb" {
 		t.Errorf("lockedWorker = %q", got)
 	}
 	if got := lockedWorker(lock, "sha256:0000"); got != "" {
 		t.Errorf("an unknown source found %q", got)
 	}
-	if got := lockedWorker(workerLock, src); got != "" {
+	if got := lockedWorker(workerLock, testSource); got != "" {
 		t.Errorf("the shipped lock records %q for a made-up source", got)
 	}
 }
 
 func TestWorkerRef(t *testing.T) {
-	if got := workerRef("ghcr.io/acme/w", src); got != "ghcr.io/acme/w:src-0123456789abcdef" {
+	if got := workerRef("ghcr.io/acme/w", testSource); got != "ghcr.io/acme/w:testSource-0123456789abcdef" {
 		t.Errorf("workerRef = %q", got)
 	}
 }
