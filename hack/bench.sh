@@ -54,6 +54,15 @@ done
 step "Go benchmarks (plain-Go packages)"
 go test -run '^$' -bench . -benchmem ./internal/... ./cmd/... 2>&1 | grep -E '^(Benchmark|ok|FAIL)|:[0-9]+: ' || echo "(no benchmarks)"
 
+step "the prebuilt worker of this checkout (hack/worker.sh)"
+SLIPWAY_WORKER_IMAGE="$(./hack/worker.sh)"
+export SLIPWAY_WORKER_IMAGE
+
+step "a fresh engine, as an ephemeral CI runner has (e2e BenchmarkFreshEngine; restarts the engine)"
+SLIPWAY_E2E=1 go test -run '^$' -bench BenchmarkFreshEngine -benchtime 1x -timeout 90m -v ./e2e/ 2>&1 |
+	grep -E '^(Benchmark|ok|FAIL)|fresh_engine_bench_test.go:[0-9]+: ' | sed 's/^ *fresh_engine_bench_test.go:[0-9]*: /  /' || true
+eval "$(./hack/engine.sh env)"
+
 step "the pipeline through the engine (e2e BenchmarkModuleCI)"
 SLIPWAY_E2E=1 go test -run '^$' -bench BenchmarkModuleCI -benchtime 1x -timeout 60m -v ./e2e/ 2>&1 | grep -E '^(Benchmark|ok|FAIL)|module_test.go:[0-9]+: (builds|image)' || true
 
