@@ -860,7 +860,8 @@ func TestModuleDocumentsItself(t *testing.T) {
 		t.Fatalf("dagger functions: %v", err)
 	}
 	want := []string{"ci", "services", "test", "build", "smoke", "publish", "sign", "deploy", "promote",
-		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner", "sbom"}
+		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner", "sbom",
+		"worker-image", "worker-ref"}
 	lines := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
@@ -878,7 +879,7 @@ func TestModuleDocumentsItself(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dagger call ci --help: %v\n%s", err, help)
 	}
-	for _, arg := range []string{"--service", "--force", "--dry-run", "--skip-deploy"} {
+	for _, arg := range []string{"--service", "--force", "--dry-run", "--skip-deploy", "--allow-dirty", "--shard"} {
 		i := strings.Index(string(help), arg)
 		if i < 0 {
 			t.Errorf("ci --help does not list %s", arg)
