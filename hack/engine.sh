@@ -79,8 +79,11 @@ registry_up() {
 	mkdir -p "$SLIPWAY_REGISTRY_DATA" "$SLIPWAY_ENGINE_LOGS"
 	log "starting the local registry on $registry_addr (data $SLIPWAY_REGISTRY_DATA)"
 	rotate "$SLIPWAY_ENGINE_LOGS/registry.log"
+	# The daemons outlive this script: they must not inherit any descriptor
+	# of the caller (a lock held through one, by flock(1) or engine_lock,
+	# would stay held for as long as they run).
 	setsid "$harness" registry -addr "$registry_addr" -data "$SLIPWAY_REGISTRY_DATA" \
-		>>"$SLIPWAY_ENGINE_LOGS/registry.log" 2>&1 </dev/null 8>&- &
+		>>"$SLIPWAY_ENGINE_LOGS/registry.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	local rpid=$!
 	echo "$rpid" >"$registry_pidfile"
 	for _ in $(seq 100); do
@@ -197,7 +200,7 @@ cmd_up() {
 		setsid unshare --mount --propagation private -- \
 		"$bin/engine" --config "$SLIPWAY_ENGINE_RUN/engine.toml" \
 		--root "$SLIPWAY_ENGINE_STATE/engine" --addr "$runner_host" "${tcp_addr[@]}" \
-		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null 8>&- &
+		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	local pid=$!
 	echo "$pid" >"$engine_pidfile"
 	local i
