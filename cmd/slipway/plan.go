@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/slipwayci/slipway/internal/plan"
 )
@@ -22,13 +23,29 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	force := fs.Bool("force", false, "rebuild even when an image built from the same inputs exists")
 	lookup := fs.Bool("lookup", true, "look in the registry for images built from the same inputs")
 	out := fs.String("out", "", "write the plan here instead of stdout")
-	var services, insecure listFlag
+	var services, insecure, bases listFlag
 	fs.Var(&services, "service", "restrict the run to this service (repeatable)")
+	fs.Var(&bases, "base-digest", "REF=sha256:DIGEST: a base image (a FROM reference after ARG substitution) resolved to its digest; with --lookup every FROM that is not pinned by digest needs one (repeatable)")
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	opts := plan.Options{Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force}
+	if *lookup || len(bases) > 0 {
+		// The plan that decides builds folds every base image's digest into
+		// the input digests.
+		opts.BaseDigests = map[string]string{}
+		for _, kv := range bases {
+			ref, d, ok := strings.Cut(kv, "=")
+			if !ok || ref == "" || d == "" {
+				return fmt.Errorf("%w: --base-digest %q: want REF=sha256:DIGEST", errUsage, kv)
+			}
+			if prev, dup := opts.BaseDigests[ref]; dup && prev != d {
+				return fmt.Errorf("%w: --base-digest %s given twice with different digests", errUsage, ref)
+			}
+			opts.BaseDigests[ref] = d
+		}
+	}
 	if *lookup {
 		f, err := newFinder(insecure, *registry)
 		if err != nil {
@@ -52,7 +69,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		case s.Existing != "":
 			state = "unchanged, image exists"
 		}
-		fmt.Fprintf(stderr, "plan: %-12s inputs %s (%d files)  %s\n", s.Name, s.Inputs.Short(), s.Inputs.Files, state)
+		fmt.Fprintf(stderr, "plan: %-12s inputs %s (%d files, %d base images)  %s\n", s.Name, s.Inputs.Short(), s.Inputs.Files, len(s.Inputs.BaseImages), state)
 	}
 	return writeOut(*out, stdout, append(b, '\n'))
 }
