@@ -84,3 +84,11 @@ func (i Image) Args(scanner string) ([]string, error) {
 func Completed(scanner string, exit int) bool {
 	return exit == 0 || (scanner == OSV && exit == 1)
 }
+
+// TrivyDownloadArgs is the command line that downloads (or refreshes)
+// Trivy's vulnerability database into its cache directory dir, and nothing
+// else: ci runs it once per run, then scans offline against dir.
+func TrivyDownloadArgs(bin, dir string) []string {
+	return []string{bin, "image", "--download-db-only", "--cache-dir", dir,
+		"--skip-check-update", "--disable-telemetry", "--no-progress", "--quiet"}
+}
