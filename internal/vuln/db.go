@@ -48,8 +48,17 @@ func FetchOSV(ctx context.Context, client *http.Client, base, dir string, ecosys
 		_ = json.Unmarshal(b, &meta) // a damaged record only costs a download
 	}
 	var failed, missing []string
+	var unreachable error // the server could not be reached: do not wait for it again
 	for _, eco := range ecosystems {
-		f, err := fetchOne(ctx, client, strings.TrimRight(base, "/")+"/"+eco+"/all.zip", OSVFile(dir, eco), meta[eco], now)
+		var f osvFile
+		err := unreachable
+		if err == nil {
+			f, err = fetchOne(ctx, client, strings.TrimRight(base, "/")+"/"+eco+"/all.zip", OSVFile(dir, eco), meta[eco], now)
+			var he httpError
+			if err != nil && !errors.As(err, &he) {
+				unreachable = fmt.Errorf("not tried after %s failed", eco)
+			}
+		}
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", eco, err))
 			if _, serr := os.Stat(OSVFile(dir, eco)); serr != nil {
@@ -97,6 +106,12 @@ func FetchOSV(ctx context.Context, client *http.Client, base, dir string, ecosys
 	return db
 }
 
+// httpError is a server's answer that is not the file: the server was
+// reached, so the other ecosystems are still worth asking for.
+type httpError string
+
+func (e httpError) Error() string { return string(e) }
+
 // fetchOne downloads url into file unless prev (the record of the copy in
 // file) is still current.
 func fetchOne(ctx context.Context, client *http.Client, url, file string, prev osvFile, now time.Time) (osvFile, error) {
@@ -117,7 +132,7 @@ func fetchOne(ctx context.Context, client *http.Client, url, file string, prev o
 	case resp.StatusCode == http.StatusNotModified && statErr == nil:
 		return prev, nil
 	case resp.StatusCode != http.StatusOK:
-		return osvFile{}, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return osvFile{}, httpError(fmt.Sprintf("GET %s: %s", url, resp.Status))
 	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return osvFile{}, err
