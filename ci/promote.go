@@ -44,9 +44,9 @@ func (m *Slipway) releaseRun(ctx context.Context, kind string, args []string, pu
 			return "", err
 		}
 		if db.info.Available {
-			bin, from := "/usr/local/bin/osv-scanner", m.osvScanner()
+			bin, from := scancmd.Bin(scanner), m.osvScanner()
 			if scanner == scancmd.Trivy {
-				bin, from = scancmd.TrivyBin, m.trivyScanner()
+				from = m.trivyScanner()
 			}
 			c = db.mount(c.WithFile(bin, from.File(bin)), "/var/lib/slipway-vuln-db")
 			full = append(full, "--scanner", bin, "--vuln-db", "/var/lib/slipway-vuln-db")

@@ -41,8 +41,8 @@ func (m *Slipway) osvScanner() *dagger.Container {
 	}
 	bin := m.goBuild(m.ScannerSource, "github.com/google/osv-scanner/v2/cmd/osv-scanner")
 	return dag.Container().From(m.ToolImage).
-		WithFile("/usr/local/bin/osv-scanner", bin).
-		WithEntrypoint([]string{"/usr/local/bin/osv-scanner"})
+		WithFile(scancmd.OSVBin, bin).
+		WithEntrypoint([]string{scancmd.OSVBin})
 }
 
 // trivyScanner is Trivy's image; its binary is scancmd.TrivyBin.
@@ -229,7 +229,7 @@ func (m *Slipway) runScanner(ctx context.Context, scanner string, archive *dagge
 	case scancmd.Trivy:
 		c, version, scan.Bin = m.trivyScanner(), scancmd.TrivyVersion, "trivy"
 	default:
-		c, scan.Bin = m.osvScanner(), "/usr/local/bin/osv-scanner"
+		c, scan.Bin = m.osvScanner(), scancmd.OSVBin
 	}
 	args, err := scan.Args(scanner)
 	if err != nil {

@@ -54,3 +54,9 @@ func TestNoDatabaseSaysWhyAndHowToGetOne(t *testing.T) {
 		t.Errorf("NotScanned = %q", got)
 	}
 }
+
+func TestBinIsWhereTheRescanFindsTheScanner(t *testing.T) {
+	if Bin(Trivy) != "/usr/local/bin/trivy" || Bin(OSV) != "/usr/local/bin/osv-scanner" {
+		t.Errorf("Bin: trivy %q, osv-scanner %q", Bin(Trivy), Bin(OSV))
+	}
+}

@@ -24,6 +24,20 @@ const DefaultTrivyImage = "aquasec/trivy:" + TrivyVersion
 // TrivyBin is where Trivy's images keep the binary.
 const TrivyBin = "/usr/local/bin/trivy"
 
+// OSVBin is where slipway's osv-scanner container (and an image given with
+// --scanner-image) keeps the binary.
+const OSVBin = "/usr/local/bin/osv-scanner"
+
+// Bin is the path of scanner's binary in its container: the file promote
+// and rollback copy into the worker for the re-scan, whichever image
+// (the default or --scanner-image) the container runs.
+func Bin(scanner string) string {
+	if scanner == Trivy {
+		return TrivyBin
+	}
+	return OSVBin
+}
+
 // Image is one scan of a docker-save image archive that writes a JSON report.
 type Image struct {
 	// Bin is the scanner binary ("trivy", "/usr/local/bin/osv-scanner").
