@@ -305,7 +305,7 @@ func scanNotes(p *plan.Plan, rep *report.Report) []string {
 		}
 	}
 	if len(unscanned) == 0 {
-		return []string{db.info.Describe(time.Now())}
+		return nil // the services' errors say it
 	}
 	return []string{fmt.Sprintf("%s were not scanned for vulnerabilities: %s; no auto-deployed environment asks for a scan, so they were published and deployed; supply --vuln-db DIR to scan them (%s)",
 		strings.Join(unscanned, ", "), db.info.Describe(time.Now()), scancmd.HowToGetDB(p.Project.Scan.Scanner))}

@@ -163,7 +163,9 @@ func (m *Slipway) resolve(ctx context.Context, o planOpts) (*registryTarget, *pl
 }
 
 // Services lists the services of the repository, whether each is affected
-// (must be rebuilt) and the input digest that decides it.
+// (must be rebuilt), the input digest that decides it and the base images
+// at the digests they resolve to now.
+// +cache="never"
 func (m *Slipway) Services(
 	ctx context.Context,
 	// Only these services.

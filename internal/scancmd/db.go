@@ -91,11 +91,11 @@ func (d DB) Describe(now time.Time) string {
 // NoDatabase is the error of a run that must scan but has no database:
 // required lists why (config.Project.ScanRequirements).
 func NoDatabase(d DB, required []string) error {
-	return fmt.Errorf("vulnerability gate: the image cannot be scanned: %s.\n"+
-		"%s, so ci does not publish or deploy unscanned images.\n"+
+	return fmt.Errorf("vulnerability gate: the image cannot be scanned: no %s vulnerability database, and %s, so ci does not publish or deploy unscanned images.\n"+
+		"Why there is none: %s.\n"+
 		"Supply a database with --vuln-db DIR (%s), or run the engine where its containers can reach the database's servers (%s); "+
 		"or, to deploy unscanned images there, remove the requirement (see docs/scanning.md#when-no-database-can-be-had)",
-		d.Describe(time.Now()), strings.Join(required, "; "), HowToGetDB(d.Scanner), serverOf(d.Scanner))
+		d.Scanner, strings.Join(required, "; "), d.Reason, HowToGetDB(d.Scanner), serverOf(d.Scanner))
 }
 
 // NotScanned is the per-service report line of an image that was not

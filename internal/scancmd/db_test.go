@@ -38,8 +38,8 @@ func TestNoDatabaseSaysWhyAndHowToGetOne(t *testing.T) {
 	d := DB{Scanner: OSV, Reason: "downloading the OSV database failed: Go: no such host"}
 	err := NoDatabase(d, []string{"environment dev's policy blocks CRITICAL findings (policy.failOn: CRITICAL)"})
 	for _, want := range []string{
-		"cannot be scanned: no osv-scanner vulnerability database: downloading the OSV database failed: Go: no such host",
-		"environment dev's policy blocks CRITICAL findings",
+		"cannot be scanned: no osv-scanner vulnerability database, and environment dev's policy blocks CRITICAL findings (policy.failOn: CRITICAL), so ci does not publish",
+		"\nWhy there is none: downloading the OSV database failed: Go: no such host.\n",
 		"--vuln-db DIR", "osv-scalibr/<Ecosystem>/all.zip", OSVDBURL,
 	} {
 		if !strings.Contains(err.Error(), want) {

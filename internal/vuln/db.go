@@ -47,20 +47,25 @@ func FetchOSV(ctx context.Context, client *http.Client, base, dir string, ecosys
 	if b, err := os.ReadFile(filepath.Join(dir, osvMetaFile)); err == nil {
 		_ = json.Unmarshal(b, &meta) // a damaged record only costs a download
 	}
-	var failed, missing []string
-	var unreachable error // the server could not be reached: do not wait for it again
+	var failed, missing, skipped []string
+	unreachable := "" // the server could not be reached for this ecosystem: do not wait for it again
 	for _, eco := range ecosystems {
 		var f osvFile
-		err := unreachable
-		if err == nil {
+		var err error
+		if unreachable != "" {
+			skipped = append(skipped, eco)
+			err = errors.New("not tried")
+		} else {
 			f, err = fetchOne(ctx, client, strings.TrimRight(base, "/")+"/"+eco+"/all.zip", OSVFile(dir, eco), meta[eco], now)
 			var he httpError
 			if err != nil && !errors.As(err, &he) {
-				unreachable = fmt.Errorf("not tried after %s failed", eco)
+				unreachable = eco
+			}
+			if err != nil {
+				failed = append(failed, fmt.Sprintf("%s: %v", eco, err))
 			}
 		}
 		if err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", eco, err))
 			if _, serr := os.Stat(OSVFile(dir, eco)); serr != nil {
 				missing = append(missing, eco)
 				continue
@@ -68,6 +73,9 @@ func FetchOSV(ctx context.Context, client *http.Client, base, dir string, ecosys
 		} else {
 			meta[eco] = f
 		}
+	}
+	if len(skipped) > 0 {
+		failed = append(failed, fmt.Sprintf("%s: not tried after %s failed", strings.Join(skipped, ", "), unreachable))
 	}
 	if b, err := json.MarshalIndent(meta, "", "  "); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, osvMetaFile), append(b, '\n'), 0o644)
