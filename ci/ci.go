@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/scancmd"
 )
 
 // Ci runs the whole chain for the services whose inputs changed: unit and
@@ -82,12 +83,6 @@ func (m *Slipway) Ci(
 	if !skipDeploy && !dryRun && m.GitopsRepo == "" && p.Project.GitOps.Repo == "" {
 		rep.Notes = append(rep.Notes, "deployments went to the throwaway GitOps repository (no --gitops-repo given, no gitops.repo in slipway.yaml); see it with `dagger call gitops export --path ./gitops`")
 	}
-	switch scanner := p.Project.Scan.Scanner; {
-	case !m.scans(scanner):
-		rep.Notes = append(rep.Notes, "images were not scanned for vulnerabilities (no --vuln-db given); environments that require a vuln attestation will refuse them")
-	case m.VulnDB == nil:
-		rep.Notes = append(rep.Notes, "images were scanned with Trivy against the database it downloaded (no --vuln-db given)")
-	}
 	switch {
 	case p.Dirty:
 		rep.Notes = append(rep.Notes, fmt.Sprintf("built from uncommitted changes (--allow-dirty): tags end in %s, the provenance records dirty: true; changed: %s",
@@ -121,6 +116,7 @@ func (m *Slipway) Ci(
 		return "", err
 	}
 	rep.Sort()
+	rep.Notes = append(rep.Notes, scanNotes(p, rep)...)
 
 	if !skipDeploy {
 		for _, env := range p.Project.Environments {
@@ -239,6 +235,12 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		return r, notes
 	}
 
+	// An image that must be scanned but cannot be fails now, before
+	// anything is built.
+	if err := m.scanGateOpen(ctx, p); err != nil {
+		return fail("scan", err)
+	}
+
 	started := time.Now()
 	t0 := started
 	tr := m.testService(ctx, p, s)
@@ -270,7 +272,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	}
 
 	var vulnPred *dagger.File
-	if m.scans(p.Project.Scan.Scanner) && len(p.Project.Environments) > 0 {
+	if len(p.Project.Environments) > 0 {
 		gate := p.Project.Environments[0].Name
 		progress("%s: scanning under %s's policy", s.Name, gate)
 		t0 = time.Now()
@@ -278,6 +280,12 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		timed("scan", t0)
 		if err != nil {
 			return fail("scan", err)
+		}
+		if dec.NotScanned != "" {
+			r.Scan = dec.NotScanned
+			progress("%s: %s", s.Name, dec.NotScanned)
+		} else {
+			r.Scan = "scanned under " + gate + "'s policy; " + dec.Database
 		}
 		r.Vulnerabilities = dec.Counts
 		for _, e := range dec.Stale {
@@ -319,4 +327,29 @@ func merge(r *report.Service, out *report.Service) {
 		r.Vulnerabilities = out.Vulnerabilities
 	}
 	sort.Strings(r.Tags)
+}
+
+// scanNotes say, once per run, which vulnerability database the scans used
+// and how old it was, or why images were not scanned.
+func scanNotes(p *plan.Plan, rep *report.Report) []string {
+	vulnDBMu.Lock()
+	db, ok := vulnDBs[p.Project.Scan.Scanner]
+	vulnDBMu.Unlock()
+	if !ok {
+		return nil
+	}
+	if db.info.Available {
+		return []string{db.info.Describe(time.Now())}
+	}
+	var unscanned []string
+	for _, s := range rep.Services {
+		if strings.HasPrefix(s.Scan, "not scanned") {
+			unscanned = append(unscanned, s.Name)
+		}
+	}
+	if len(unscanned) == 0 {
+		return nil // the services' errors say it
+	}
+	return []string{fmt.Sprintf("%s were not scanned for vulnerabilities: %s; no auto-deployed environment asks for a scan, so they were published and deployed; supply --vuln-db DIR to scan them (%s)",
+		strings.Join(unscanned, ", "), db.info.Describe(time.Now()), scancmd.HowToGetDB(p.Project.Scan.Scanner))}
 }

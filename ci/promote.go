@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/report"
@@ -31,22 +32,27 @@ func (m *Slipway) releaseRun(ctx context.Context, kind string, args []string, pu
 		full = append(full, "--registry", reg.address)
 		full = append(full, reg.insecureArgs()...)
 	}
+	var rescanNote string
 	if kind == "promote" || kind == "rollback" {
 		// Re-scan the exact digests under the target environment's policy,
-		// with the scanner binary taken from the scanner's container.
-		var bin string
-		switch {
-		case m.VulnDB == nil:
-		case p.Project.Scan.Scanner == scancmd.Trivy:
-			bin = scancmd.TrivyBin
-			c = c.WithFile(bin, m.trivyScanner().File(bin))
-		case m.ScannerImage == "":
-			bin = "/usr/local/bin/osv-scanner"
-			c = c.WithFile(bin, m.osvScanner().File(bin))
+		// with the scanner binary taken from the scanner's container (the
+		// one --scanner-image names, for either scanner) and the same
+		// database ci uses: --vuln-db, or the scanner's own download.
+		scanner := p.Project.Scan.Scanner
+		db, err := m.vulnDatabase(ctx, scanner)
+		if err != nil {
+			return "", err
 		}
-		if bin != "" {
-			c = c.WithMountedDirectory("/var/lib/slipway-vuln-db", m.VulnDB)
+		if db.info.Available {
+			bin, from := scancmd.Bin(scanner), m.osvScanner()
+			if scanner == scancmd.Trivy {
+				from = m.trivyScanner()
+			}
+			c = db.mount(c.WithFile(bin, from.File(bin)), "/var/lib/slipway-vuln-db")
 			full = append(full, "--scanner", bin, "--vuln-db", "/var/lib/slipway-vuln-db")
+			rescanNote = "re-scanned against the " + db.info.Describe(time.Now())
+		} else {
+			rescanNote = "images were not re-scanned: " + db.info.Describe(time.Now()) + "; supply --vuln-db DIR (" + scancmd.HowToGetDB(scanner) + ")"
 		}
 	}
 	if by != "" {
@@ -66,6 +72,9 @@ func (m *Slipway) releaseRun(ctx context.Context, kind string, args []string, pu
 	var rep report.Report
 	if err := json.Unmarshal([]byte(b), &rep); err != nil {
 		return "", fmt.Errorf("reading the %s report: %w", kind, err)
+	}
+	if rescanNote != "" {
+		rep.Notes = append(rep.Notes, rescanNote)
 	}
 	if err := m.saveReport(ctx, &rep); err != nil {
 		rep.Notes = append(rep.Notes, "the report could not be saved for last-report: "+err.Error())

@@ -57,16 +57,9 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		if p.Dirty {
 			prov = append(prov, "--dirty")
 		}
-		// The base images, resolved to the digests the build used.
-		for _, base := range s.BaseImages {
-			resolved, err := dag.Container().From(base).ImageRef(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("resolving the base image %s of %s/%s: %w", base, s.Dir, s.Dockerfile, err)
-			}
-			if name, digest, ok := strings.Cut(resolved, "@"); ok {
-				prov = append(prov, "--base-image", name+"="+digest)
-			}
-		}
+		// The base images at the digests the plan resolved them to (and
+		// folded into the input digest).
+		prov = append(prov, baseImageArgs(s)...)
 		c = c.WithDirectory(srcMount, m.Source).WithExec(prov)
 		tr := []string{toolBin, "test-result", "--service", s.Name, "--out", workDir + "/tests.json"}
 		for _, ks := range [][2]string{{"unit", tests.unit}, {"integration", tests.integration}} {

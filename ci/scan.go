@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
@@ -40,8 +41,8 @@ func (m *Slipway) osvScanner() *dagger.Container {
 	}
 	bin := m.goBuild(m.ScannerSource, "github.com/google/osv-scanner/v2/cmd/osv-scanner")
 	return dag.Container().From(m.ToolImage).
-		WithFile("/usr/local/bin/osv-scanner", bin).
-		WithEntrypoint([]string{"/usr/local/bin/osv-scanner"})
+		WithFile(scancmd.OSVBin, bin).
+		WithEntrypoint([]string{scancmd.OSVBin})
 }
 
 // trivyScanner is Trivy's image; its binary is scancmd.TrivyBin.
@@ -51,12 +52,6 @@ func (m *Slipway) trivyScanner() *dagger.Container {
 		ref = m.ScannerImage
 	}
 	return dag.Container().From(ref)
-}
-
-// scans reports whether ci scans with scanner: osv-scanner needs --vuln-db;
-// Trivy downloads its own database without one.
-func (m *Slipway) scans(scanner string) bool {
-	return m.VulnDB != nil || scanner == scancmd.Trivy
 }
 
 // scanDecision is the part of the worker's scan-report decision ci uses.
@@ -71,6 +66,148 @@ type scanDecision struct {
 		File string `json:"file"`
 		Line int    `json:"line"`
 	} `json:"stale"`
+	// NotScanned says why the image was not scanned ("" when it was).
+	NotScanned string `json:"-"`
+	// Database describes the database it was scanned against.
+	Database string `json:"-"`
+}
+
+// vulnDatabase is the vulnerability database the scans of one call use:
+// --vuln-db, or the scanner's own database kept in a cache volume.
+type vulnDatabase struct {
+	info scancmd.DB
+	// mount puts the database at a path of c (nil when not available).
+	mount func(c *dagger.Container, at string) *dagger.Container
+}
+
+// vulnDBs holds the database of this call per scanner: it is prepared
+// (downloaded or refreshed) once, however many services are scanned.
+var (
+	vulnDBMu sync.Mutex
+	vulnDBs  = map[string]*vulnDatabase{}
+)
+
+// vulnCacheDir is where the database is mounted while it is prepared.
+const vulnCacheDir = "/var/cache/slipway-vuln-db"
+
+// vulnDatabase returns the database scans use with scanner, preparing it on
+// first use. A --vuln-db that does not hold the scanner's database is an
+// error; a database that cannot be downloaded is not (the result says it
+// is unavailable, and why).
+func (m *Slipway) vulnDatabase(ctx context.Context, scanner string) (*vulnDatabase, error) {
+	vulnDBMu.Lock()
+	defer vulnDBMu.Unlock()
+	if d, ok := vulnDBs[scanner]; ok {
+		return d, nil
+	}
+	d, err := m.prepareVulnDB(ctx, scanner)
+	if err != nil {
+		return nil, err
+	}
+	vulnDBs[scanner] = d
+	if d.info.Available {
+		progress("%s", d.info.Describe(time.Now()))
+	} else {
+		progress("vulnerability database unavailable: %s", d.info.Reason)
+	}
+	return d, nil
+}
+
+func (m *Slipway) prepareVulnDB(ctx context.Context, scanner string) (*vulnDatabase, error) {
+	if scanner != scancmd.OSV && scanner != scancmd.Trivy {
+		return nil, fmt.Errorf("slipway.yaml: scan.scanner: %q is not a supported scanner (%s or %s)", scanner, scancmd.OSV, scancmd.Trivy)
+	}
+	describe := func(c *dagger.Container, args ...string) (scancmd.DB, error) {
+		full := append([]string{toolBin, "vuln-db", "--scanner", scanner, "--dir", vulnCacheDir, "--out", workDir + "/db.json"}, args...)
+		r, err := mustExec(ctx, c.WithEnvVariable("SLIPWAY_RUN", runID()), full)
+		if err != nil {
+			return scancmd.DB{}, err
+		}
+		b, err := r.ctr.File(workDir + "/db.json").Contents(ctx)
+		if err != nil {
+			return scancmd.DB{}, err
+		}
+		var db scancmd.DB
+		if err := json.Unmarshal([]byte(b), &db); err != nil {
+			return scancmd.DB{}, fmt.Errorf("reading the vulnerability database's description: %w", err)
+		}
+		return db, nil
+	}
+	locked := dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}
+	if m.VulnDB != nil {
+		info, err := describe(m.Tool().WithMountedDirectory(vulnCacheDir, m.VulnDB), "--given")
+		if err != nil {
+			return nil, err
+		}
+		if !info.Available {
+			return nil, fmt.Errorf("%s", info.Reason)
+		}
+		return &vulnDatabase{info: info, mount: func(c *dagger.Container, at string) *dagger.Container {
+			return c.WithMountedDirectory(at, m.VulnDB)
+		}}, nil
+	}
+	var (
+		vol  *dagger.CacheVolume
+		info scancmd.DB
+		err  error
+	)
+	switch scanner {
+	case scancmd.Trivy:
+		// Trivy downloads (or refreshes) its own database into the cache
+		// volume; the worker then reads what is there.
+		vol = dag.CacheVolume("slipway-trivy-cache")
+		r, xerr := exec(ctx, m.trivyScanner().WithEnvVariable("HOME", "/tmp").
+			WithMountedCache(vulnCacheDir, vol, locked).
+			WithEnvVariable("SLIPWAY_RUN", runID()), scancmd.TrivyDownloadArgs("trivy", vulnCacheDir))
+		refreshErr := ""
+		switch {
+		case xerr != nil:
+			refreshErr = xerr.Error()
+		case r.exit != 0:
+			refreshErr = lastLine(r.stderr)
+			if refreshErr == "" {
+				refreshErr = fmt.Sprintf("trivy exited %d", r.exit)
+			}
+		}
+		info, err = describe(m.Tool().WithMountedCache(vulnCacheDir, vol, locked), "--refresh-error", refreshErr)
+	default:
+		// osv-scanner's offline database, downloaded (when it changed)
+		// by the worker into the cache volume.
+		vol = dag.CacheVolume("slipway-osv-db")
+		info, err = describe(m.Tool().WithMountedCache(vulnCacheDir, vol, locked), "--fetch")
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &vulnDatabase{info: info}
+	if info.Available {
+		// The fingerprint changes with the database: a scan is reused
+		// from the engine's cache only against the same database.
+		d.mount = func(c *dagger.Container, at string) *dagger.Container {
+			return c.WithMountedCache(at, vol, locked).WithEnvVariable("SLIPWAY_VULN_DB", info.Fingerprint)
+		}
+	}
+	return d, nil
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// scanGateOpen returns the error that fails a service before it is built
+// when its scan cannot run: no database could be had and an auto-deployed
+// environment asks for a scan.
+func (m *Slipway) scanGateOpen(ctx context.Context, p *plan.Plan) error {
+	db, err := m.vulnDatabase(ctx, p.Project.Scan.Scanner)
+	if err != nil {
+		return err
+	}
+	if req := p.Project.ScanRequirements(); !db.info.Available && len(req) > 0 {
+		return scancmd.NoDatabase(db.info, req)
+	}
+	return nil
 }
 
 // scanPaths are where the scanner container sees its inputs.
@@ -80,80 +217,74 @@ const (
 	scanDB      = "/scan/db"
 )
 
-// runScanner runs the project's scanner over the image archive and returns
-// its JSON report, the scanner's version and the database's URI (for the
-// scan predicate).
-func (m *Slipway) runScanner(ctx context.Context, scanner string, archive *dagger.File) (*dagger.File, string, string, error) {
+// runScanner runs the project's scanner over the image archive, offline
+// against db, and returns its JSON report and the scanner's version.
+func (m *Slipway) runScanner(ctx context.Context, scanner string, archive *dagger.File, db *vulnDatabase) (*dagger.File, string, error) {
 	var (
 		c       *dagger.Container
 		version = scannerVersion
-		dbURI   = "file:///vuln-db"
 		scan    = scancmd.Image{Archive: scanArchive, Report: scanReport, DB: scanDB}
 	)
 	switch scanner {
 	case scancmd.Trivy:
 		c, version, scan.Bin = m.trivyScanner(), scancmd.TrivyVersion, "trivy"
-		if m.VulnDB != nil {
-			ok, err := m.VulnDB.Exists(ctx, "db/trivy.db")
-			if err != nil {
-				return nil, "", "", fmt.Errorf("reading --vuln-db: %w", err)
-			}
-			if !ok {
-				return nil, "", "", fmt.Errorf("--vuln-db has no db/trivy.db: with scan.scanner: trivy it is Trivy's cache directory (db/trivy.db and db/metadata.json; docs/scanning.md)")
-			}
-			c = c.WithMountedDirectory(scanDB, m.VulnDB)
-		} else {
-			// Trivy's own download, kept in a cache volume; one scanner at
-			// a time updates it. A fresh run ID keeps the engine from
-			// answering with a scan made against an older download.
-			scan.Download, dbURI = true, "oci://mirror.gcr.io/aquasec/trivy-db:2"
-			c = c.WithMountedCache(scanDB, dag.CacheVolume("slipway-trivy-cache"),
-				dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
-				WithEnvVariable("SLIPWAY_RUN", runID())
-		}
-	case scancmd.OSV:
-		if m.VulnDB == nil {
-			return nil, "", "", fmt.Errorf("osv-scanner needs --vuln-db (docs/scanning.md)")
-		}
-		c, scan.Bin = m.osvScanner().WithMountedDirectory(scanDB, m.VulnDB), "/usr/local/bin/osv-scanner"
+	default:
+		c, scan.Bin = m.osvScanner(), scancmd.OSVBin
 	}
 	args, err := scan.Args(scanner)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("slipway.yaml: scan.scanner: %w", err)
+		return nil, "", fmt.Errorf("slipway.yaml: scan.scanner: %w", err)
 	}
-	r, err := exec(ctx, c.WithEnvVariable("HOME", "/tmp").
+	r, err := exec(ctx, db.mount(c, scanDB).WithEnvVariable("HOME", "/tmp").
 		WithMountedFile(scanArchive, archive).
 		WithWorkdir("/scan"), args)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("running %s: %w", scanner, err)
+		return nil, "", fmt.Errorf("running %s: %w", scanner, err)
 	}
 	if !scancmd.Completed(scanner, r.exit) {
-		return nil, "", "", fmt.Errorf("%s failed (exit %d): %s", scanner, r.exit, strings.TrimSpace(r.stderr))
+		return nil, "", fmt.Errorf("%s failed (exit %d): %s", scanner, r.exit, strings.TrimSpace(r.stderr))
 	}
-	return r.ctr.File(scanReport), version, dbURI, nil
+	return r.ctr.File(scanReport), version, nil
 }
 
 // scan runs the project's scanner over the built image (offline against
-// --vuln-db, or Trivy with its own download) and gates it on the policy of
-// env. It returns the decision and the vulnerability-scan predicate to
-// attest.
+// --vuln-db, or against the scanner's own database, downloaded into a cache
+// volume) and gates it on the policy of env. It returns the decision and
+// the vulnerability-scan predicate to attest. Without a database, it fails
+// when an auto-deployed environment asks for a scan
+// (config.Project.ScanRequirements), and otherwise passes with a decision
+// that says the image was not scanned, and why.
 func (m *Slipway) scan(ctx context.Context, p *plan.Plan, s plan.Service, img *dagger.Container, env string) (*scanDecision, *dagger.File, error) {
 	scanner := p.Project.Scan.Scanner
+	db, err := m.vulnDatabase(ctx, scanner)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !db.info.Available {
+		if req := p.Project.ScanRequirements(); len(req) > 0 {
+			return nil, nil, scancmd.NoDatabase(db.info, req)
+		}
+		return &scanDecision{Pass: true, Counts: nil, NotScanned: scancmd.NotScanned(db.info)}, nil, nil
+	}
 	archive := m.Tool().
 		WithMountedFile(workDir+"/image.tar", img.AsTarball()).
 		WithExec([]string{toolBin, "scan-archive", "--in", workDir + "/image.tar", "--out", workDir + "/docker.tar"}).
 		File(workDir + "/docker.tar")
 	started := time.Now().UTC().Format(time.RFC3339)
-	report, version, dbURI, err := m.runScanner(ctx, scanner, archive)
+	report, version, err := m.runScanner(ctx, scanner, archive, db)
 	if err != nil {
 		return nil, nil, err
+	}
+	dbVersion := ""
+	if !db.info.UpdatedAt.IsZero() {
+		dbVersion = db.info.UpdatedAt.UTC().Format(time.RFC3339)
 	}
 	d, err := exec(ctx, m.Tool().
 		WithDirectory(srcMount, m.Source).
 		WithMountedFile(workDir+"/scan.json", report),
 		[]string{toolBin, "scan-report", "--scanner", scanner, "--report", workDir + "/scan.json",
 			"--env", env, "--service", s.Name, "--source", srcMount, "--out", workDir + "/decision.json",
-			"--predicate-out", workDir + "/vuln.json", "--scanner-version", version, "--db-uri", dbURI,
+			"--predicate-out", workDir + "/vuln.json", "--scanner-version", version, "--db-uri", db.info.URI, "--db-version", dbVersion,
 			"--started", started, "--finished", time.Now().UTC().Format(time.RFC3339)})
 	if err != nil {
 		return nil, nil, err
@@ -169,6 +300,7 @@ func (m *Slipway) scan(ctx context.Context, p *plan.Plan, s plan.Service, img *d
 	if dec.Summary == "" {
 		dec.Summary = strings.TrimSpace(d.stderr)
 	}
+	dec.Database = db.info.Describe(time.Now())
 	var pred *dagger.File
 	if dec.Pass {
 		pred = d.ctr.File(workDir + "/vuln.json")

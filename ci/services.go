@@ -3,7 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"path"
+	"sort"
 	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
@@ -21,6 +27,9 @@ type planOpts struct {
 	checkDirty, allowDirty bool
 	// shard restricts the run to one shard of the services ("K/N").
 	shard string
+	// bases are the base images resolved by the engine (reference →
+	// digest), folded into the input digests of a lookup plan.
+	bases map[string]string
 }
 
 // plan runs the worker's planner over the source: configuration, input
@@ -51,6 +60,14 @@ func (m *Slipway) plan(ctx context.Context, reg *registryTarget, o planOpts) (*p
 	if o.allowDirty {
 		args = append(args, "--allow-dirty")
 	}
+	refs := make([]string, 0, len(o.bases))
+	for ref := range o.bases {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	for _, ref := range refs {
+		args = append(args, "--base-digest", ref+"="+o.bases[ref])
+	}
 	c := m.worker(reg).WithDirectory(srcMount, m.Source)
 	if o.lookup {
 		c = c.WithEnvVariable("SLIPWAY_RUN", runID())
@@ -69,18 +86,84 @@ func (m *Slipway) plan(ctx context.Context, reg *registryTarget, o planOpts) (*p
 // configuredRegistry reads registry.address and registry.insecure from the
 // configuration without contacting any registry.
 func (m *Slipway) configuredRegistry(ctx context.Context) (string, []string, error) {
-	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{})
+	p, err := m.configPlan(ctx)
 	if err != nil {
 		return "", nil, err
 	}
 	return p.Project.Registry.Address, p.Project.Registry.Insecure, nil
 }
 
-// resolve returns this run's registry and its plan.
+// configPlan is the plan that only reads the configuration: no registry is
+// contacted and base images are not resolved.
+func (m *Slipway) configPlan(ctx context.Context) (*plan.Plan, error) {
+	return m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{})
+}
+
+// resolveBaseImages resolves every distinct base image of the plan's
+// services through the engine (which holds the registry mirrors and
+// credentials), in parallel, once each. References pinned by digest need no
+// lookup and are left to the planner. A reference that cannot be resolved
+// is an error naming the service, its Dockerfile and the FROM line.
+func resolveBaseImages(ctx context.Context, p *plan.Plan) (map[string]string, error) {
+	type use struct {
+		service, dockerfile string
+		line                int
+	}
+	first := map[string]use{}
+	var refs []string
+	for _, s := range p.Services {
+		for _, f := range s.From {
+			if _, seen := first[f.Ref]; seen || plan.Pinned(f.Ref) != "" {
+				continue
+			}
+			first[f.Ref] = use{s.Name, path.Join(s.Dir, s.Dockerfile), f.Line}
+			refs = append(refs, f.Ref)
+		}
+	}
+	start := time.Now()
+	out := make(map[string]string, len(refs))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, ref := range refs {
+		g.Go(func() error {
+			resolved, err := dag.Container().From(ref).ImageRef(gctx)
+			_, digest, ok := strings.Cut(resolved, "@")
+			if err == nil && !ok {
+				err = fmt.Errorf("the engine returned %q, which names no digest", resolved)
+			}
+			if err != nil {
+				u := first[ref]
+				return fmt.Errorf("service %s: %s:%d: FROM %s: resolving the base image through the engine: %w", u.service, u.dockerfile, u.line, ref, err)
+			}
+			mu.Lock()
+			out[ref] = digest
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if len(refs) > 0 {
+		progress("base images: %d resolved in %s", len(refs), time.Since(start).Round(time.Millisecond))
+	}
+	return out, nil
+}
+
+// resolve returns this run's registry and its plan. A lookup plan (the one
+// that decides what is rebuilt) has every base image resolved by the engine
+// and folded into the input digests.
 func (m *Slipway) resolve(ctx context.Context, o planOpts) (*registryTarget, *plan.Plan, error) {
-	addr, insecure, err := m.configuredRegistry(ctx)
+	cfg, err := m.configPlan(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	addr, insecure := cfg.Project.Registry.Address, cfg.Project.Registry.Insecure
+	if o.lookup {
+		if o.bases, err = resolveBaseImages(ctx, cfg); err != nil {
+			return nil, nil, err
+		}
 	}
 	if o.embedded {
 		addr, insecure = "", nil
@@ -94,9 +177,10 @@ func (m *Slipway) resolve(ctx context.Context, o planOpts) (*registryTarget, *pl
 }
 
 // Services lists the services of the repository, whether each is affected
-// (must be rebuilt) and the input digest that decides it. With --format json
-// it prints a list a CI matrix can fan out over: name, language, affected,
-// inputDigest, image (and shard, with --shards N).
+// (must be rebuilt), the input digest that decides it and the base images
+// at the digests they resolve to now. With --format json it prints a list a
+// CI matrix can fan out over: name, language, affected, inputDigest, image
+// (and shard, with --shards N).
 // +cache="never"
 func (m *Slipway) Services(
 	ctx context.Context,
@@ -138,6 +222,9 @@ func (m *Slipway) Services(
 			img = s.Existing
 		}
 		fmt.Fprintf(&b, "%-12s %-8s %-14s %-10s %s\n", s.Name, s.Language, s.Inputs.Short(), state, img)
+		for _, base := range s.Inputs.BaseImages {
+			fmt.Fprintf(&b, "%-12s   FROM %s (%s)\n", "", base.Ref, base.Digest)
+		}
 	}
 	fmt.Fprintf(&b, "\ncommit %s", p.Commit)
 	if p.Branch != "" {
@@ -155,4 +242,19 @@ func (m *Slipway) serviceSource(p *plan.Plan, s plan.Service) *dagger.Directory 
 		d = d.WithDirectory(sh, m.Source.Directory(sh))
 	}
 	return d
+}
+
+// baseImageArgs are the provenance's --base-image flags: each base image at
+// the digest the plan resolved it to, with a pinned digest taken off the
+// reference (it is the digest).
+func baseImageArgs(s plan.Service) []string {
+	var args []string
+	for _, b := range s.Inputs.BaseImages {
+		ref := b.Ref
+		if i := strings.Index(ref, "@"); i >= 0 {
+			ref = ref[:i]
+		}
+		args = append(args, "--base-image", ref+"="+b.Digest)
+	}
+	return args
 }

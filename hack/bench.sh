@@ -66,9 +66,17 @@ eval "$(./hack/engine.sh env)"
 step "the pipeline through the engine (e2e BenchmarkModuleCI)"
 SLIPWAY_E2E=1 go test -run '^$' -bench BenchmarkModuleCI -benchtime 1x -timeout 60m -v ./e2e/ 2>&1 | grep -E '^(Benchmark|ok|FAIL)|module_test.go:[0-9]+: (builds|image)' || true
 
+step "base-image resolution per run (dagger call services: every FROM resolved through the engine), 3 times"
+bases=()
+for _ in 1 2 3; do
+	line=$("${_EXPERIMENTAL_DAGGER_CLI_BIN:-dagger}" call --progress=plain -m "$SLIPWAY_ROOT" services 2>&1 | grep -o 'base images: [0-9]* resolved in [0-9.]*[mµn]*s' | tail -1 || true)
+	bases+=("${line#base images: }")
+done
+
 printf '\n== figures\n'
 printf '  %-44s %6d ms\n' "engine up (first, from this state)" "$first"
 printf '  %-44s %6d ms\n' "engine down + up, warm caches" "$restart"
 printf '  %-44s %6d ms\n' "engine up when already up (no-op)" "$noop"
 printf '  %-44s %6s ms\n' "session round trip (5 runs)" "${rts[*]}"
 printf '  %-44s %6s ms\n' "warm module load, dagger functions (5 runs)" "${loads[*]}"
+printf '  %-44s %s\n' "base-image resolution per run (3 runs)" "$(IFS=';'; echo "${bases[*]}")"

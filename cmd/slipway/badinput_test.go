@@ -151,6 +151,9 @@ func TestBadInputCatalogue(t *testing.T) {
 		{"secret in configuration", func(r string) {
 			edit(t, filepath.Join(r, "services/notify/service.yaml"), "env:\n  REDIS_URL", "env:\n  API_TOKEN: abc\n  REDIS_URL")
 		}, nil, []string{"plan", "--lookup=false", "--registry", w.host, "--source", "{src}"}, []string{"services/notify/service.yaml", "env.API_TOKEN: looks like a secret"}},
+		{"unresolved base image", nil, nil, []string{"plan", "--lookup=false", "--registry", w.host, "--commit", commitA, "--source", "{src}",
+			"--base-digest", "golang:1.26-alpine=sha256:" + strings.Repeat("a", 64)}, []string{"service catalog", "services/catalog/Dockerfile:4: FROM python:3.11-slim-bookworm", "not resolved"}},
+		{"malformed base digest", nil, nil, []string{"plan", "--lookup=false", "--registry", w.host, "--source", "{src}", "--base-digest", "python:3.11"}, []string{`--base-digest "python:3.11": want REF=sha256:DIGEST`}},
 		{"short commit", nil, nil, []string{"plan", "--lookup=false", "--registry", w.host, "--commit", "abc1234", "--source", "{src}"}, []string{"not a full 40-character SHA"}},
 		{"bad image reference", nil, nil, []string{"publish", "--tarball", okTar, "--repo", w.host + "/Shop/Orders", "--service", "orders", "--tag", commitA}, []string{"service orders", "Shop/Orders"}},
 		{"missing tarball", nil, nil, []string{"publish", "--tarball", filepath.Join(w.dir, "nope.tar"), "--repo", w.host + "/shop/orders", "--service", "orders", "--tag", commitA}, []string{"service orders: pushing", "nope.tar"}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/slipwayci/slipway/internal/monorepo"
 	"github.com/slipwayci/slipway/internal/plan"
@@ -26,8 +27,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	shard := fs.String("shard", "", "K/N: only the services of shard K of N")
 	checkDirty := fs.Bool("check-dirty", false, "look for uncommitted changes in the selected services' inputs (git's index)")
 	allowDirty := fs.Bool("allow-dirty", false, "with uncommitted changes, plan a dirty run (tags end in -dirty) instead of leaving the refusal to the caller")
-	var services, insecure listFlag
+	var services, insecure, bases listFlag
 	fs.Var(&services, "service", "restrict the run to this service (repeatable)")
+	fs.Var(&bases, "base-digest", "REF=sha256:DIGEST: a base image (a FROM reference after ARG substitution) resolved to its digest; with --lookup every FROM that is not pinned by digest needs one (repeatable)")
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -42,6 +44,21 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts := plan.Options{Shard: sh, Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force,
 		CheckDirty: *checkDirty, AllowDirty: *allowDirty}
+	if *lookup || len(bases) > 0 {
+		// The plan that decides builds folds every base image's digest into
+		// the input digests.
+		opts.BaseDigests = map[string]string{}
+		for _, kv := range bases {
+			ref, d, ok := strings.Cut(kv, "=")
+			if !ok || ref == "" || d == "" {
+				return fmt.Errorf("%w: --base-digest %q: want REF=sha256:DIGEST", errUsage, kv)
+			}
+			if prev, dup := opts.BaseDigests[ref]; dup && prev != d {
+				return fmt.Errorf("%w: --base-digest %s given twice with different digests", errUsage, ref)
+			}
+			opts.BaseDigests[ref] = d
+		}
+	}
 	if *lookup {
 		f, err := newFinder(insecure, *registry)
 		if err != nil {
@@ -65,7 +82,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		case s.Existing != "":
 			state = "unchanged, image exists"
 		}
-		fmt.Fprintf(stderr, "plan: %-12s inputs %s (%d files)  %s\n", s.Name, s.Inputs.Short(), s.Inputs.Files, state)
+		fmt.Fprintf(stderr, "plan: %-12s inputs %s (%d files, %d base images)  %s\n", s.Name, s.Inputs.Short(), s.Inputs.Files, len(s.Inputs.BaseImages), state)
 	}
 	switch {
 	case p.DirtyUnchecked != "":

@@ -4,7 +4,10 @@
 // the line, and loading fails before any container runs.
 package config
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // ProjectFile is the name of the project configuration file at the root.
 const ProjectFile = "slipway.yaml"
@@ -83,6 +86,41 @@ type Environment struct {
 	Policy Policy `yaml:"policy" json:"policy"`
 	// Mode is how GitOps changes land: "commit" (default) or "pull-request".
 	Mode string `yaml:"mode" json:"mode"`
+	// FailOnSet records that policy.failOn was written in slipway.yaml (or
+	// comes from the built-in environments), rather than defaulted.
+	FailOnSet bool `yaml:"-" json:"failOnSet,omitempty"`
+}
+
+// ScanRequirement says why an environment asks for a vulnerability scan, or
+// "" when it does not. An environment asks for one when it requires the
+// vuln attestation, or when its policy.failOn is written in slipway.yaml
+// (or is one of the built-in environments') with a severity: it states
+// which findings must block. failOn: NONE (report only) asks for none, and
+// neither does a failOn left to its default: such an environment takes an
+// image that could not be scanned, and the run report says "not scanned".
+func (e Environment) ScanRequirement() string {
+	for _, a := range e.RequireAttestations {
+		if a == "vuln" {
+			return fmt.Sprintf("environment %s requires the vuln attestation (requireAttestations)", e.Name)
+		}
+	}
+	if e.FailOnSet && e.Policy.FailOn != "NONE" {
+		return fmt.Sprintf("environment %s's policy blocks %s findings (policy.failOn: %s)", e.Name, e.Policy.FailOn, e.Policy.FailOn)
+	}
+	return ""
+}
+
+// ScanRequirements are the ScanRequirement of every auto-deployed
+// environment that asks for a scan: the environments ci deploys to, whose
+// gate a run without a vulnerability database fails.
+func (p Project) ScanRequirements() []string {
+	var out []string
+	for _, e := range p.Environments {
+		if r := e.ScanRequirement(); e.AutoDeploy && r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Policy is a per-environment vulnerability gate.

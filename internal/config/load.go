@@ -137,6 +137,7 @@ func (p *Project) applyDefaults() {
 	}
 	for i := range p.Environments {
 		e := &p.Environments[i]
+		e.FailOnSet = e.Policy.FailOn != ""
 		if e.Policy.FailOn == "" {
 			e.Policy.FailOn = "CRITICAL"
 		}

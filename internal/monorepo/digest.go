@@ -36,6 +36,47 @@ type Inputs struct {
 	Files int `json:"files"`
 	// Paths are the roots that were hashed (the service directory first).
 	Paths []string `json:"paths"`
+	// BaseImages are the images the service's Dockerfile builds from, each
+	// at the digest it resolved to when the plan was made, sorted by
+	// reference. They are part of Digest: a base tag that moves to a new
+	// image changes the digest of every service built on it.
+	BaseImages []BaseImage `json:"baseImages,omitempty"`
+}
+
+// BaseImage is one resolved base image of a service.
+type BaseImage struct {
+	// Ref is the FROM reference as written (after ARG substitution).
+	Ref string `json:"ref"`
+	// Digest is "sha256:<hex>", the image (or index) the reference named.
+	Digest string `json:"digest"`
+}
+
+// WithBaseImages folds the resolved base images into the input digest.
+// The result depends only on the file digest and the set of (reference,
+// digest) pairs, not on their order. Calling it with no base images still
+// changes the digest, so that a service built FROM scratch alone cannot
+// collide with a digest computed before base images were resolved.
+func (in Inputs) WithBaseImages(bases []BaseImage) Inputs {
+	sorted := append([]BaseImage(nil), bases...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].Ref != sorted[j].Ref {
+			return sorted[i].Ref < sorted[j].Ref
+		}
+		return sorted[i].Digest < sorted[j].Digest
+	})
+	h := sha256.New()
+	fmt.Fprintf(h, "%s bases\n%s\n", DigestVersion, in.Digest)
+	var out []BaseImage
+	for i, b := range sorted {
+		if i > 0 && b == sorted[i-1] {
+			continue
+		}
+		out = append(out, b)
+		fmt.Fprintf(h, "from %s %s\n", b.Digest, b.Ref)
+	}
+	in.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	in.BaseImages = out
+	return in
 }
 
 // Short returns the first 12 hex digits of the digest, for logs.

@@ -12,12 +12,37 @@ import (
 // variable after substitution is left out: it cannot be resolved without
 // the build.
 func BaseImages(dockerfile string, buildArgs map[string]string) []string {
+	var out []string
+	for _, f := range FromLines(dockerfile, buildArgs) {
+		out = append(out, f.Ref)
+	}
+	return out
+}
+
+// From is one base image of a Dockerfile: the reference its first FROM names
+// (after substitution) and that instruction's line (1-based).
+type From struct {
+	Ref  string `json:"ref"`
+	Line int    `json:"line"`
+}
+
+// Pinned returns the digest a reference pins with "@sha256:…", or "".
+func Pinned(ref string) string {
+	if _, d, ok := strings.Cut(ref, "@"); ok && strings.HasPrefix(d, "sha256:") {
+		return d
+	}
+	return ""
+}
+
+// FromLines is BaseImages with the line of each reference's first FROM.
+func FromLines(dockerfile string, buildArgs map[string]string) []From {
 	args := map[string]string{}
 	stages := map[string]bool{}
 	seen := map[string]bool{}
-	var out []string
+	var out []From
 	sawFrom := false
-	for _, line := range logicalLines(dockerfile) {
+	for _, ll := range logicalLines(dockerfile) {
+		line := ll.text
 		fields := strings.Fields(line)
 		if len(fields) == 0 {
 			continue
@@ -45,7 +70,7 @@ func BaseImages(dockerfile string, buildArgs map[string]string) []string {
 			case ref == "" || strings.EqualFold(ref, "scratch") || stages[strings.ToLower(ref)] || strings.Contains(ref, "$"):
 			case !seen[ref]:
 				seen[ref] = true
-				out = append(out, ref)
+				out = append(out, From{Ref: ref, Line: ll.line})
 			}
 			if len(rest) >= 3 && strings.EqualFold(rest[1], "AS") {
 				stages[strings.ToLower(rest[2])] = true
@@ -55,14 +80,24 @@ func BaseImages(dockerfile string, buildArgs map[string]string) []string {
 	return out
 }
 
+// logicalLine is one instruction with the line it starts on.
+type logicalLine struct {
+	text string
+	line int
+}
+
 // logicalLines joins continued lines and drops comments and blank lines.
-func logicalLines(s string) []string {
-	var out []string
+func logicalLines(s string) []logicalLine {
+	var out []logicalLine
 	var cur strings.Builder
-	for _, raw := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+	start := 0
+	for i, raw := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
 		t := strings.TrimSpace(raw)
 		if strings.HasPrefix(t, "#") && cur.Len() == 0 {
 			continue
+		}
+		if cur.Len() == 0 {
+			start = i + 1
 		}
 		if strings.HasSuffix(t, `\`) {
 			cur.WriteString(strings.TrimSuffix(t, `\`) + " ")
@@ -70,12 +105,12 @@ func logicalLines(s string) []string {
 		}
 		cur.WriteString(t)
 		if l := strings.TrimSpace(cur.String()); l != "" {
-			out = append(out, l)
+			out = append(out, logicalLine{l, start})
 		}
 		cur.Reset()
 	}
 	if l := strings.TrimSpace(cur.String()); l != "" {
-		out = append(out, l)
+		out = append(out, logicalLine{l, start})
 	}
 	return out
 }

@@ -67,6 +67,9 @@ type Service struct {
 	// BaseImages are the images the Dockerfile builds from (see
 	// BaseImages), recorded with their digests in the SLSA provenance.
 	BaseImages []string `json:"baseImages,omitempty"`
+	// From are the same base images with the line of their FROM, so that
+	// a base image that cannot be resolved is named by file and line.
+	From []From `json:"from,omitempty"`
 }
 
 // Affected reports whether the service must be tested and built.
@@ -103,6 +106,51 @@ type Options struct {
 	AllowDirty bool
 	// Shard restricts the run to the services this shard owns (zero: all).
 	Shard Shard
+	// BaseDigests maps each base image reference (a FROM after ARG
+	// substitution, as BaseImages returns it) to the digest it resolves to
+	// now. When it is not nil, every base image is folded into its
+	// service's input digest, and one that is neither pinned by digest nor
+	// in the map is an error naming the service, the Dockerfile and the
+	// line. When it is nil (a plan that only reads the configuration),
+	// input digests leave base images out and must not be used for build
+	// avoidance.
+	BaseDigests map[string]string
+}
+
+// ResolveBaseImages returns the resolved base images of one service, or an
+// error naming the service, its Dockerfile and the FROM line of the first
+// reference that is neither pinned by digest ("@sha256:…", used as it is)
+// nor in digests.
+func ResolveBaseImages(service, dockerfile string, from []From, digests map[string]string) ([]monorepo.BaseImage, error) {
+	out := make([]monorepo.BaseImage, 0, len(from))
+	for _, f := range from {
+		d := Pinned(f.Ref)
+		if d == "" {
+			d = digests[f.Ref]
+		}
+		if !validDigest(d) {
+			what := "was not resolved to a digest"
+			if d != "" {
+				what = fmt.Sprintf("resolved to %q, which is not a sha256 digest", d)
+			}
+			return nil, fmt.Errorf("service %s: %s:%d: FROM %s: the base image %s (input digests include every base image's digest; the module resolves them through the engine and passes --base-digest %s=sha256:…)", service, dockerfile, f.Line, f.Ref, what, f.Ref)
+		}
+		out = append(out, monorepo.BaseImage{Ref: f.Ref, Digest: d})
+	}
+	return out, nil
+}
+
+func validDigest(d string) bool {
+	h, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	for _, c := range h {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Make loads the configuration from fsys and computes the plan.
@@ -161,7 +209,18 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("service %s: reading %s: %w", s.Name, df, err)
 		}
-		ps.BaseImages = BaseImages(string(b), s.BuildArgs)
+		ps.From = FromLines(string(b), s.BuildArgs)
+		for _, f := range ps.From {
+			ps.BaseImages = append(ps.BaseImages, f.Ref)
+		}
+		if opts.BaseDigests != nil {
+			bases, err := ResolveBaseImages(s.Name, df, ps.From, opts.BaseDigests)
+			if err != nil {
+				return nil, err
+			}
+			in = in.WithBaseImages(bases)
+			ps.Inputs = in
+		}
 		if ps.Selected && opts.Finder != nil && !opts.Force {
 			ref, found, err := opts.Finder.FindByInputDigest(ctx, ps.Repository, in.Digest)
 			if err != nil {

@@ -78,7 +78,7 @@ func (r *Report) Markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				s.Name, statusIcon[s.Status], s.Status, code(shortDigest(s.Digest)), dash(tests), dash(s.Smoke), signed,
-				vulnSummary(s.Vulnerabilities), HumanBytes(s.SizeBytes), round(total(s.Durations)))
+				vulnCell(s), HumanBytes(s.SizeBytes), round(total(s.Durations)))
 		}
 		b.WriteString("\n")
 	}
@@ -206,6 +206,8 @@ func (r *Report) Text() string {
 		}
 		if s.Vulnerabilities != nil {
 			line += "  vulns: " + vulnSummary(s.Vulnerabilities)
+		} else if strings.HasPrefix(s.Scan, "not scanned") {
+			line += "  not scanned"
 		}
 		if s.Reason != "" {
 			line += "  " + s.Reason
@@ -237,4 +239,13 @@ func (r *Report) Text() string {
 		b.WriteString("  note: " + n + "\n")
 	}
 	return b.String()
+}
+
+// vulnCell is the vulnerabilities cell of a service: the counts, or "not
+// scanned".
+func vulnCell(s Service) string {
+	if s.Vulnerabilities == nil && strings.HasPrefix(s.Scan, "not scanned") {
+		return "not scanned"
+	}
+	return vulnSummary(s.Vulnerabilities)
 }

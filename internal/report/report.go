@@ -83,6 +83,10 @@ type Service struct {
 	Attestations []string `json:"attestations,omitempty"`
 	// Vulnerabilities counts findings by severity.
 	Vulnerabilities map[string]int `json:"vulnerabilities,omitempty"`
+	// Scan says whether and how the image was scanned for vulnerabilities
+	// ("scanned under dev's policy; vulnerability database: …", or "not
+	// scanned: …" with the reason).
+	Scan string `json:"scan,omitempty"`
 	// Blocked lists the findings that failed the gate.
 	Blocked   []string `json:"blocked,omitempty"`
 	SizeBytes int64    `json:"sizeBytes,omitempty"`

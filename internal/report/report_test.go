@@ -145,3 +145,17 @@ func TestRunLevelErrorFailsTheReport(t *testing.T) {
 		}
 	}
 }
+
+func TestNotScannedIsShown(t *testing.T) {
+	r := &Report{Kind: "ci", Services: []Service{
+		{Name: "api", Status: Built, Digest: "sha256:" + strings.Repeat("a", 64), Scan: "not scanned: no osv-scanner vulnerability database: offline"},
+		{Name: "web", Status: Built, Digest: "sha256:" + strings.Repeat("b", 64), Vulnerabilities: map[string]int{}, Scan: "scanned under dev's policy"},
+	}}
+	text := r.Text()
+	if !strings.Contains(text, "api      built      sha256:aaaaaaaaaaaa  unsigned  not scanned") || strings.Contains(strings.Split(text, "\n")[2], "not scanned") {
+		t.Errorf("text:\n%s", text)
+	}
+	if md := r.Markdown(); !strings.Contains(md, "| not scanned |") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}

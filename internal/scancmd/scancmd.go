@@ -24,6 +24,20 @@ const DefaultTrivyImage = "aquasec/trivy:" + TrivyVersion
 // TrivyBin is where Trivy's images keep the binary.
 const TrivyBin = "/usr/local/bin/trivy"
 
+// OSVBin is where slipway's osv-scanner container (and an image given with
+// --scanner-image) keeps the binary.
+const OSVBin = "/usr/local/bin/osv-scanner"
+
+// Bin is the path of scanner's binary in its container: the file promote
+// and rollback copy into the worker for the re-scan, whichever image
+// (the default or --scanner-image) the container runs.
+func Bin(scanner string) string {
+	if scanner == Trivy {
+		return TrivyBin
+	}
+	return OSVBin
+}
+
 // Image is one scan of a docker-save image archive that writes a JSON report.
 type Image struct {
 	// Bin is the scanner binary ("trivy", "/usr/local/bin/osv-scanner").
@@ -83,4 +97,12 @@ func (i Image) Args(scanner string) ([]string, error) {
 // found vulnerabilities (slipway never asks Trivy for a non-zero exit code).
 func Completed(scanner string, exit int) bool {
 	return exit == 0 || (scanner == OSV && exit == 1)
+}
+
+// TrivyDownloadArgs is the command line that downloads (or refreshes)
+// Trivy's vulnerability database into its cache directory dir, and nothing
+// else: ci runs it once per run, then scans offline against dir.
+func TrivyDownloadArgs(bin, dir string) []string {
+	return []string{bin, "image", "--download-db-only", "--cache-dir", dir,
+		"--skip-check-update", "--disable-telemetry", "--no-progress", "--quiet"}
 }
