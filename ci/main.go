@@ -76,7 +76,7 @@ type Slipway struct {
 	// +private
 	ToolImage string
 	// +private
-	WorkerImage string
+	WorkerImageRef string
 	// +private
 	WorkerFromSource bool
 }
@@ -193,7 +193,7 @@ func New(
 		SourceURL:        sourceUrl,
 		GoImage:          goImage,
 		ToolImage:        toolImage,
-		WorkerImage:      workerImage,
+		WorkerImageRef:   workerImage,
 		WorkerFromSource: workerFromSource,
 	}
 }

@@ -57,7 +57,7 @@ func (m *Slipway) resolveWorker(ctx context.Context) *dagger.Container {
 		progress("worker: cannot digest its source (%v): compiling it", err)
 		return m.workerFromSource()
 	}
-	ref, explicit := m.WorkerImage, m.WorkerImage != ""
+	ref, explicit := m.WorkerImageRef, m.WorkerImageRef != ""
 	if !explicit {
 		if ref = lockedWorker(workerLock, src); ref == "" {
 			progress("worker: no prebuilt worker recorded for source %s (ci/worker.lock): compiling it from source", src[:19])
