@@ -26,7 +26,7 @@ func TestLockedWorker(t *testing.T) {
 }
 
 func TestWorkerRef(t *testing.T) {
-	if got := workerRef("ghcr.io/acme/w", testSource); got != "ghcr.io/acme/w:testSource-0123456789abcdef" {
+	if got := workerRef("ghcr.io/acme/w", testSource); got != "ghcr.io/acme/w:src-0123456789abcdef" {
 		t.Errorf("workerRef = %q", got)
 	}
 }
