@@ -12,7 +12,7 @@ const testSource = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef01234
 func TestLockedWorker(t *testing.T) {
 	lock := "# comment\n" +
 		"sha256:ffff ghcr.io/acme/slipway-worker@sha256:aaaa\n" +
-		testSource + " ghcr.io/acme/slipway-worker:testSource-0123\n" + // a tag only: never trusted
+		testSource + " ghcr.io/acme/slipway-worker:src-0123\n" + // a tag only: never trusted
 		testSource + " ghcr.io/acme/slipway-worker@sha256:bbbb\n"
 	if got := lockedWorker(lock, testSource); got != "ghcr.io/acme/slipway-worker@sha256:bbbb" {
 		t.Errorf("lockedWorker = %q", got)
