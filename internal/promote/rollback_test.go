@@ -174,10 +174,10 @@ func TestRollbackTargets(t *testing.T) {
 	snap := f.snapshot()
 	for target, want := range map[string]string{
 		"2222222222":            "is ambiguous",
-		"9999999":               "no image in " + f.repoOf("orders") + " is tagged with a commit starting 9999999",
+		"9999999":               "no image in " + f.repoOf("orders") + " has a valid signature of service orders recording a commit starting 9999999",
 		"sha256:abc":            "is not a digest",
 		"v1.2.3":                "neither a commit SHA",
-		strings.Repeat("9", 40): "was this commit published",
+		strings.Repeat("9", 40): "was it published and signed?",
 	} {
 		_, err := Rollback(ctx, f.rollbackOptions("prod", "orders", target))
 		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), want) {
@@ -206,7 +206,8 @@ func TestRollbackRefusals(t *testing.T) {
 		want string
 	}{
 		{f.rollbackOptions("prod", "orders", c1), ErrDenylisted, v1 + " is denylisted (leaks memory, by alice"},
-		{f.rollbackOptions("prod", "orders", c3), ErrUnverified, "prod requires a valid signature"},
+		{f.rollbackOptions("prod", "orders", unsigned), ErrUnverified, "prod requires a valid signature"},
+		{f.rollbackOptions("prod", "orders", c3), ErrUnverified, "The tag " + f.repoOf("orders") + ":" + c3 + " points at " + unsigned + ", which no such signature vouches for"},
 		{f.rollbackOptions("qa", "orders", c1), ErrUnknown, `unknown environment "qa"`},
 		{f.rollbackOptions("prod", "billing", c1), ErrUnknown, `unknown service "billing"`},
 	}
@@ -219,7 +220,6 @@ func TestRollbackRefusals(t *testing.T) {
 	if f.snapshot() != snap {
 		t.Error("a refused rollback wrote")
 	}
-	_ = unsigned
 }
 
 // TestRollbackToWhatRunsOnlyPins: the image is there already, so the
