@@ -452,3 +452,57 @@ func TestPullRequestMode(t *testing.T) {
 		t.Fatal("the pin is not in the pull request")
 	}
 }
+
+// TestRollbackIgnoresAMovedCommitTag: the commit tag is mutable; rollback
+// --to <commit> finds the image through the signatures that record the
+// commit, so a tag moved to an unsigned image, another commit's image or
+// another service's image redirects nothing.
+func TestRollbackIgnoresAMovedCommitTag(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v1, v2 := prodAt(t, f)
+	repo := f.repoOf("orders")
+	move := func(digest string) {
+		t.Helper()
+		if err := f.reg.Tag(ctx, repo+"@"+digest, c1); err != nil {
+			t.Fatal(err)
+		}
+		if f.tagged(repo, c1) != digest {
+			t.Fatal("set-up: the tag did not move")
+		}
+	}
+	unsigned := f.publish("orders", image{seed: 90, commit: c3})
+	// catalog's image, signed as catalog at c1, pushed into orders'
+	// repository.
+	catalogImg := f.publish("orders", image{seed: 91, commit: c3})
+	if _, err := f.signer.Sign(ctx, repo+"@"+catalogImg, map[string]string{"dev.slipway.service": "catalog", "dev.slipway.source-commit": c1}); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]string{"unsigned": unsigned, "another commit's": v2, "another service's": catalogImg} {
+		move(d)
+		for _, target := range []string{c1, c1[:9]} {
+			rep, err := Rollback(ctx, f.rollbackOptions("prod", "orders", target))
+			if err != nil {
+				t.Fatalf("tag moved to %s image, rollback to %s: %v", name, target, err)
+			}
+			if got := f.imageIn("prod", "orders").Image; got.Digest != v1 || got.Tag != c1 || status(rep, "orders").Digest != v1 {
+				t.Fatalf("tag moved to %s image, rollback to %s deployed %+v, want %s", name, target, got, v1)
+			}
+			if _, err := Rollback(ctx, f.rollbackOptions("prod", "orders", v2)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A commit whose only image under its tag is unsigned is refused, and
+	// the refusal says the tag was not followed.
+	_, err := Rollback(ctx, f.rollbackOptions("prod", "orders", c3))
+	if !errors.Is(err, ErrUnverified) || !strings.Contains(err.Error(), "which no such signature vouches for") {
+		t.Fatalf("rollback to c3: %v", err)
+	}
+	// Without a public key a commit cannot be resolved.
+	o := f.rollbackOptions("prod", "orders", c1)
+	o.Verifier = nil
+	if _, err := Rollback(ctx, o); !errors.Is(err, ErrUnverified) || !strings.Contains(err.Error(), "no public key was given; pass the key, or roll back to a digest") {
+		t.Fatalf("without a key: %v", err)
+	}
+}
