@@ -32,12 +32,12 @@ func (m *Slipway) releaseRun(ctx context.Context, kind string, args []string, pu
 		full = append(full, reg.insecureArgs()...)
 	}
 	if kind == "promote" || kind == "rollback" {
-		// The SLSA provenance must name the source repository ci records.
-		sourceURL := m.SourceURL
-		if sourceURL == "" {
-			sourceURL = "file:///" + p.Project.Name
+		// Given the source URL ci records (--source-url), the SLSA
+		// provenance must name it; without, only its signed commit is
+		// checked.
+		if m.SourceURL != "" {
+			full = append(full, "--source-url", m.SourceURL)
 		}
-		full = append(full, "--source-url", sourceURL)
 		// Re-scan the exact digests under the target environment's policy,
 		// with the scanner binary taken from the scanner's container.
 		var bin string
