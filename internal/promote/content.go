@@ -180,6 +180,9 @@ func (ct *content) judgeSLSA(pred json.RawMessage) error {
 	if ct.sourceURL != "" && normalRepo(f.Repository) != normalRepo(ct.sourceURL) {
 		return refusef("slsa attestation says the image was built from %s, not the configured source %s", orNothing(f.Repository), ct.sourceURL)
 	}
+	if f.Dirty {
+		return refusef("slsa attestation says the image was built from a tree with uncommitted changes (commit %s, dirty); %s requires provenance of committed source", orNothing(f.Commit), ct.env.Name)
+	}
 	for _, c := range ct.signedCommits {
 		if c == f.Commit {
 			return nil

@@ -80,6 +80,9 @@ func TestAttestationContentRefusals(t *testing.T) {
 		"provenance of another commit": {func(f *fixture) (image, string) {
 			return f.withClaim(3, c1, claim{commit: c2}), "prod"
 		}, "slsa attestation says the image was built from commit " + c2 + ", but its signature records " + c1},
+		"provenance of a dirty tree": {func(f *fixture) (image, string) {
+			return f.withClaim(3, c1, claim{dirty: true}), "prod"
+		}, "orders: slsa attestation says the image was built from a tree with uncommitted changes (commit " + c1 + ", dirty); prod requires provenance of committed source"},
 		"sbom of another image": {func(f *fixture) (image, string) {
 			return f.withClaim(3, c1, claim{sbomDigest: "sha256:" + strings.Repeat("ab", 32)}), "prod"
 		}, "sbom attestation describes sha256:abab"},

@@ -147,6 +147,8 @@ type claim struct {
 	repository, commit string
 	// sbomDigest is the digest the SBOM describes (default: the image's).
 	sbomDigest string
+	// dirty marks the provenance's source as having uncommitted changes.
+	dirty bool
 }
 
 // sourceURL is the fixture project's source repository.
@@ -180,6 +182,13 @@ func (f *fixture) predicate(kind, service, digest string, im image) []byte {
 	case "slsa":
 		b, err = provenance.SLSA(provenance.Build{BuilderID: "https://slipway.dev/dagger-module/ci", Service: cl.service,
 			Repository: cl.repository, Commit: cl.commit, Dockerfile: "services/" + cl.service + "/Dockerfile"})
+		if err == nil && cl.dirty {
+			var m map[string]any
+			if err = json.Unmarshal(b, &m); err == nil {
+				m["buildDefinition"].(map[string]any)["externalParameters"].(map[string]any)["dirty"] = true
+				b, err = json.Marshal(m)
+			}
+		}
 	case "test":
 		suites := cl.tests
 		if suites == nil {

@@ -38,6 +38,9 @@ type BuildFacts struct {
 	// Service, Repository (as recorded: a URL, without "git+") and Commit
 	// are the externalParameters of that name.
 	Service, Repository, Commit string
+	// Dirty is externalParameters.dirty: the source had uncommitted
+	// changes.
+	Dirty bool
 }
 
 // ReadSLSA decodes an SLSA provenance v1 predicate.
@@ -55,6 +58,7 @@ func ReadSLSA(data []byte) (BuildFacts, error) {
 		Service    any `json:"service"`
 		Repository any `json:"repository"`
 		Commit     any `json:"commit"`
+		Dirty      any `json:"dirty"`
 	}
 	if len(p.BuildDefinition.ExternalParameters) > 0 {
 		if err := json.Unmarshal(p.BuildDefinition.ExternalParameters, &ext); err != nil {
@@ -65,6 +69,7 @@ func ReadSLSA(data []byte) (BuildFacts, error) {
 	return BuildFacts{
 		BuildType: p.BuildDefinition.BuildType,
 		Service:   str(ext.Service), Repository: str(ext.Repository), Commit: str(ext.Commit),
+		Dirty: ext.Dirty == true,
 	}, nil
 }
 
