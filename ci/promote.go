@@ -34,6 +34,12 @@ func (m *Slipway) releaseRun(ctx context.Context, kind string, args []string, pu
 	}
 	var rescanNote string
 	if kind == "promote" || kind == "rollback" {
+		// Given the source URL ci records (--source-url), the SLSA
+		// provenance must name it; without, only its signed commit is
+		// checked.
+		if m.SourceURL != "" {
+			full = append(full, "--source-url", m.SourceURL)
+		}
 		// Re-scan the exact digests under the target environment's policy,
 		// with the scanner binary taken from the scanner's container (the
 		// one --scanner-image names, for either scanner) and the same

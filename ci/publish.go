@@ -61,16 +61,14 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		// folded into the input digest).
 		prov = append(prov, baseImageArgs(s)...)
 		c = c.WithDirectory(srcMount, m.Source).WithExec(prov)
-		tr := []string{toolBin, "test-result", "--service", s.Name, "--out", workDir + "/tests.json"}
-		for _, ks := range [][2]string{{"unit", tests.unit}, {"integration", tests.integration}} {
-			kind, status := ks[0], ks[1]
-			switch status {
-			case "passed":
-				tr = append(tr, "--passed", kind)
-			case "failed":
-				tr = append(tr, "--failed", kind)
-			}
+		// The test-result predicate records, per kind, what really ran:
+		// status, command and the runner's counts.
+		suites, err := json.Marshal(tests.suites)
+		if err != nil {
+			return nil, fmt.Errorf("recording the test results of %s: %w", s.Name, err)
 		}
+		c = c.WithNewFile(workDir+"/suites.json", string(suites))
+		tr := []string{toolBin, "test-result", "--service", s.Name, "--suites", workDir + "/suites.json", "--out", workDir + "/tests.json"}
 		c = c.WithExec(tr).WithExec(sbomArgs(p, s))
 		args = append(args, "--predicate", "slsa="+workDir+"/slsa.json", "--predicate", "test="+workDir+"/tests.json",
 			"--predicate", "sbom="+workDir+"/sbom.json")

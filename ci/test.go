@@ -12,15 +12,32 @@ import (
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
+	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/testout"
 )
 
 // testResult is the outcome of one service's tests.
 type testResult struct {
-	unit, integration string // passed, failed, skipped, not run
+	unit, integration string // passed, failed, not configured, skipped
 	err               error  // names the failed tests
 	elapsed           time.Duration
 	output            string // everything the test commands printed
+	// suites are what the test-result attestation records per kind.
+	suites map[string]provenance.TestSuite
+}
+
+// set records the outcome of one kind of test.
+func (r *testResult) set(kind string, s provenance.TestSuite) {
+	if r.suites == nil {
+		r.suites = map[string]provenance.TestSuite{}
+	}
+	r.suites[kind] = s
+	switch kind {
+	case "unit":
+		r.unit = s.Status
+	case "integration":
+		r.integration = s.Status
+	}
 }
 
 // Test runs the unit tests, then the integration tests with their declared
@@ -138,59 +155,82 @@ func dependencies(c *dagger.Container, s plan.Service) *dagger.Container {
 	return c
 }
 
-// testService runs one service's unit and integration tests.
+// testService runs one service's unit and integration tests. Each kind
+// ends passed, failed, not configured (no command, or a command that ran
+// no test) or skipped (test.skip, or an earlier kind failed); never passed
+// when no test ran.
 func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service) testResult {
 	start := time.Now()
-	res := testResult{unit: "skipped", integration: "skipped"}
+	var res testResult
+	notConfigured := func(kind string) provenance.TestSuite {
+		return provenance.TestSuite{Status: testout.NotConfigured, Reason: fmt.Sprintf("no test.%s command in %s/service.yaml, and no default for language %q", kind, s.Dir, s.Language)}
+	}
 	if s.Test.Skip {
-		progress("%s: tests skipped (test.skip, or no test command for language %s)", s.Name, s.Language)
+		for _, kind := range []string{"unit", "integration"} {
+			cmd := s.Test.Unit
+			if kind == "integration" {
+				cmd = s.Test.Integration
+			}
+			if cmd == "" {
+				res.set(kind, notConfigured(kind))
+			} else {
+				res.set(kind, provenance.TestSuite{Status: testout.Skipped, Reason: "test.skip in " + s.Dir + "/service.yaml"})
+			}
+		}
+		progress("%s: tests %s (unit), %s (integration)", s.Name, res.unit, res.integration)
 		return res
 	}
 	base := m.testBase(p, s)
 	if setup := languageSetup[s.Language]; setup != "" {
 		base = base.WithExec([]string{"sh", "-c", setup})
 	}
-	if s.Test.Unit != "" {
-		progress("%s: unit tests: %s", s.Name, s.Test.Unit)
-		r, err := exec(ctx, base, []string{"sh", "-c", s.Test.Unit})
+	run := func(kind, cmd string, c *dagger.Container) {
+		r, err := exec(ctx, c, []string{"sh", "-c", cmd})
+		suite := provenance.TestSuite{Command: cmd}
 		if r != nil {
 			res.output += r.stdout + r.stderr
 		}
 		switch {
 		case err != nil:
-			res.unit, res.err = "failed", fmt.Errorf("running unit tests: %w", err)
-		case r.exit != 0:
-			res.unit, res.err = "failed", fmt.Errorf("%s", testout.Summary("unit", r.exit, r.stdout+"\n"+r.stderr, 15))
+			suite.Status, suite.Reason = testout.Failed, "the command could not run"
+			res.err = fmt.Errorf("running %s tests: %w", kind, err)
 		default:
-			res.unit = "passed"
+			o := testout.Judge(r.exit, r.stdout+"\n"+r.stderr)
+			suite.Status, suite.Counts, suite.Reason = o.Status, o.Counts, o.Reason
+			if o.Status == testout.Failed {
+				res.err = fmt.Errorf("%s", testout.Summary(kind, r.exit, r.stdout+"\n"+r.stderr, 15))
+			}
 		}
-		progress("%s: unit tests %s", s.Name, res.unit)
-		if res.err != nil {
-			res.integration = "not run"
-			res.elapsed = time.Since(start)
-			return res
-		}
+		res.set(kind, suite)
+		progress("%s: %s tests %s%s", s.Name, kind, suite.Status, countsNote(suite.Counts))
 	}
-	if s.Test.Integration != "" {
+	if s.Test.Unit != "" {
+		progress("%s: unit tests: %s", s.Name, s.Test.Unit)
+		run("unit", s.Test.Unit, base)
+	} else {
+		res.set("unit", notConfigured("unit"))
+	}
+	switch {
+	case s.Test.Integration == "":
+		res.set("integration", notConfigured("integration"))
+	case res.err != nil:
+		res.set("integration", provenance.TestSuite{Status: testout.Skipped, Reason: "not run: the unit tests failed"})
+	default:
 		var deps []string
 		for _, d := range s.Dependencies {
 			deps = append(deps, d.Name+"="+d.Image)
 		}
 		progress("%s: integration tests with %s: %s", s.Name, strings.Join(deps, ", "), s.Test.Integration)
-		r, err := exec(ctx, dependencies(base, s), []string{"sh", "-c", s.Test.Integration})
-		if r != nil {
-			res.output += r.stdout + r.stderr
-		}
-		switch {
-		case err != nil:
-			res.integration, res.err = "failed", fmt.Errorf("running integration tests: %w", err)
-		case r.exit != 0:
-			res.integration, res.err = "failed", fmt.Errorf("%s", testout.Summary("integration", r.exit, r.stdout+"\n"+r.stderr, 15))
-		default:
-			res.integration = "passed"
-		}
-		progress("%s: integration tests %s", s.Name, res.integration)
+		run("integration", s.Test.Integration, dependencies(base, s))
 	}
 	res.elapsed = time.Since(start)
 	return res
+}
+
+// countsNote renders a runner's counts for progress lines.
+func countsNote(c *testout.Counts) string {
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (%s: %d passed, %d failed, %d skipped)", c.Runner, c.Passed, c.Failed, c.Skipped)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -219,6 +220,7 @@ func runTestResult(ctx context.Context, args []string, stdout, stderr io.Writer)
 	result := fs.String("result", "", "PASSED, WARNED or FAILED (default: from the lists)")
 	url := fs.String("url", "", "link to the run's log or report")
 	out := fs.String("out", "", "write the predicate here instead of stdout")
+	suitesFile := fs.String("suites", "", "JSON file: each kind of test (unit, integration) with its status (passed, failed, not configured, skipped), command, counts and reason; replaces -passed, -warned and -failed")
 	var passed, warned, failed listFlag
 	var configs keyValues
 	fs.Var(&passed, "passed", "passed tests or suites (repeatable, comma-separated)")
@@ -231,10 +233,28 @@ func runTestResult(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *service == "" {
 		return fmt.Errorf("%w: -service is required", errUsage)
 	}
-	run := provenance.TestRun{Result: *result, URL: *url, Passed: passed, Warned: warned, Failed: failed}
+	run := provenance.TestRun{Result: *result, URL: *url, Passed: passed, Warned: warned, Failed: failed, Service: *service}
+	if *suitesFile != "" {
+		b, err := os.ReadFile(*suitesFile)
+		if err != nil {
+			return fmt.Errorf("reading the test suites: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&run.Suites); err != nil {
+			return fmt.Errorf("%s: the test suites are not a JSON object of kind → {status, command, counts, reason}: %w", *suitesFile, err)
+		}
+	}
 	for _, kv := range configs {
 		n, u, _ := strings.Cut(kv, "=")
 		run.Configuration = append(run.Configuration, provenance.ResourceDescriptor{Name: n, URI: u})
+	}
+	if len(run.Configuration) == 0 {
+		for _, k := range provenance.TestSuiteKinds {
+			if s, ok := run.Suites[k]; ok && s.Command != "" {
+				run.Configuration = append(run.Configuration, provenance.ResourceDescriptor{Name: k + ": " + s.Command})
+			}
+		}
 	}
 	if len(run.Configuration) == 0 {
 		run.Configuration = []provenance.ResourceDescriptor{{Name: "slipway test " + *service}}

@@ -225,3 +225,55 @@ func TestAttestRefusals(t *testing.T) {
 		t.Errorf("wrong password: exit %d\n%s", code, stderr)
 	}
 }
+
+// test-result --suites records each kind's status, command and counts and
+// the service; the result is PASSED only when every kind passed.
+func TestTestResultSuites(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string]struct {
+		suites, result, err string
+	}{
+		"all passed": {`{"unit": {"status": "passed", "command": "go test ./...", "counts": {"runner": "go test", "passed": 3, "failed": 0, "skipped": 1}},
+			"integration": {"status": "passed", "command": "go test -tags integration ./..."}}`, "PASSED", ""},
+		"no unit tests": {`{"unit": {"status": "not configured", "command": "go test ./...", "reason": "the command ran no tests"},
+			"integration": {"status": "not configured"}}`, "WARNED", ""},
+		"passed without a test":   {`{"unit": {"status": "passed", "command": "x", "counts": {"runner": "go test", "passed": 0}}, "integration": {"status": "not configured"}}`, "", "cannot have passed"},
+		"integration unaccounted": {`{"unit": {"status": "passed", "command": "x"}}`, "", "integration tests are not accounted for"},
+		"unknown status":          {`{"unit": {"status": "ok", "command": "x"}, "integration": {"status": "not configured"}}`, "", `status "ok"`},
+	}
+	for name, tc := range cases {
+		out := filepath.Join(dir, "out.json")
+		os.Remove(out)
+		code, _, stderr := runCmd(t, "test-result", "--service", "orders", "--suites", write("s.json", tc.suites), "--out", out)
+		if tc.err != "" {
+			if code == 0 || !strings.Contains(stderr, tc.err) {
+				t.Errorf("%s: exit %d, want an error containing %q:\n%s", name, code, tc.err, stderr)
+			}
+			continue
+		}
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", name, code, stderr)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := provenance.ReadTestResult(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Result != tc.result || rep.Service != "orders" || len(rep.Suites) != 2 {
+			t.Errorf("%s: %+v", name, rep)
+		}
+		if err := provenance.Check("test", b); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

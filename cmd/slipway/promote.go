@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/internal/promote"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/vuln"
 )
 
 func init() {
@@ -29,6 +30,7 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	toRegistry := fs.String("to-registry", "", "copy the images into this registry address for the target (default: tag them where they are)")
 	out := fs.String("out", "", "write the report JSON here instead of stdout")
 	scanBin, vulnDB := scanFlags(fs)
+	sourceURL := sourceURLFlag(fs)
 	var services, insecure listFlag
 	fs.Var(&services, "service", "promote only this service (repeatable; default: every service deployed to both)")
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
@@ -57,9 +59,25 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	rep, err := promote.Run(ctx, promote.Options{
 		Config: cfg, From: *from, To: *to, Services: services, DryRun: *dryRun,
 		Registry: reg, Verifier: verifier, TargetRegistry: *toRegistry, Scanner: scanner,
-		RepoURL: url, GitOptions: gopts,
+		RepoURL: url, GitOptions: gopts, SourceURL: *sourceURL, Ignores: ignoreLoader(*g.source, cfg),
 	})
 	return finishReport(rep, err, *out, stdout, stderr)
+}
+
+// sourceURLFlag adds --source-url: the repository the SLSA provenance of
+// promoted images must name.
+func sourceURLFlag(fs interface {
+	String(name, value, usage string) *string
+}) *string {
+	return fs.String("source-url", "", "source repository the images' SLSA provenance must name (as ci's --source-url); default: check only that its commit is the signed one")
+}
+
+// ignoreLoader reads a service's vulnerability ignore files from the
+// repository root, as ci does, to re-judge attested findings.
+func ignoreLoader(source string, cfg *config.Config) promote.IgnoreLoader {
+	return func(svc config.Service) (vuln.IgnoreList, error) {
+		return vuln.LoadIgnores(os.DirFS(source), vuln.IgnoreFiles(cfg.Project, svc)...)
+	}
 }
 
 // finishReport writes the report (also when the run was refused, so that

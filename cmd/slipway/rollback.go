@@ -17,7 +17,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	g := addGitopsFlags(fs)
 	env := fs.String("env", "", "environment (required)")
 	service := fs.String("service", "", "service (required)")
-	target := fs.String("to", "", "commit SHA (or a unique prefix) or image digest to roll back to (required)")
+	target := fs.String("to", "", "commit SHA (or a unique prefix), found through the signatures that record it, or image digest to roll back to (required)")
 	reason := fs.String("reason", "", "why, recorded in the pin (default: \"rollback to <target>\")")
 	by := fs.String("by", "", "who, recorded in the pin (default: $GITHUB_ACTOR, else $USER)")
 	dryRun := fs.Bool("dry-run", false, "check everything, print the GitOps diff (image and pin), write nothing")
@@ -26,6 +26,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	toRegistry := fs.String("to-registry", "", "registry address the environment runs images from (default: where it runs the service from now)")
 	out := fs.String("out", "", "write the report JSON here instead of stdout")
 	scanBin, vulnDB := scanFlags(fs)
+	sourceURL := sourceURLFlag(fs)
 	var insecure listFlag
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
 	if err := parse(fs, args); err != nil {
@@ -55,6 +56,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		SourceRegistry: *fromRegistry, TargetRegistry: *toRegistry,
 		Reason: *reason, By: actor(*by), DryRun: *dryRun,
 		Registry: reg, Verifier: verifier, Scanner: scanner, RepoURL: url, GitOptions: gopts,
+		SourceURL: *sourceURL, Ignores: ignoreLoader(*g.source, cfg),
 	})
 	return finishReport(rep, err, *out, stdout, stderr)
 }

@@ -84,6 +84,11 @@ type Environment struct {
 	RequireAttestations []string `yaml:"requireAttestations" json:"requireAttestations"`
 	// Policy is the vulnerability gate applied for this environment.
 	Policy Policy `yaml:"policy" json:"policy"`
+	// MaxScanAge bounds the age of the attested vulnerability scan an
+	// image needs to be promoted or rolled back here when requireAttestations
+	// lists vuln and no re-scan runs (e.g. "168h"); 0, the default, sets
+	// no limit.
+	MaxScanAge Duration `yaml:"maxScanAge" json:"maxScanAge,omitempty"`
 	// Mode is how GitOps changes land: "commit" (default) or "pull-request".
 	Mode string `yaml:"mode" json:"mode"`
 	// FailOnSet records that policy.failOn was written in slipway.yaml (or

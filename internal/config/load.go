@@ -229,6 +229,12 @@ func (p *Project) validate(c collector) {
 				c.add(fmt.Sprintf("%s.requireAttestations[%d]", f, j), "%q is not an attestation kind (one of %s)", a, strings.Join(AttestationKinds, ", "))
 			}
 		}
+		if e.MaxScanAge.D() < 0 {
+			c.add(f+".maxScanAge", "%s is negative (a duration such as 168h; leave it out for no limit)", e.MaxScanAge.D())
+		}
+		if e.MaxScanAge.D() > 0 && !contains(e.RequireAttestations, "vuln") {
+			c.add(f+".maxScanAge", "bounds the age of the vuln attestation, but requireAttestations does not list vuln")
+		}
 		if e.Mode != "commit" && e.Mode != "pull-request" {
 			c.add(f+".mode", "%q is not a GitOps mode (commit or pull-request)", e.Mode)
 		}

@@ -268,3 +268,30 @@ func FuzzLoadService(f *testing.F) {
 		}
 	})
 }
+
+func TestMaxScanAge(t *testing.T) {
+	base := fstest.MapFS{"services/api/Dockerfile": file("FROM scratch\n")}
+	with := func(yaml string) fstest.MapFS {
+		m := fstest.MapFS{"slipway.yaml": file(yaml)}
+		for k, v := range base {
+			m[k] = v
+		}
+		return m
+	}
+	cfg, err := LoadFS(with("environments:\n  - name: dev\n  - name: prod\n    requireAttestations: [vuln]\n    maxScanAge: 168h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := cfg.Environment("prod"); e.MaxScanAge.D() != 168*time.Hour {
+		t.Errorf("prod maxScanAge = %v", e.MaxScanAge.D())
+	}
+	if e, _ := cfg.Environment("dev"); e.MaxScanAge != 0 {
+		t.Errorf("dev maxScanAge = %v, want no limit", e.MaxScanAge.D())
+	}
+	_, err = LoadFS(with("environments:\n  - name: prod\n    requireAttestations: [vuln]\n    maxScanAge: -1h\n"))
+	wantErrors(t, err, "slipway.yaml:4: environments[0].maxScanAge: -1h0m0s is negative")
+	_, err = LoadFS(with("environments:\n  - name: prod\n    requireAttestations: [test]\n    maxScanAge: 1h\n"))
+	wantErrors(t, err, "slipway.yaml:4: environments[0].maxScanAge:", "requireAttestations does not list vuln")
+	_, err = LoadFS(with("environments:\n  - name: prod\n    maxScanAge: a week\n"))
+	wantErrors(t, err, "slipway.yaml:3:", "not a duration")
+}

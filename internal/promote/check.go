@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/gitops/edit"
@@ -41,7 +43,7 @@ func (c *candidate) refuse(stage string, err error) { c.run.refuse(c.rep, stage,
 // predicate types that satisfy them, in order of preference.
 var AttestationPredicates = map[string][]string{
 	"slsa": {signing.PredicateSLSAProvenanceV1},
-	"sbom": {signing.PredicateCycloneDX, signing.PredicateSPDX},
+	"sbom": {signing.PredicateCycloneDX},
 	"vuln": {signing.PredicateVulnScan},
 	"test": {signing.PredicateTestResult},
 }
@@ -55,6 +57,12 @@ type checker struct {
 	state    *state.State
 	// ignorePin skips the pin check (a rollback replaces the pin).
 	ignorePin bool
+	// sourceURL is the configured source repository the SLSA provenance
+	// must name ("" checks only the commit).
+	sourceURL string
+	// ignores loads the ignore files that apply when attested findings
+	// are re-judged (nil: none).
+	ignores IgnoreLoader
 }
 
 // run checks the candidates, at most parallel at a time, recording each
@@ -101,17 +109,37 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	if (ch.env.RequireSignature || len(ch.env.RequireAttestations) > 0) && ch.verifier == nil {
 		return "verify", fmt.Errorf("%w: %s requires signed images (slipway.yaml: environments[%s]) but no public key was given", ErrUnverified, env, env)
 	}
-	if ch.env.RequireSignature {
-		if _, err := ch.verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: svc}); err != nil {
+	ct := &content{env: ch.env, svc: c.service, digest: digest, sourceURL: ch.sourceURL,
+		rescanned: ch.scanner != nil, ignores: ch.ignores, now: time.Now()}
+	needCommits := slices.Contains(ch.env.RequireAttestations, "slsa")
+	if ch.env.RequireSignature || needCommits {
+		sigs, err := ch.verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: svc})
+		if err != nil && ch.env.RequireSignature {
 			return "verify", fmt.Errorf("%w: %s requires a valid signature by the project's key for service %s: %w", ErrUnverified, env, svc, err)
 		}
-		c.rep.Signature = c.dstRepo + ":" + strings.Replace(digest, ":", "-", 1) + ".sig"
+		if ch.env.RequireSignature {
+			c.rep.Signature = c.dstRepo + ":" + strings.Replace(digest, ":", "-", 1) + ".sig"
+		}
+		for _, sg := range sigs {
+			if commit := sg.Annotations[signing.AnnotationSourceCommit]; commit != "" && !slices.Contains(ct.signedCommits, commit) {
+				ct.signedCommits = append(ct.signedCommits, commit)
+			}
+		}
 	}
+	// Every required kind must verify, then say what the environment
+	// needs: the content is read only from verified statements.
 	for _, kind := range ch.env.RequireAttestations {
-		if err := ch.attested(ctx, ref, kind); err != nil {
+		sts, err := ch.attested(ctx, ref, kind)
+		if err != nil {
 			return "verify", fmt.Errorf("%w: %s requires a verified %s attestation: %w", ErrUnverified, env, kind, err)
 		}
+		if err := ct.judge(kind, sts); err != nil {
+			return "attest", err
+		}
 		c.rep.Attestations = append(c.rep.Attestations, kind)
+	}
+	if d := ct.decision; d != nil && ch.scanner == nil {
+		c.rep.Vulnerabilities, c.rep.Blocked = d.CountsByName(), d.BlockingIDs()
 	}
 	if ch.scanner != nil {
 		res, err := ch.scanner.Scan(ctx, ref, ch.env.Policy)
@@ -136,24 +164,24 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 }
 
 // attested verifies one attestation kind, accepting any of its predicate
-// types.
-func (ch *checker) attested(ctx context.Context, ref, kind string) error {
+// types, and returns the verified statements.
+func (ch *checker) attested(ctx context.Context, ref, kind string) ([]signing.Statement, error) {
 	types, ok := AttestationPredicates[kind]
 	if !ok {
-		return fmt.Errorf("unknown attestation kind %q (one of %s)", kind, strings.Join(config.AttestationKinds, ", "))
+		return nil, fmt.Errorf("unknown attestation kind %q (one of %s)", kind, strings.Join(config.AttestationKinds, ", "))
 	}
 	var first error
 	for _, pt := range types {
-		_, err := ch.verifier.VerifyAttestations(ctx, ref, pt)
+		sts, err := ch.verifier.VerifyAttestations(ctx, ref, pt)
 		if err == nil {
-			return nil
+			return sts, nil
 		}
 		if first == nil {
 			first = err
 		}
 		if !errors.Is(err, signing.ErrNoAttestations) {
-			return err
+			return nil, err
 		}
 	}
-	return first
+	return nil, first
 }

@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,11 +23,14 @@ import (
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
 	"github.com/slipwayci/slipway/internal/gitops"
+	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/testout"
 	"github.com/slipwayci/slipway/internal/testutil"
+	"github.com/slipwayci/slipway/internal/vuln"
 )
 
 // Commits the test images are "built" from.
@@ -122,6 +126,100 @@ type image struct {
 	// signer signs it (nil: unsigned); attest lists attestation kinds.
 	signer *signing.Signer
 	attest []string
+	// claim changes what the attestations say (zero value: the truth).
+	claim claim
+}
+
+// claim is what an image's predicates say, where it differs from the
+// truth.
+type claim struct {
+	// service the predicates name (default: the service published).
+	service string
+	// tests are the suites of the test predicate (default: unit and
+	// integration passed).
+	tests map[string]provenance.TestSuite
+	// findings and scanned are the vuln predicate's findings and scan
+	// time (default: none, now).
+	findings []vuln.Finding
+	scanned  time.Time
+	// repository and commit of the SLSA provenance (default: the
+	// fixture's source and the image's commit).
+	repository, commit string
+	// sbomDigest is the digest the SBOM describes (default: the image's).
+	sbomDigest string
+	// dirty marks the provenance's source as having uncommitted changes.
+	dirty bool
+}
+
+// sourceURL is the fixture project's source repository.
+const sourceURL = "https://git.example.com/acme/shop"
+
+// passedSuites are the suites of a service whose tests all ran and passed.
+func passedSuites() map[string]provenance.TestSuite {
+	return map[string]provenance.TestSuite{
+		"unit":        {Status: testout.Passed, Command: "go test ./...", Counts: &testout.Counts{Runner: "go test", Passed: 4}},
+		"integration": {Status: testout.Passed, Command: "go test -tags integration ./..."},
+	}
+}
+
+// predicate builds the real predicate of kind for service's image digest,
+// with the builders ci uses, saying what cl says.
+func (f *fixture) predicate(kind, service, digest string, im image) []byte {
+	f.t.Helper()
+	cl := im.claim
+	if cl.service == "" {
+		cl.service = service
+	}
+	if cl.commit == "" {
+		cl.commit = im.commit
+	}
+	if cl.repository == "" {
+		cl.repository = sourceURL
+	}
+	var b []byte
+	var err error
+	switch kind {
+	case "slsa":
+		b, err = provenance.SLSA(provenance.Build{BuilderID: "https://slipway.dev/dagger-module/ci", Service: cl.service,
+			Repository: cl.repository, Commit: cl.commit, Dockerfile: "services/" + cl.service + "/Dockerfile"})
+		if err == nil && cl.dirty {
+			var m map[string]any
+			if err = json.Unmarshal(b, &m); err == nil {
+				m["buildDefinition"].(map[string]any)["externalParameters"].(map[string]any)["dirty"] = true
+				b, err = json.Marshal(m)
+			}
+		}
+	case "test":
+		suites := cl.tests
+		if suites == nil {
+			suites = passedSuites()
+		}
+		b, err = provenance.TestResult(provenance.TestRun{Service: cl.service, Suites: suites, Configuration: []provenance.ResourceDescriptor{{Name: "slipway test " + cl.service}}})
+	case "vuln":
+		at := cl.scanned
+		if at.IsZero() {
+			at = time.Now()
+		}
+		findings := cl.findings
+		if findings == nil {
+			findings = []vuln.Finding{}
+		}
+		b, err = provenance.VulnPredicate(provenance.VulnScan{ScannerURI: "pkg:golang/github.com/google/osv-scanner/v2@v2.5.0", ScannerVersion: "2.5.0",
+			Result:    map[string]any{"service": cl.service, "environment": "dev", "findings": findings},
+			StartedOn: at.Add(-time.Second), FinishedOn: at})
+	case "sbom":
+		d := cl.sbomDigest
+		if d == "" {
+			d = digest
+		}
+		b, err = json.Marshal(map[string]any{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+			"metadata":   map[string]any{"component": map[string]any{"type": "container", "name": f.repoOf(cl.service), "version": d, "purl": "pkg:oci/" + cl.service + "@" + strings.Replace(d, ":", "%3A", 1)}},
+			"components": []any{}})
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
 }
 
 // repoOf is the repository of a service in the fixture's registry.
@@ -142,7 +240,7 @@ func (f *fixture) publish(service string, im image) string {
 			f.t.Fatal(err)
 		}
 		for _, kind := range im.attest {
-			if _, err := im.signer.Attest(ctx, d.String(), AttestationPredicates[kind][0], []byte(`{"test":"`+kind+`"}`)); err != nil {
+			if _, err := im.signer.Attest(ctx, d.String(), AttestationPredicates[kind][0], f.predicate(kind, service, d.DigestStr(), im)); err != nil {
 				f.t.Fatal(err)
 			}
 		}
@@ -172,7 +270,7 @@ func (f *fixture) deploy(env, commit string, digests map[string]string) *report.
 
 func (f *fixture) options(from, to string, services ...string) Options {
 	return Options{Config: f.cfg, From: from, To: to, Services: services, Registry: f.reg, Verifier: f.verifier,
-		RepoURL: f.repo, GitOptions: f.gitOptions()}
+		RepoURL: f.repo, GitOptions: f.gitOptions(), SourceURL: sourceURL}
 }
 
 func (f *fixture) stateOptions(reason string) StateOptions {
@@ -181,7 +279,7 @@ func (f *fixture) stateOptions(reason string) StateOptions {
 
 func (f *fixture) rollbackOptions(env, service, target string) RollbackOptions {
 	return RollbackOptions{Config: f.cfg, Environment: env, Service: service, Target: target, Reason: "bad release", By: "alice",
-		Registry: f.reg, Verifier: f.verifier, RepoURL: f.repo, GitOptions: f.gitOptions()}
+		Registry: f.reg, Verifier: f.verifier, RepoURL: f.repo, GitOptions: f.gitOptions(), SourceURL: sourceURL}
 }
 
 // git runs git in the bare repository.

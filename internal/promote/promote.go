@@ -100,6 +100,14 @@ type Options struct {
 	// pull-request client.
 	RepoURL    string
 	GitOptions []gitops.Option
+	// SourceURL is the source repository the images must have been built
+	// from: the SLSA provenance must name it. Empty checks only that the
+	// provenance's commit is the one its signature records.
+	SourceURL string
+	// Ignores loads a service's vulnerability ignore files, for re-judging
+	// attested findings under the target's policy when no re-scan runs
+	// (nil: no ignore entries apply).
+	Ignores IgnoreLoader
 }
 
 // Run promotes, from environment From to environment To, the digests From
@@ -145,7 +153,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	defer s.close()
 	rep.Notes = append(rep.Notes, fmt.Sprintf("read %s from GitOps commit %s", from.Name, s.tip))
 
-	ch := &checker{reg: o.Registry, verifier: o.Verifier, scanner: o.Scanner, env: to, state: s.state}
+	ch := &checker{reg: o.Registry, verifier: o.Verifier, scanner: o.Scanner, env: to, state: s.state, sourceURL: o.SourceURL, ignores: o.Ignores}
 	var cands []*candidate
 	for _, svc := range services {
 		c := &candidate{service: svc, rep: rn.add(svc.Name), run: rn}

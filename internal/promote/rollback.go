@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ type RollbackOptions struct {
 	Scanner    Scanner
 	RepoURL    string
 	GitOptions []gitops.Option
+	// SourceURL and Ignores are as in Options.
+	SourceURL string
+	Ignores   IgnoreLoader
 }
 
 // Rollback points Environment's Service back at Target after the same checks
@@ -97,7 +101,7 @@ func Rollback(ctx context.Context, o RollbackOptions) (*report.Report, error) {
 	if o.SourceRegistry != "" {
 		srcRepo = cfg.Project.ImageRepository(o.SourceRegistry, svc)
 	}
-	img, err := resolveTarget(ctx, o.Registry, srcRepo, o.Target)
+	img, err := resolveTarget(ctx, o.Registry, o.Verifier, svc, srcRepo, o.Target)
 	if err != nil {
 		c.refuse("resolve", err)
 		return rep, rn.allOrNothing()
@@ -105,7 +109,7 @@ func Rollback(ctx context.Context, o RollbackOptions) (*report.Report, error) {
 	c.src = img
 	c.rep.Repository, c.rep.Digest = c.dstRepo, img.Digest
 	rn.note("rolling %s in %s back from %s to %s", svc.Name, env.Name, orNone(cur.Image.Digest), img.Digest)
-	ch := &checker{reg: o.Registry, verifier: o.Verifier, scanner: o.Scanner, env: env, state: s.state, ignorePin: true}
+	ch := &checker{reg: o.Registry, verifier: o.Verifier, scanner: o.Scanner, env: env, state: s.state, ignorePin: true, sourceURL: o.SourceURL, ignores: o.Ignores}
 	if stage, err := ch.check(ctx, c); err != nil {
 		c.refuse(stage, err)
 	}
@@ -166,9 +170,10 @@ func lookup(cfg *config.Config, envName, service string) (config.Environment, co
 var commitRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // resolveTarget turns a rollback target into the image to deploy: a digest
-// as it is, a commit SHA through its tag in repo (a unique prefix is
-// expanded among the repository's full-SHA tags).
-func resolveTarget(ctx context.Context, reg *registry.Client, repo, target string) (edit.Image, error) {
+// as it is; a commit SHA (or a unique prefix) through the signatures of
+// svc's images in repo that record it (dev.slipway.source-commit), never
+// through the commit tag alone, which anyone who can push may move.
+func resolveTarget(ctx context.Context, reg *registry.Client, v *signing.Verifier, svc config.Service, repo, target string) (edit.Image, error) {
 	if r, d, ok := strings.Cut(target, "@"); ok {
 		repo, target = r, d
 	}
@@ -180,33 +185,78 @@ func resolveTarget(ctx context.Context, reg *registry.Client, repo, target strin
 	case !hexRE.MatchString(target):
 		return edit.Image{}, fmt.Errorf("%w: %q is neither a commit SHA (7 to 40 hex characters) nor a digest (sha256:...)", ErrUnknown, target)
 	}
-	tag := target
-	if !commitRE.MatchString(tag) {
-		tags, err := reg.ListTags(ctx, repo)
-		if err != nil {
-			return edit.Image{}, fmt.Errorf("%w: listing the tags of %s to expand %s: %w", ErrUnverified, repo, target, err)
-		}
-		var found []string
-		for _, t := range tags {
-			if commitRE.MatchString(t) && strings.HasPrefix(t, target) {
-				found = append(found, t)
+	if v == nil {
+		return edit.Image{}, fmt.Errorf("%w: a commit is resolved through the signatures of %s's images that record it (dev.slipway.source-commit), and no public key was given; pass the key, or roll back to a digest", ErrUnverified, svc.Name)
+	}
+	want := map[string]string{signing.AnnotationService: svc.Name}
+	// The common case: the commit tag points at an image whose signature
+	// names this service and this very commit.
+	if commitRE.MatchString(target) {
+		if d, err := reg.Resolve(ctx, repo+":"+target); err == nil {
+			w := map[string]string{signing.AnnotationService: svc.Name, signing.AnnotationSourceCommit: target}
+			if _, err := v.Verify(ctx, repo+"@"+d.DigestStr(), w); err == nil {
+				return edit.Image{Name: repo, Tag: target, Digest: d.DigestStr()}, nil
 			}
 		}
-		switch len(found) {
-		case 0:
-			return edit.Image{}, fmt.Errorf("%w: no image in %s is tagged with a commit starting %s; was it published?", ErrUnverified, repo, target)
-		case 1:
-			tag = found[0]
-		default:
-			return edit.Image{}, fmt.Errorf("%w: %s is ambiguous in %s (%s); give more characters", ErrUnknown, target, repo, strings.Join(found, ", "))
+	}
+	// Otherwise every signed image of the repository is a candidate.
+	tags, err := reg.ListTags(ctx, repo)
+	if err != nil {
+		return edit.Image{}, fmt.Errorf("%w: listing the signatures in %s to find commit %s: %w", ErrUnverified, repo, target, err)
+	}
+	type hit struct{ digest, commit string }
+	var hits []hit
+	commits := map[string]bool{}
+	for _, t := range tags {
+		m := sigTagRE.FindStringSubmatch(t)
+		if m == nil {
+			continue
+		}
+		digest := "sha256:" + m[1]
+		sigs, err := v.Verify(ctx, repo+"@"+digest, want)
+		if err != nil {
+			continue // not signed by this key for this service
+		}
+		seen := map[string]bool{}
+		for _, sg := range sigs {
+			c := sg.Annotations[signing.AnnotationSourceCommit]
+			if commitRE.MatchString(c) && strings.HasPrefix(c, target) && !seen[c] {
+				seen[c] = true
+				commits[c] = true
+				hits = append(hits, hit{digest, c})
+			}
 		}
 	}
-	d, err := reg.Resolve(ctx, repo+":"+tag)
-	if err != nil {
-		return edit.Image{}, fmt.Errorf("%w: resolving %s:%s (was this commit published to %s?): %w", ErrUnverified, repo, tag, repo, err)
+	if len(commits) > 1 {
+		var cs []string
+		for c := range commits {
+			cs = append(cs, c)
+		}
+		sort.Strings(cs)
+		return edit.Image{}, fmt.Errorf("%w: %s is ambiguous in %s (signed commits %s); give more characters", ErrUnknown, target, repo, strings.Join(cs, ", "))
 	}
-	return edit.Image{Name: repo, Tag: tag, Digest: d.DigestStr()}, nil
+	if len(hits) == 0 {
+		msg := fmt.Sprintf("no image in %s has a valid signature of service %s recording a commit starting %s (dev.slipway.source-commit); was it published and signed?", repo, svc.Name, target)
+		if commitRE.MatchString(target) {
+			if d, err := reg.Resolve(ctx, repo+":"+target); err == nil {
+				msg += fmt.Sprintf(" The tag %s:%s points at %s, which no such signature vouches for: the tag was moved or the image is another service's or unsigned, so it is not rolled back to", repo, target, d.DigestStr())
+			}
+		}
+		return edit.Image{}, fmt.Errorf("%w: %s", ErrUnverified, msg)
+	}
+	if len(hits) > 1 {
+		var ds []string
+		for _, h := range hits {
+			ds = append(ds, h.digest)
+		}
+		sort.Strings(ds)
+		return edit.Image{}, fmt.Errorf("%w: commit %s has several signed images of %s in %s (%s); roll back to one of the digests", ErrUnknown, hits[0].commit, svc.Name, repo, strings.Join(ds, ", "))
+	}
+	return edit.Image{Name: repo, Tag: hits[0].commit, Digest: hits[0].digest}, nil
 }
+
+// sigTagRE matches cosign's signature tags, sha256-<hex>.sig.
+var sigTagRE = regexp.MustCompile(`^sha256-([0-9a-f]{64})\.sig$`)
 
 // signedCommit reads the source commit from a verified signature, "" when
 // there is none.

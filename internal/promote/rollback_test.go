@@ -174,10 +174,10 @@ func TestRollbackTargets(t *testing.T) {
 	snap := f.snapshot()
 	for target, want := range map[string]string{
 		"2222222222":            "is ambiguous",
-		"9999999":               "no image in " + f.repoOf("orders") + " is tagged with a commit starting 9999999",
+		"9999999":               "no image in " + f.repoOf("orders") + " has a valid signature of service orders recording a commit starting 9999999",
 		"sha256:abc":            "is not a digest",
 		"v1.2.3":                "neither a commit SHA",
-		strings.Repeat("9", 40): "was this commit published",
+		strings.Repeat("9", 40): "was it published and signed?",
 	} {
 		_, err := Rollback(ctx, f.rollbackOptions("prod", "orders", target))
 		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), want) {
@@ -206,7 +206,8 @@ func TestRollbackRefusals(t *testing.T) {
 		want string
 	}{
 		{f.rollbackOptions("prod", "orders", c1), ErrDenylisted, v1 + " is denylisted (leaks memory, by alice"},
-		{f.rollbackOptions("prod", "orders", c3), ErrUnverified, "prod requires a valid signature"},
+		{f.rollbackOptions("prod", "orders", unsigned), ErrUnverified, "prod requires a valid signature"},
+		{f.rollbackOptions("prod", "orders", c3), ErrUnverified, "The tag " + f.repoOf("orders") + ":" + c3 + " points at " + unsigned + ", which no such signature vouches for"},
 		{f.rollbackOptions("qa", "orders", c1), ErrUnknown, `unknown environment "qa"`},
 		{f.rollbackOptions("prod", "billing", c1), ErrUnknown, `unknown service "billing"`},
 	}
@@ -219,7 +220,6 @@ func TestRollbackRefusals(t *testing.T) {
 	if f.snapshot() != snap {
 		t.Error("a refused rollback wrote")
 	}
-	_ = unsigned
 }
 
 // TestRollbackToWhatRunsOnlyPins: the image is there already, so the
@@ -450,5 +450,59 @@ func TestPullRequestMode(t *testing.T) {
 	}
 	if !strings.Contains(f.git("show", branch+":"+stateFile), "service: orders") {
 		t.Fatal("the pin is not in the pull request")
+	}
+}
+
+// TestRollbackIgnoresAMovedCommitTag: the commit tag is mutable; rollback
+// --to <commit> finds the image through the signatures that record the
+// commit, so a tag moved to an unsigned image, another commit's image or
+// another service's image redirects nothing.
+func TestRollbackIgnoresAMovedCommitTag(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v1, v2 := prodAt(t, f)
+	repo := f.repoOf("orders")
+	move := func(digest string) {
+		t.Helper()
+		if err := f.reg.Tag(ctx, repo+"@"+digest, c1); err != nil {
+			t.Fatal(err)
+		}
+		if f.tagged(repo, c1) != digest {
+			t.Fatal("set-up: the tag did not move")
+		}
+	}
+	unsigned := f.publish("orders", image{seed: 90, commit: c3})
+	// catalog's image, signed as catalog at c1, pushed into orders'
+	// repository.
+	catalogImg := f.publish("orders", image{seed: 91, commit: c3})
+	if _, err := f.signer.Sign(ctx, repo+"@"+catalogImg, map[string]string{"dev.slipway.service": "catalog", "dev.slipway.source-commit": c1}); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]string{"unsigned": unsigned, "another commit's": v2, "another service's": catalogImg} {
+		move(d)
+		for _, target := range []string{c1, c1[:9]} {
+			rep, err := Rollback(ctx, f.rollbackOptions("prod", "orders", target))
+			if err != nil {
+				t.Fatalf("tag moved to %s image, rollback to %s: %v", name, target, err)
+			}
+			if got := f.imageIn("prod", "orders").Image; got.Digest != v1 || got.Tag != c1 || status(rep, "orders").Digest != v1 {
+				t.Fatalf("tag moved to %s image, rollback to %s deployed %+v, want %s", name, target, got, v1)
+			}
+			if _, err := Rollback(ctx, f.rollbackOptions("prod", "orders", v2)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A commit whose only image under its tag is unsigned is refused, and
+	// the refusal says the tag was not followed.
+	_, err := Rollback(ctx, f.rollbackOptions("prod", "orders", c3))
+	if !errors.Is(err, ErrUnverified) || !strings.Contains(err.Error(), "which no such signature vouches for") {
+		t.Fatalf("rollback to c3: %v", err)
+	}
+	// Without a public key a commit cannot be resolved.
+	o := f.rollbackOptions("prod", "orders", c1)
+	o.Verifier = nil
+	if _, err := Rollback(ctx, o); !errors.Is(err, ErrUnverified) || !strings.Contains(err.Error(), "no public key was given; pass the key, or roll back to a digest") {
+		t.Fatalf("without a key: %v", err)
 	}
 }

@@ -74,7 +74,9 @@ type Service struct {
 	Error string `json:"error,omitempty"`
 	// Reason says why prune kept or deleted the image.
 	Reason string `json:"reason,omitempty"`
-	// Tests: "passed", "failed", "skipped", "not run".
+	// Tests: "passed", "failed", "not configured" (no command, or one that
+	// ran no test), "skipped" (test.skip, or the unit tests failed first),
+	// "not run (unchanged)" for a reused image. Smoke: "passed", "failed", "skipped".
 	UnitTests        string `json:"unitTests,omitempty"`
 	IntegrationTests string `json:"integrationTests,omitempty"`
 	Smoke            string `json:"smoke,omitempty"`
