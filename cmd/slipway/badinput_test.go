@@ -144,8 +144,8 @@ func TestBadInputCatalogue(t *testing.T) {
 		{"unknown environment in a service", func(r string) {
 			edit(t, filepath.Join(r, "services/orders/service.yaml"), "smoke:", "deploy:\n  environments: [qa]\nsmoke:")
 		}, nil, []string{"plan", "--lookup=false", "--registry", w.host, "--source", "{src}"}, []string{"services/orders/service.yaml", `deploy.environments[0]: unknown environment "qa"`}},
-		{"bad severity", func(r string) { edit(t, filepath.Join(r, "slipway.yaml"), "failOn: CRITICAL", "failOn: SEVERE") }, nil,
-			[]string{"plan", "--lookup=false", "--registry", w.host, "--source", "{src}"}, []string{"slipway.yaml:", "environments[0].policy.failOn"}},
+		{"bad severity", func(r string) { edit(t, filepath.Join(r, "slipway.yaml"), "failOn: HIGH}", "failOn: SEVERE}") }, nil,
+			[]string{"plan", "--lookup=false", "--registry", w.host, "--source", "{src}"}, []string{"slipway.yaml:", "environments[1].policy.failOn"}},
 		{"bad registry address", func(r string) { edit(t, filepath.Join(r, "slipway.yaml"), `address: ""`, `address: "Bad Registry!"`) }, nil,
 			[]string{"plan", "--lookup=false", "--source", "{src}"}, []string{"slipway.yaml:", "registry.address"}},
 		{"secret in configuration", func(r string) {
