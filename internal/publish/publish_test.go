@@ -259,7 +259,9 @@ func TestDenylistedImageIsNotPublished(t *testing.T) {
 	repo := host + "/shop/orders"
 	bad := pushedDigestOf(t, 1)
 	o := Options{Registry: c, Signer: s, Service: "orders", Commit: commit, InputDigest: inputDigest, Tags: []string{commit},
-		Denied: func(d string) (string, bool) { return d + " is denylisted in deploy/slipway-state.yaml (bad build)", d == bad }}
+		Denied: func(d string) (string, bool) {
+			return d + " is denylisted in deploy/slipway-state.yaml (bad build)", d == bad
+		}}
 	_, err := Tarball(ctx, tarball(t, 1), repo, o)
 	if !errors.Is(err, ErrDenylisted) || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "bad build") {
 		t.Fatalf("err = %v", err)
