@@ -9,9 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
 	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/publish"
 	"github.com/slipwayci/slipway/internal/registry"
@@ -37,6 +34,8 @@ func init() {
 type publishResult struct {
 	*report.Service
 	ReuseRefused *reuse.Refusal `json:"reuseRefused,omitempty"`
+	// ReuseNote is the run report's note about the refusal.
+	ReuseNote string `json:"reuseNote,omitempty"`
 }
 
 // reuseFlags are the flags of the reuse checks.
@@ -153,7 +152,7 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 		}
 		if refusal != nil {
 			fmt.Fprintf(stderr, "not reused: %v\n", refusal)
-			res.ReuseRefused = refusal
+			res.ReuseRefused, res.ReuseNote = refusal, refusal.Note(*service)
 			break
 		}
 		r, err := publish.Existing(ctx, *ref, o)
@@ -174,6 +173,8 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 type reuseCheckResult struct {
 	Reusable bool           `json:"reusable"`
 	Refused  *reuse.Refusal `json:"refused,omitempty"`
+	// Note is the run report's note about the refusal.
+	Note string `json:"note,omitempty"`
 	// Verified is false when no signing key was configured: only the
 	// denylist was checked.
 	Verified bool `json:"verified"`
@@ -212,18 +213,11 @@ func runReuseCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	res := reuseCheckResult{Reusable: refusal == nil, Refused: refusal, Verified: signer != nil}
 	if refusal != nil {
+		res.Note = refusal.Note(*service)
 		fmt.Fprintf(stderr, "not reusable: %v\n", refusal)
 	} else if *export != "" {
-		d, err := c.ParseDigest(*ref)
-		if err != nil {
-			return err
-		}
-		img, err := remote.Image(d, c.RemoteOptions(ctx)...)
-		if err != nil {
-			return registry.Classify("pulling for the scan", d.String(), err)
-		}
-		if err := tarball.WriteToFile(*export, d, img); err != nil {
-			return fmt.Errorf("writing %s for the scanner: %w", d, err)
+		if err := c.ExportOCITarball(ctx, *ref, *export); err != nil {
+			return fmt.Errorf("service %s: exporting %s for the scan: %w", *service, *ref, err)
 		}
 	}
 	b, err := json.MarshalIndent(res, "", "  ")

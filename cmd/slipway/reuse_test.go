@@ -102,7 +102,20 @@ func TestWorkerReuse(t *testing.T) {
 	if res := check(good); !res.Reusable || !res.Verified {
 		t.Errorf("good image: %+v", res)
 	}
-	if res := check(unsigned); res.Reusable || res.Refused == nil || res.Refused.Reason != reuse.Unsigned {
+	// With --export the reusable image is written out for the scan.
+	archive := filepath.Join(w.dir, "image.tar")
+	if code, b, logs := w.exec("reuse-check", "--ref", good, "--service", "orders", "--state", stateFile, "--export", archive); code != 0 {
+		t.Fatalf("reuse-check --export: %s\n%s", b, logs)
+	}
+	img, _, cleanup, err := registry.OpenArchive(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := img.Digest(); "sha256:"+d.Hex != good[strings.Index(good, "@")+1:] {
+		t.Errorf("exported %s, want %s", d, good)
+	}
+	cleanup()
+	if res := check(unsigned); res.Reusable || res.Refused == nil || res.Refused.Reason != reuse.Unsigned || !strings.HasPrefix(res.Note, "orders: input-digest image sha256:") {
 		t.Errorf("unsigned image: %+v", res)
 	}
 	if res := check(denied); res.Reusable || res.Refused == nil || res.Refused.Reason != reuse.Denylisted || !strings.Contains(res.Refused.Error(), "bad build") {
