@@ -175,6 +175,7 @@ func TestModuleReuseTrustsOnlyProvenImages(t *testing.T) {
 	r.mustCall("ci")
 	rep := r.lastReport()
 	got := byName(rep)
+	t.Logf("notes of the run after the plant:\n%s", strings.Join(rep.Notes, "\n"))
 	for svc, want := range map[string][]string{
 		"orders":  {"orders: input-digest image " + plantedOrders, "has no valid signature by the configured key", "rebuilt"},
 		"catalog": {"catalog: input-digest image " + plantedCatalog, "has no valid signature by the configured key", "rebuilt"},
@@ -216,6 +217,7 @@ func TestModuleReuseTrustsOnlyProvenImages(t *testing.T) {
 	r.mustCall("ci", "--force", "--service", "orders")
 	rep = r.lastReport()
 	forced := byName(rep)["orders"]
+	t.Logf("notes of the forced run:\n%s", strings.Join(rep.Notes, "\n"))
 	mv := forced.Moved
 	if forced.Status != report.Built || mv == nil || mv.Tag != second || mv.From != got["orders"].Digest || mv.To != forced.Digest || mv.From == mv.To {
 		t.Fatalf("forced orders: %+v (moved %+v), before %s", forced, mv, got["orders"].Digest)
@@ -239,6 +241,7 @@ func TestModuleReuseTrustsOnlyProvenImages(t *testing.T) {
 	}
 	rep = r.lastReport()
 	got3 := byName(rep)
+	t.Logf("the gated run:\n%s", rep.Text())
 	if o := got3["orders"]; o.Status != report.Failed || o.Stage != "scan" || !strings.Contains(strings.Join(o.Blocked, ","), "2099-0101") {
 		t.Errorf("orders, reused but blocked: %+v", o)
 	}
