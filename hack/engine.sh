@@ -79,8 +79,11 @@ registry_up() {
 	mkdir -p "$SLIPWAY_REGISTRY_DATA" "$SLIPWAY_ENGINE_LOGS"
 	log "starting the local registry on $registry_addr (data $SLIPWAY_REGISTRY_DATA)"
 	rotate "$SLIPWAY_ENGINE_LOGS/registry.log"
+	# The daemons outlive this script: they must not inherit any descriptor
+	# of the caller (a lock held through one, by flock(1) or engine_lock,
+	# would stay held for as long as they run).
 	setsid "$harness" registry -addr "$registry_addr" -data "$SLIPWAY_REGISTRY_DATA" \
-		>>"$SLIPWAY_ENGINE_LOGS/registry.log" 2>&1 </dev/null 8>&- &
+		>>"$SLIPWAY_ENGINE_LOGS/registry.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	local rpid=$!
 	echo "$rpid" >"$registry_pidfile"
 	for _ in $(seq 100); do
@@ -139,14 +142,24 @@ cmd_up() {
 	need_root "engine.sh up"
 	engine_lock
 	"$SLIPWAY_ROOT/hack/setup.sh"
-	mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" all)
-	bin="${dirs[0]}" harness="${dirs[1]}/harness" frontend="${dirs[2]}/dockerfile-frontend" trivy="${dirs[3]}"
+	# Trivy (minutes to build) only for the runs that scan with it: the tests
+	# (SLIPWAY_TRIVY=1, the default); make demo sets SLIPWAY_TRIVY=0 and gets
+	# it only when an earlier run already built it.
+	local trivy=""
+	if [ "${SLIPWAY_TRIVY:-1}" = 1 ] || [ -x "$("$SLIPWAY_ROOT/hack/build.sh" trivy-path)" ]; then
+		mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" all)
+		trivy="${dirs[3]}"
+	else
+		mapfile -t dirs < <("$SLIPWAY_ROOT/hack/build.sh" engine; "$SLIPWAY_ROOT/hack/build.sh" harness; "$SLIPWAY_ROOT/hack/build.sh" frontend)
+		log "Trivy not built (SLIPWAY_TRIVY=0): the aquasec/trivy image is left out"
+	fi
+	bin="${dirs[0]}" harness="${dirs[1]}/harness" frontend="${dirs[2]}/dockerfile-frontend"
 	mkdir -p "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_STATE/engine" "$SLIPWAY_ENGINE_LOGS"
 	lay_out_lib
 	registry_up
 
 	step "base images -> $registry_addr (docker.io mirror)"
-	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend" -trivy "$trivy"
+	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend" ${trivy:+-trivy "$trivy"}
 	step "Go SDK runtime -> $SLIPWAY_ENGINE_LIB/builtin"
 	local sdk_digest
 	sdk_digest="$("$harness" gosdk -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" \
@@ -154,8 +167,19 @@ cmd_up() {
 	log "Go SDK runtime $sdk_digest"
 
 	write_config
+	# A shared engine: with SLIPWAY_ENGINE_TCP=127.0.0.1:PORT the engine also
+	# listens on that loopback TCP address, and clients elsewhere reach it
+	# with _EXPERIMENTAL_DAGGER_RUNNER_HOST=tcp://127.0.0.1:PORT (see
+	# docs/scaling.md). The harness only ever listens on loopback.
+	local -a tcp_addr=()
+	if [ -n "${SLIPWAY_ENGINE_TCP:-}" ]; then
+		case "$SLIPWAY_ENGINE_TCP" in
+		127.*:[0-9]*) tcp_addr=(--addr "tcp://$SLIPWAY_ENGINE_TCP") ;;
+		*) die "SLIPWAY_ENGINE_TCP=$SLIPWAY_ENGINE_TCP: the harness engine listens on loopback only (127.0.0.1:PORT)" ;;
+		esac
+	fi
 	local want pid
-	want="$(hash_files "$bin/.complete" "$SLIPWAY_ENGINE_RUN/engine.toml" <(echo "$bin $sdk_digest"))"
+	want="$(hash_files "$bin/.complete" "$SLIPWAY_ENGINE_RUN/engine.toml" <(echo "$bin $sdk_digest ${tcp_addr[*]}"))"
 	if pid="$(alive "$engine_pidfile" "--addr $runner_host")"; then
 		if [ "$(cat "$statefile" 2>/dev/null)" = "$want" ] && engine_ready; then
 			log "engine already up (pid $pid, $runner_host)"
@@ -175,8 +199,8 @@ cmd_up() {
 	GOPROXY=off DO_NOT_TRACK=1 DAGGER_GO_SDK_MANIFEST_DIGEST="$sdk_digest" \
 		setsid unshare --mount --propagation private -- \
 		"$bin/engine" --config "$SLIPWAY_ENGINE_RUN/engine.toml" \
-		--root "$SLIPWAY_ENGINE_STATE/engine" --addr "$runner_host" \
-		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null 8>&- &
+		--root "$SLIPWAY_ENGINE_STATE/engine" --addr "$runner_host" "${tcp_addr[@]}" \
+		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	local pid=$!
 	echo "$pid" >"$engine_pidfile"
 	local i
@@ -201,6 +225,7 @@ write_env() {
 		export _EXPERIMENTAL_DAGGER_CLI_BIN=$bin/dagger
 		export SLIPWAY_LOCAL_REGISTRY=$registry_addr
 		export SLIPWAY_ENGINE=harness
+		export SLIPWAY_ENGINE_TCP_HOST=${tcp_addr[1]:-}
 		export DO_NOT_TRACK=1
 		export DAGGER_NO_NAG=1
 	EOF

@@ -69,7 +69,7 @@ func (r *Refusal) Error() string {
 	case Denylisted:
 		return fmt.Sprintf("input-digest image %s", r.Detail)
 	case Unsigned:
-		what = "has no valid signature by the configured key (it is unsigned)"
+		return fmt.Sprintf("input-digest image %s has no valid signature by the configured key: it is unsigned", r.Digest)
 	case ForeignKey:
 		what = "has no valid signature by the configured key"
 	case CopiedSignature:
@@ -126,7 +126,9 @@ func Check(ctx context.Context, c *registry.Client, digestRef string, o Options)
 	switch {
 	case err == nil:
 	case errors.Is(err, signing.ErrUnsigned):
-		return &Refusal{Reason: Unsigned, Digest: digest, Detail: err.Error()}, nil
+		// The verifier's hint (sign it) is for images of our own: this one
+		// is refused, and the detail would only repeat that it is unsigned.
+		return &Refusal{Reason: Unsigned, Digest: digest, Detail: "no signature is stored for this digest"}, nil
 	case errors.Is(err, signing.ErrAnnotationMismatch):
 		return &Refusal{Reason: OtherService, Digest: digest, Detail: err.Error()}, nil
 	case errors.Is(err, signing.ErrClaimMismatch):
