@@ -21,15 +21,20 @@ import (
 // integration tests, image build, image policy and smoke test, push by
 // digest, signature, tags, then one GitOps commit per auto-deployed
 // environment. Services with an image already built from the same inputs are
-// not rebuilt or retested: their image is tagged for this commit. It prints
-// a summary and fails if any service failed.
+// not rebuilt or retested when that image is proven (not denylisted, signed
+// by the signing key for the service, carrying the attestations the first
+// auto-deployed environment requires): it is tagged for this commit.
+// Otherwise the service is rebuilt and the report says why. It prints a
+// summary and fails if any service failed.
 // +cache="never"
 func (m *Slipway) Ci(
 	ctx context.Context,
 	// Only these services (default: all).
 	// +optional
 	service []string,
-	// Rebuild and retest even when an image built from the same inputs exists.
+	// Rebuild and retest even when an image built from the same inputs
+	// exists, and let the commit's tag move to the new image when it names
+	// another one (the report names both digests).
 	// +optional
 	force bool,
 	// Use a throwaway registry (the embedded one) and show the GitOps diff
@@ -96,6 +101,13 @@ func (m *Slipway) Ci(
 		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
 	}
 
+	// The denylist is read once, before anything is written: every service
+	// of the run decides on the same one.
+	rs := runState{force: force}
+	if rs.state, err = mm.stateSnapshot(ctx, reg, p); err != nil {
+		return "", err
+	}
+
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.Project.Parallelism)
@@ -104,7 +116,7 @@ func (m *Slipway) Ci(
 			continue
 		}
 		g.Go(func() error {
-			r, notes := mm.ciService(gctx, reg, p, s)
+			r, notes := mm.ciService(gctx, reg, p, s, rs)
 			mu.Lock()
 			rep.Services = append(rep.Services, r)
 			rep.Notes = append(rep.Notes, notes...)
@@ -210,7 +222,7 @@ func indent(s string) string {
 
 // ciService runs the chain for one service and says how it ended, with
 // notes for the run report (ignore entries that matched nothing).
-func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service) (report.Service, []string) {
+func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (report.Service, []string) {
 	r := report.Service{Name: s.Name, Repository: s.Repository, InputDigest: s.Inputs.Digest}
 	var notes []string
 	fail := func(stage string, err error) (report.Service, []string) {
@@ -223,16 +235,59 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	}
 
 	if s.Existing != "" {
-		progress("%s: inputs %s unchanged, reusing %s", s.Name, s.Inputs.Short(), s.Existing)
-		t0 := time.Now()
-		out, err := m.retag(ctx, reg, p, s)
-		timed("retag", t0)
-		if err != nil {
-			return fail("publish", err)
+		progress("%s: inputs %s unchanged, found %s; checking it before reuse", s.Name, s.Inputs.Short(), s.Existing)
+		refused := ""
+		if m.scans(p.Project.Scan.Scanner) && len(p.Project.Environments) > 0 {
+			// Proven first, then scanned under the same gate as a new
+			// build, and only then signed and tagged.
+			t0 := time.Now()
+			chk, img, err := m.checkReuse(ctx, reg, p, s, rs)
+			timed("verify", t0)
+			if err != nil {
+				return fail("verify", err)
+			}
+			refused = chk.Note
+			if chk.Reusable {
+				gate := p.Project.Environments[0].Name
+				progress("%s: scanning the reused image under %s's policy", s.Name, gate)
+				t0 = time.Now()
+				dec, _, err := m.scan(ctx, p, s, img, gate)
+				timed("scan", t0)
+				if err != nil {
+					return fail("scan", err)
+				}
+				r.Vulnerabilities = dec.Counts
+				for _, e := range dec.Stale {
+					n := fmt.Sprintf("%s: stale ignore entry %s at %s:%d matches no finding (remove it)", s.Name, e.ID, e.File, e.Line)
+					progress("%s", n)
+					notes = append(notes, n)
+				}
+				if !dec.Pass {
+					r.Blocked = dec.BlockedIDs
+					return fail("scan", fmt.Errorf("%s", dec.Summary))
+				}
+			}
 		}
-		merge(&r, out)
-		r.Status, r.UnitTests, r.Smoke = report.Reused, "not run (unchanged)", "not run (unchanged)"
-		return r, notes
+		if refused == "" {
+			t0 := time.Now()
+			out, err := m.retag(ctx, reg, p, s, rs)
+			timed("retag", t0)
+			if err != nil {
+				return fail("publish", err)
+			}
+			refused = out.ReuseNote
+			if refused == "" {
+				notes = append(notes, merge(&r, out)...)
+				r.Status, r.UnitTests, r.Smoke = report.Reused, "not run (unchanged)", "not run (unchanged)"
+				if m.SigningKey == nil {
+					notes = append(notes, fmt.Sprintf("%s: reused %s without verifying it (no --signing-key): only the denylist was checked", s.Name, r.Digest))
+				}
+				return r, notes
+			}
+		}
+		progress("%s", refused)
+		notes = append(notes, refused)
+		r.Vulnerabilities, r.Blocked = nil, nil
 	}
 
 	// An image that must be scanned but cannot be fails now, before
@@ -302,12 +357,12 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 
 	progress("%s: publishing to %s", s.Name, s.Repository)
 	t0 = time.Now()
-	out, err := m.publish(ctx, reg, p, s, img, tr, started, vulnPred)
+	out, err := m.publish(ctx, reg, p, s, img, tr, started, vulnPred, rs)
 	timed("publish", t0)
 	if err != nil {
 		return fail("publish", err)
 	}
-	merge(&r, out)
+	notes = append(notes, merge(&r, out)...)
 	r.Status = report.Built
 	signed := "unsigned"
 	if r.Signature != "" {
@@ -317,9 +372,11 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	return r, notes
 }
 
-// merge copies the worker's publishing result into r.
-func merge(r *report.Service, out *report.Service) {
+// merge copies the worker's publishing result into r and returns the notes
+// it calls for (a commit tag moved by --force).
+func merge(r *report.Service, out *publishResult) []string {
 	r.Digest, r.Tags, r.Signature, r.Attestations, r.SizeBytes = out.Digest, out.Tags, out.Signature, out.Attestations, out.SizeBytes
+	r.Moved = out.Moved
 	if out.Repository != "" {
 		r.Repository = out.Repository
 	}
@@ -327,6 +384,10 @@ func merge(r *report.Service, out *report.Service) {
 		r.Vulnerabilities = out.Vulnerabilities
 	}
 	sort.Strings(r.Tags)
+	if mv := out.Moved; mv != nil {
+		return []string{fmt.Sprintf("%s: --force moved tag %s of %s from %s to %s", r.Name, mv.Tag, r.Repository, mv.From, mv.To)}
+	}
+	return nil
 }
 
 // scanNotes say, once per run, which vulnerability database the scans used

@@ -8,7 +8,10 @@ import (
 )
 
 // Images lists what the registry holds for every service: tags, the digest
-// each points at, and whether that digest is signed.
+// each points at, and that digest's signature checked against the signing
+// key: verified, invalid (signed, but not by this key, not for this digest
+// or not for this service) or unsigned; "unverified (no key)" without
+// --signing-key.
 // +cache="never"
 func (m *Slipway) Images(
 	ctx context.Context,
@@ -23,7 +26,7 @@ func (m *Slipway) Images(
 	}
 	args := []string{toolBin, "images"}
 	for _, s := range p.Services {
-		args = append(args, "--repo", s.Repository)
+		args = append(args, "--repo", s.Name+"="+s.Repository)
 	}
 	switch format {
 	case "json":

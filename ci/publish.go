@@ -12,11 +12,55 @@ import (
 	"github.com/slipwayci/slipway/internal/report"
 )
 
+// runState is what every service of one ci run shares: the GitOps state
+// file read once at the start (its denylist), and --force.
+type runState struct {
+	// state is the worker's state-snapshot JSON.
+	state *dagger.File
+	force bool
+}
+
+// stateFile is where workers see the run's state snapshot.
+const stateFile = workDir + "/state.json"
+
+// stateSnapshot reads the GitOps repository's state file (pins and
+// denylist) once, before anything is written, for every later step of the
+// run.
+func (m *Slipway) stateSnapshot(ctx context.Context, reg *registryTarget, p *plan.Plan) (*dagger.File, error) {
+	c, gargs := m.gitopsWorker(reg, p)
+	args := append([]string{toolBin, "state-snapshot", "--out", stateFile}, gargs...)
+	r, err := mustExec(ctx, c.WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	if err != nil {
+		return nil, fmt.Errorf("reading the denylist from the GitOps repository's state file: %w", err)
+	}
+	return r.ctr.File(stateFile), nil
+}
+
+// reuseRequirements are the attestation kinds an image must carry to be
+// reused: those the first auto-deployed environment requires.
+func reuseRequirements(p *plan.Plan) []string {
+	for _, e := range p.Project.Environments {
+		if e.AutoDeploy {
+			return e.RequireAttestations
+		}
+	}
+	return nil
+}
+
+// reuseArgs are the flags of the reuse checks.
+func reuseArgs(p *plan.Plan) []string {
+	args := []string{"--state", stateFile}
+	for _, k := range reuseRequirements(p) {
+		args = append(args, "--require-attestation", k)
+	}
+	return args
+}
+
 // publishArgs are the flags every publishing worker command shares.
 // A fresh build gets every tag of the plan (the full SHA and the sortable
 // branch tag); a reused image only the full SHA, so that rerunning a commit
 // does not add a new timestamped tag each time.
-func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service, tags []string) []string {
+func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service, tags []string, rs runState) []string {
 	args := []string{"--repo", s.Repository, "--service", s.Name, "--commit", p.CommitTag(), "--out", workDir + "/result.json"}
 	// A dirty build gets no input tag: a later clean run must not reuse it.
 	if !p.Dirty {
@@ -25,6 +69,10 @@ func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service,
 	for _, t := range tags {
 		args = append(args, "--tag", t)
 	}
+	if rs.force {
+		args = append(args, "--force")
+	}
+	args = append(args, reuseArgs(p)...)
 	return append(args, reg.insecureArgs()...)
 }
 
@@ -34,10 +82,11 @@ func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service,
 // provenance v1 of the build, the results of its tests, its CycloneDX SBOM
 // (made from the very tarball that is pushed) and, with a vulnerability
 // database, the scan.
-func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time, vulnPred *dagger.File) (*report.Service, error) {
-	args := append([]string{toolBin, "publish", "--tarball", workDir + "/image.tar"}, m.publishArgs(reg, p, s, p.Tags())...)
+func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time, vulnPred *dagger.File, rs runState) (*publishResult, error) {
+	args := append([]string{toolBin, "publish", "--tarball", workDir + "/image.tar"}, m.publishArgs(reg, p, s, p.Tags(), rs)...)
 	c := m.worker(reg).
 		WithMountedFile(workDir+"/image.tar", img.AsTarball()).
+		WithMountedFile(stateFile, rs.state).
 		WithEnvVariable("SLIPWAY_RUN", runID())
 	if m.SigningKey != nil {
 		repoURL := m.SourceURL
@@ -80,15 +129,56 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 	return m.runPublish(ctx, c, args)
 }
 
-// retag gives an image already built from the same inputs this commit's
-// tags (after checking its signature when signing is on).
-func (m *Slipway) retag(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service) (*report.Service, error) {
-	args := append([]string{toolBin, "retag", "--ref", s.Existing}, m.publishArgs(reg, p, s, []string{p.CommitTag()})...)
-	c := m.worker(reg).WithEnvVariable("SLIPWAY_RUN", runID())
+// retag reuses an image found by its input digest: the worker proves it
+// first (not denylisted, signed by the configured key for this service,
+// carrying the required attestations) and only then signs it for this
+// commit and tags it; otherwise it writes nothing and says why.
+func (m *Slipway) retag(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*publishResult, error) {
+	args := append([]string{toolBin, "retag", "--ref", s.Existing}, m.publishArgs(reg, p, s, []string{p.CommitTag()}, rs)...)
+	c := m.worker(reg).WithMountedFile(stateFile, rs.state).WithEnvVariable("SLIPWAY_RUN", runID())
 	return m.runPublish(ctx, c, args)
 }
 
-func (m *Slipway) runPublish(ctx context.Context, c *dagger.Container, args []string) (*report.Service, error) {
+// reuseCheck is the worker's verdict on an image found by its input digest,
+// taken before scanning it.
+type reuseCheck struct {
+	Reusable bool   `json:"reusable"`
+	Note     string `json:"note"`
+	Verified bool   `json:"verified"`
+}
+
+// checkReuse proves the image found by s's input digest without writing
+// anything; when it may be reused it also returns the image, for the scan.
+func (m *Slipway) checkReuse(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*reuseCheck, *dagger.Container, error) {
+	args := append([]string{toolBin, "reuse-check", "--ref", s.Existing, "--service", s.Name,
+		"--export", workDir + "/image.tar", "--out", workDir + "/check.json"}, reuseArgs(p)...)
+	args = append(args, reg.insecureArgs()...)
+	r, err := mustExec(ctx, m.worker(reg).WithMountedFile(stateFile, rs.state).WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := r.ctr.File(workDir + "/check.json").Contents(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out reuseCheck
+	if err := json.Unmarshal([]byte(b), &out); err != nil {
+		return nil, nil, fmt.Errorf("reading the worker's reuse check: %w", err)
+	}
+	if !out.Reusable {
+		return &out, nil, nil
+	}
+	return &out, dag.Container().Import(r.ctr.File(workDir + "/image.tar")), nil
+}
+
+// publishResult is the worker's publish or retag result: the service, or
+// why an image found by its input digest was not reused.
+type publishResult struct {
+	report.Service
+	ReuseNote string `json:"reuseNote,omitempty"`
+}
+
+func (m *Slipway) runPublish(ctx context.Context, c *dagger.Container, args []string) (*publishResult, error) {
 	r, err := mustExec(ctx, c, args)
 	if err != nil {
 		return nil, err
@@ -97,7 +187,7 @@ func (m *Slipway) runPublish(ctx context.Context, c *dagger.Container, args []st
 	if err != nil {
 		return nil, err
 	}
-	var out report.Service
+	var out publishResult
 	if err := json.Unmarshal([]byte(b), &out); err != nil {
 		return nil, fmt.Errorf("reading the worker's result: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/signing"
 )
 
 func init() {
@@ -25,7 +26,45 @@ func init() {
 type imageTag struct {
 	Tag    string `json:"tag"`
 	Digest string `json:"digest"`
-	Signed bool   `json:"signed"`
+	// Signature is the digest's signature checked against the configured
+	// key: "verified", "invalid" (signatures exist, none verifies for this
+	// digest and service), "unsigned", or "unverified" when no key is
+	// configured (then SignatureTag says whether a .sig tag exists).
+	Signature string `json:"signature"`
+	// SignatureDetail says why a signature is invalid.
+	SignatureDetail string `json:"signatureDetail,omitempty"`
+	// SignatureTag is set when a cosign .sig tag exists for the digest.
+	SignatureTag bool `json:"signatureTag"`
+}
+
+// Signature states of `images`.
+const (
+	sigVerified   = "verified"
+	sigInvalid    = "invalid"
+	sigUnsigned   = "unsigned"
+	sigUnverified = "unverified"
+)
+
+// signatureOf checks the signature of repo@digest for service (any service
+// when ""), against v; nil v checks nothing.
+func signatureOf(ctx context.Context, v *signing.Verifier, repo, digest, service string) (string, string, error) {
+	if v == nil {
+		return sigUnverified, "", nil
+	}
+	var want map[string]string
+	if service != "" {
+		want = map[string]string{signing.AnnotationService: service}
+	}
+	_, err := v.Verify(ctx, repo+"@"+digest, want)
+	switch {
+	case err == nil:
+		return sigVerified, "", nil
+	case errors.Is(err, signing.ErrUnsigned):
+		return sigUnsigned, "", nil
+	case errors.Is(err, signing.ErrSignatureInvalid), errors.Is(err, signing.ErrClaimMismatch), errors.Is(err, signing.ErrAnnotationMismatch):
+		return sigInvalid, err.Error(), nil
+	}
+	return "", "", err
 }
 
 // repoImages is what a repository holds.
@@ -37,13 +76,23 @@ type repoImages struct {
 func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("images", stderr)
 	var repos, insecure listFlag
-	fs.Var(&repos, "repo", "repository to list (repeatable)")
+	fs.Var(&repos, "repo", "repository to list, or SERVICE=REPOSITORY to also check that signatures name the service (repeatable)")
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
 	jsonOut := fs.Bool("json", false, "print JSON instead of a table")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	services := map[string]string{}
+	for i, r := range repos {
+		if svc, repo, ok := strings.Cut(r, "="); ok {
+			repos[i], services[repo] = repo, svc
+		}
+	}
 	c, err := newRegistry(insecure, repos...)
+	if err != nil {
+		return err
+	}
+	verifier, err := newVerifier(c)
 	if err != nil {
 		return err
 	}
@@ -55,6 +104,7 @@ func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		ri := repoImages{Repository: repo, Tags: []imageTag{}}
 		sigs := map[string]bool{}
+		checked := map[string][2]string{}
 		for _, t := range tags {
 			if strings.HasPrefix(t, "sha256-") && strings.HasSuffix(t, ".sig") {
 				sigs["sha256:"+strings.TrimSuffix(strings.TrimPrefix(t, "sha256-"), ".sig")] = true
@@ -71,7 +121,17 @@ func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				}
 				return err
 			}
-			ri.Tags = append(ri.Tags, imageTag{Tag: t, Digest: d.DigestStr(), Signed: sigs[d.DigestStr()]})
+			dg := d.DigestStr()
+			st, ok := checked[dg]
+			if !ok {
+				state, detail, err := signatureOf(ctx, verifier, repo, dg, services[repo])
+				if err != nil {
+					return err
+				}
+				st = [2]string{state, detail}
+				checked[dg] = st
+			}
+			ri.Tags = append(ri.Tags, imageTag{Tag: t, Digest: dg, Signature: st[0], SignatureDetail: st[1], SignatureTag: sigs[dg]})
 		}
 		sort.Slice(ri.Tags, func(i, j int) bool { return ri.Tags[i].Tag < ri.Tags[j].Tag })
 		all = append(all, ri)
@@ -84,17 +144,25 @@ func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		_, err = stdout.Write(append(b, '\n'))
 		return err
 	}
+	if verifier == nil {
+		fmt.Fprintln(stdout, "signatures: not verified (no signing key or public key given); .sig tags are shown as they are")
+	} else {
+		fmt.Fprintln(stdout, "signatures: verified against the configured key (bound to the digest and, per repository, the service)")
+	}
 	for _, ri := range all {
 		fmt.Fprintf(stdout, "%s\n", ri.Repository)
 		if len(ri.Tags) == 0 {
 			fmt.Fprintln(stdout, "  (no images)")
 		}
 		for _, t := range ri.Tags {
-			signed := "unsigned"
-			if t.Signed {
-				signed = "signed"
+			sig := t.Signature
+			if sig == sigUnverified {
+				sig = "unverified (no key)"
+				if t.SignatureTag {
+					sig += ", .sig tag present"
+				}
 			}
-			fmt.Fprintf(stdout, "  %-48s %s  %s\n", t.Tag, t.Digest[:19], signed)
+			fmt.Fprintf(stdout, "  %-48s %s  %s\n", t.Tag, t.Digest[:19], sig)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,15 +11,60 @@ import (
 
 	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/publish"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/reuse"
+	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/state"
 )
 
 func init() {
 	register("publish", "push an image tarball by digest, sign it, then tag it (JSON result)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPublish(ctx, "publish", args, stdout, stderr)
 	})
-	register("retag", "give an existing image (by digest) this commit's tags, signing it first", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	register("retag", "reuse an image found by its input digest once proven (denylist, signature, attestations): sign it and give it this commit's tags (JSON result)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPublish(ctx, "retag", args, stdout, stderr)
 	})
+	register("reuse-check", "say whether an image found by its input digest may be reused, writing nothing (JSON result)", runReuseCheck)
+	register("state-snapshot", "read the GitOps repository's state file (pins, denylist) once, for the rest of a run (JSON)", runStateSnapshot)
+}
+
+// publishResult is what publish and retag write: the service's publishing
+// result, or (retag) why the image was not reused.
+type publishResult struct {
+	*report.Service
+	ReuseRefused *reuse.Refusal `json:"reuseRefused,omitempty"`
+	// ReuseNote is the run report's note about the refusal.
+	ReuseNote string `json:"reuseNote,omitempty"`
+}
+
+// reuseFlags are the flags of the reuse checks.
+type reuseFlags struct {
+	stateFile *string
+	require   *listFlag
+}
+
+func addReuseFlags(fs *flag.FlagSet) reuseFlags {
+	r := reuseFlags{stateFile: fs.String("state", "", "state snapshot (state-snapshot's JSON): its denylist is honoured"), require: &listFlag{}}
+	fs.Var(r.require, "require-attestation", "attestation kind an image must carry, verified, to be reused (repeatable)")
+	return r
+}
+
+// state reads the snapshot; nil without one.
+func (r reuseFlags) state() (*state.State, error) {
+	if *r.stateFile == "" {
+		return nil, nil
+	}
+	return state.ReadSnapshot(*r.stateFile)
+}
+
+// check runs the reuse checks on ref for service.
+func (r reuseFlags) check(ctx context.Context, c *registry.Client, signer *signing.Signer, st *state.State, ref, service string) (*reuse.Refusal, error) {
+	o := reuse.Options{Service: service, State: st, RequireAttestations: *r.require}
+	if signer != nil {
+		o.Verifier = signer.Verifier()
+	}
+	return reuse.Check(ctx, c, ref, o)
 }
 
 func runPublish(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
@@ -30,6 +76,8 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 	commit := fs.String("commit", "", "source commit (recorded in the signature)")
 	inputDigest := fs.String("input-digest", "", "the service's input digest (adds the input tag)")
 	out := fs.String("out", "", "write the JSON result here instead of stdout")
+	force := fs.Bool("force", false, "move the commit's tag when it already names another digest")
+	rf := addReuseFlags(fs)
 	var tags, insecure, preds listFlag
 	fs.Var(&tags, "tag", "tag to give the image (repeatable)")
 	fs.Func("predicate", "KIND=FILE: attest this predicate (slsa, sbom, vuln, test) after signing, before tagging (repeatable)", func(v string) error {
@@ -51,7 +99,14 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	o := publish.Options{Registry: c, Signer: signer, Service: *service, Commit: *commit, RunID: os.Getenv(envRunID), InputDigest: *inputDigest, Tags: tags}
+	st, err := rf.state()
+	if err != nil {
+		return err
+	}
+	o := publish.Options{Registry: c, Signer: signer, Service: *service, Commit: *commit, RunID: os.Getenv(envRunID), InputDigest: *inputDigest, Tags: tags, Force: *force}
+	if st != nil {
+		o.Denied = st.DenyReason
+	}
 	for _, kv := range preds {
 		kindName, file, ok := strings.Cut(kv, "=")
 		if !ok {
@@ -74,7 +129,7 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 		}
 		o.Attestations = append(o.Attestations, publish.Predicate{Type: k.PredicateType, Body: b})
 	}
-	var res any
+	var res publishResult
 	switch name {
 	case "publish":
 		if *tarball == "" {
@@ -85,19 +140,110 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 			return err
 		}
 		fmt.Fprintf(stderr, "published %s@%s signed=%t tags=%v\n", r.Repository, r.Digest, r.Signature != "", r.Tags)
-		res = r
+		res.Service = r
 	default:
 		if *ref == "" {
 			return fmt.Errorf("%w: -ref is required", errUsage)
+		}
+		// The image is proven before anything is written for it.
+		refusal, err := rf.check(ctx, c, signer, st, *ref, *service)
+		if err != nil {
+			return err
+		}
+		if refusal != nil {
+			fmt.Fprintf(stderr, "not reused: %v\n", refusal)
+			res.ReuseRefused, res.ReuseNote = refusal, refusal.Note(*service)
+			break
 		}
 		r, err := publish.Existing(ctx, *ref, o)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "reused %s@%s signed=%t tags=%v\n", r.Repository, r.Digest, r.Signature != "", r.Tags)
-		res = r
+		res.Service = r
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeOut(*out, stdout, append(b, '\n'))
+}
+
+// reuseCheckResult is reuse-check's JSON result.
+type reuseCheckResult struct {
+	Reusable bool           `json:"reusable"`
+	Refused  *reuse.Refusal `json:"refused,omitempty"`
+	// Note is the run report's note about the refusal.
+	Note string `json:"note,omitempty"`
+	// Verified is false when no signing key was configured: only the
+	// denylist was checked.
+	Verified bool `json:"verified"`
+}
+
+func runReuseCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("reuse-check", stderr)
+	ref := fs.String("ref", "", "digest reference of the image found by its input digest (required)")
+	service := fs.String("service", "", "service the image must be signed for (required)")
+	export := fs.String("export", "", "when reusable, also write the image here as a tarball (for the scanner)")
+	out := fs.String("out", "", "write the JSON result here instead of stdout")
+	rf := addReuseFlags(fs)
+	var insecure listFlag
+	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *ref == "" || *service == "" {
+		return fmt.Errorf("%w: -ref and -service are required", errUsage)
+	}
+	c, err := newRegistry(insecure, *ref)
+	if err != nil {
+		return err
+	}
+	signer, err := newSigner(c)
+	if err != nil {
+		return err
+	}
+	st, err := rf.state()
+	if err != nil {
+		return err
+	}
+	refusal, err := rf.check(ctx, c, signer, st, *ref, *service)
+	if err != nil {
+		return err
+	}
+	res := reuseCheckResult{Reusable: refusal == nil, Refused: refusal, Verified: signer != nil}
+	if refusal != nil {
+		res.Note = refusal.Note(*service)
+		fmt.Fprintf(stderr, "not reusable: %v\n", refusal)
+	} else if *export != "" {
+		if err := c.ExportOCITarball(ctx, *ref, *export); err != nil {
+			return fmt.Errorf("service %s: exporting %s for the scan: %w", *service, *ref, err)
+		}
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeOut(*out, stdout, append(b, '\n'))
+}
+
+func runStateSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("state-snapshot", stderr)
+	g := addGitopsFlags(fs)
+	out := fs.String("out", "", "write the JSON snapshot here instead of stdout")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, url, gopts, err := g.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	st, tip, err := state.Load(ctx, url, cfg.Project.GitOps.Branch, state.Path(cfg), gopts...)
+	if err != nil {
+		return fmt.Errorf("reading the denylist: %w", err)
+	}
+	fmt.Fprintf(stderr, "state: %s at %.12s: %d pins, %d denylisted digests\n", st.File(), tip, len(st.Pins()), len(st.Denylist()))
+	b, err := json.MarshalIndent(st.Snapshot(tip), "", "  ")
 	if err != nil {
 		return err
 	}

@@ -3,13 +3,19 @@
 // tag. A tag therefore never points at an image of a signed pipeline whose
 // signature is missing, and a failed step leaves no tag behind. Reusing an
 // image built from the same inputs (build avoidance) follows the same order.
+//
+// Before the first write it also refuses a denylisted digest, and a commit's
+// tag (the bare full SHA) that already names another digest: that tag moves
+// only with Force, and the result records the move.
 package publish
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slipwayci/slipway/internal/registry"
@@ -35,7 +41,20 @@ type Options struct {
 	// Attestations are in-toto predicates attested after the signature and
 	// before any tag (they need a Signer).
 	Attestations []Predicate
+	// Denied, when set, says whether a digest is denylisted (and why): such
+	// an image is not signed, attested or tagged.
+	Denied func(digest string) (reason string, denied bool)
+	// Force lets the commit's tag (the tag equal to Commit) move to this
+	// image when it already names another digest. Other tags always move.
+	Force bool
 }
+
+// ErrDenylisted means the image's digest is on the denylist.
+var ErrDenylisted = errors.New("image is denylisted")
+
+// ErrCommitTagTaken means the commit's tag already names another digest and
+// Force was not given.
+var ErrCommitTagTaken = errors.New("the commit's tag already names another image")
 
 // Predicate is one in-toto predicate to attest.
 type Predicate struct {
@@ -90,6 +109,16 @@ func finish(ctx context.Context, digestRef string, o Options) (*report.Service, 
 		return nil, err
 	}
 	out := &report.Service{Name: o.Service, Repository: d.Context().Name(), Digest: d.DigestStr()}
+	if o.Denied != nil {
+		if why, denied := o.Denied(d.DigestStr()); denied {
+			return nil, fmt.Errorf("service %s: %w: %s; it is not signed, tagged or deployed", o.Service, ErrDenylisted, why)
+		}
+	}
+	moved, err := checkCommitTag(ctx, d, o)
+	if err != nil {
+		return nil, err
+	}
+	out.Moved = moved
 	if o.Signer != nil {
 		res, err := o.Signer.Sign(ctx, digestRef, map[string]string{
 			signing.AnnotationSourceCommit: o.Commit,
@@ -123,6 +152,29 @@ func finish(ctx context.Context, digestRef string, o Options) (*report.Service, 
 		out.SizeBytes = size
 	}
 	return out, nil
+}
+
+// checkCommitTag looks at what the commit's tag names now. Absent or the
+// same digest: nil. Another digest: ErrCommitTagTaken, or with Force the
+// move that tagging will make.
+func checkCommitTag(ctx context.Context, d name.Digest, o Options) (*report.TagMove, error) {
+	if o.Commit == "" || !slices.Contains(o.Tags, o.Commit) {
+		return nil, nil
+	}
+	tag := d.Context().Tag(o.Commit)
+	cur, err := o.Registry.Resolve(ctx, tag.String())
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("service %s: reading what %s names before tagging: %w", o.Service, tag, err)
+	case cur.DigestStr() == d.DigestStr():
+		return nil, nil
+	case !o.Force:
+		return nil, fmt.Errorf("service %s: %w: %s names %s; refusing to move it to %s (a commit's tag names one image; --force moves it)",
+			o.Service, ErrCommitTagTaken, tag, cur.DigestStr(), d.DigestStr())
+	}
+	return &report.TagMove{Tag: o.Commit, From: cur.DigestStr(), To: d.DigestStr()}, nil
 }
 
 // imageSize is the compressed size of the image: config plus layers (for an

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -178,4 +179,119 @@ func TestValidation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "service x: pushing") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// A commit's tag names one image: publishing another image for the same
+// commit is refused before anything is written, unless Force, which moves
+// the tag and says from where to where. Other tags move freely.
+func TestCommitTagNeverMovesSilently(t *testing.T) {
+	ctx := context.Background()
+	host, c, s := setup(t, registrytest.Handler())
+	repo := host + "/shop/orders"
+	o := Options{Registry: c, Signer: s, Service: "orders", Commit: commit, RunID: "r1", InputDigest: inputDigest, Tags: []string{commit, "main-0123456-20260101000000"}}
+	first, err := Tarball(ctx, tarball(t, 1), repo, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Moved != nil {
+		t.Fatalf("first publication reports a move: %+v", first.Moved)
+	}
+	// The same image again: the tag already names it, nothing to refuse.
+	if again, err := Tarball(ctx, tarball(t, 1), repo, o); err != nil || again.Digest != first.Digest || again.Moved != nil {
+		t.Fatalf("republishing the same image: %+v, %v", again, err)
+	}
+
+	// Another image for the same commit, without Force: refused, naming
+	// both digests and --force; the new image gets no signature and no tag.
+	o.Tags = []string{commit, "main-0123456-20260101000001"}
+	_, err = Tarball(ctx, tarball(t, 2), repo, o)
+	if !errors.Is(err, ErrCommitTagTaken) {
+		t.Fatalf("err = %v, want ErrCommitTagTaken", err)
+	}
+	second := pushedDigest(t, repo, 2)
+	for _, want := range []string{first.Digest, second, "--force", "orders"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if d, _ := crane.Digest(repo + ":" + commit); d != first.Digest {
+		t.Errorf("the commit tag moved to %s", d)
+	}
+	tags, _ := crane.ListTags(repo)
+	for _, tg := range tags {
+		if strings.Contains(tg, strings.TrimPrefix(second, "sha256:")) || tg == "main-0123456-20260101000001" {
+			t.Errorf("the refused image got %s", tg)
+		}
+	}
+
+	// With Force the tag moves and the result names both digests.
+	o.Force = true
+	moved, err := Tarball(ctx, tarball(t, 2), repo, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.Moved == nil || moved.Moved.From != first.Digest || moved.Moved.To != second || moved.Moved.Tag != commit {
+		t.Fatalf("Moved = %+v, want %s -> %s", moved.Moved, first.Digest, second)
+	}
+	if d, _ := crane.Digest(repo + ":" + commit); d != second {
+		t.Errorf("the commit tag names %s after --force, want %s", d, second)
+	}
+
+	// Tags other than the bare commit SHA move without Force (here the
+	// input tag, given by InputDigest).
+	o.Force = false
+	o.Tags = []string{"0000000000000000000000000000000000000000"}
+	o.Commit = "0000000000000000000000000000000000000000"
+	third, err := Tarball(ctx, tarball(t, 3), repo, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, _ := registry.InputTag(inputDigest)
+	if d, _ := crane.Digest(repo + ":" + it); d != third.Digest {
+		t.Errorf("the input tag names %s, want %s", d, third.Digest)
+	}
+}
+
+// A denylisted digest is neither signed nor tagged.
+func TestDenylistedImageIsNotPublished(t *testing.T) {
+	ctx := context.Background()
+	host, c, s := setup(t, registrytest.Handler())
+	repo := host + "/shop/orders"
+	bad := pushedDigestOf(t, 1)
+	o := Options{Registry: c, Signer: s, Service: "orders", Commit: commit, InputDigest: inputDigest, Tags: []string{commit},
+		Denied: func(d string) (string, bool) {
+			return d + " is denylisted in deploy/slipway-state.yaml (bad build)", d == bad
+		}}
+	_, err := Tarball(ctx, tarball(t, 1), repo, o)
+	if !errors.Is(err, ErrDenylisted) || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "bad build") {
+		t.Fatalf("err = %v", err)
+	}
+	tags, _ := crane.ListTags(repo)
+	if len(tags) != 0 {
+		t.Errorf("tags after refusing a denylisted image: %v", tags)
+	}
+	// Another image goes through.
+	if _, err := Tarball(ctx, tarball(t, 2), repo, o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pushedDigestOf is the digest of the test image of seed.
+func pushedDigestOf(t *testing.T, seed int64) string {
+	t.Helper()
+	d, err := registrytest.Image(t, registrytest.ImageSpec{Seed: seed, Labels: map[string]string{registry.InputDigestLabel: inputDigest}}).Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// pushedDigest is the digest of the test image of seed, checked to be in repo.
+func pushedDigest(t *testing.T, repo string, seed int64) string {
+	t.Helper()
+	d := pushedDigestOf(t, seed)
+	if _, err := crane.Head(repo + "@" + d); err != nil {
+		t.Fatalf("%s@%s: %v", repo, d, err)
+	}
+	return d
 }

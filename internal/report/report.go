@@ -92,8 +92,18 @@ type Service struct {
 	// Blocked lists the findings that failed the gate.
 	Blocked   []string `json:"blocked,omitempty"`
 	SizeBytes int64    `json:"sizeBytes,omitempty"`
+	// Moved is set when the commit's tag was moved from another digest to
+	// this one (only with --force).
+	Moved *TagMove `json:"moved,omitempty"`
 	// Durations of each stage, in order of execution.
 	Durations []Timing `json:"durations,omitempty"`
+}
+
+// TagMove is a tag that was moved from one digest to another.
+type TagMove struct {
+	Tag  string `json:"tag"`
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // Timing is how long one stage took.

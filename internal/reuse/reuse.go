@@ -1,0 +1,164 @@
+// Package reuse decides whether ci may reuse an image found by its input
+// digest (build avoidance) instead of rebuilding the service.
+//
+// Finding the image proves little: its input tag and its
+// dev.slipway.input-digest label can be written by anyone who can push to
+// the repository, and input digests can be computed from the source. So an
+// image is reused only when it is proven to be the pipeline's own:
+//
+//  1. its digest is not on the denylist of the GitOps repository's state
+//     file (as read once at the start of the run);
+//  2. with a signing key, it carries a valid signature by that key, bound to
+//     its digest, whose dev.slipway.service annotation names this service;
+//  3. with a signing key, it carries verified attestations of every kind the
+//     first auto-deployed environment requires (requireAttestations),
+//     checked exactly as a promotion checks them.
+//
+// Check returns a Refusal (with a typed Reason) when any of these fails:
+// the caller rebuilds the service and writes nothing for the refused image.
+package reuse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/slipwayci/slipway/internal/promote"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/state"
+)
+
+// Reason is why an image found by its input digest is not reused.
+type Reason string
+
+// The reasons, in the order Check tests them.
+const (
+	// Denylisted: the digest is on the state file's denylist.
+	Denylisted Reason = "denylisted"
+	// Unsigned: no signature at all.
+	Unsigned Reason = "unsigned"
+	// ForeignKey: signatures exist, none verifies with the configured key
+	// (signed with another key, or altered after signing).
+	ForeignKey Reason = "signature-invalid"
+	// CopiedSignature: a signature by the key, but for another digest
+	// (copied from another image).
+	CopiedSignature Reason = "signature-copied"
+	// OtherService: a valid signature, but for another service.
+	OtherService Reason = "other-service"
+	// MissingAttestation: a required attestation is missing or does not
+	// verify.
+	MissingAttestation Reason = "attestation-missing"
+)
+
+// Refusal says why an image is not reused.
+type Refusal struct {
+	Reason Reason `json:"reason"`
+	// Digest of the refused image (sha256:...).
+	Digest string `json:"digest"`
+	// Kind is the attestation kind, for MissingAttestation.
+	Kind string `json:"kind,omitempty"`
+	// Detail is the underlying finding (the verifier's error, the denylist
+	// entry).
+	Detail string `json:"detail"`
+}
+
+func (r *Refusal) Error() string {
+	var what string
+	switch r.Reason {
+	case Denylisted:
+		return fmt.Sprintf("input-digest image %s", r.Detail)
+	case Unsigned:
+		return fmt.Sprintf("input-digest image %s has no valid signature by the configured key: it is unsigned", r.Digest)
+	case ForeignKey:
+		what = "has no valid signature by the configured key"
+	case CopiedSignature:
+		what = "has no valid signature by the configured key (its signature is for another image)"
+	case OtherService:
+		what = "is signed by the configured key for another service"
+	case MissingAttestation:
+		what = "has no verified " + r.Kind + " attestation, which the first auto-deployed environment requires"
+	default:
+		what = "is not trusted"
+	}
+	return fmt.Sprintf("input-digest image %s %s: %s", r.Digest, what, r.Detail)
+}
+
+// Note is the run report's line for service: what failed, and that the
+// service was rebuilt.
+func (r *Refusal) Note(service string) string {
+	return service + ": " + r.Error() + ": rebuilt"
+}
+
+// Options are what Check verifies against.
+type Options struct {
+	// Service the image must be signed for.
+	Service string
+	// Verifier holds the public key of the configured signing key; nil
+	// when none is configured (then only the denylist is checked).
+	Verifier *signing.Verifier
+	// State holds the denylist; nil means an empty one.
+	State *state.State
+	// RequireAttestations are the attestation kinds the first
+	// auto-deployed environment requires.
+	RequireAttestations []string
+}
+
+// Check decides whether the image digestRef (repository@sha256:...) may be
+// reused. It returns nil, nil when it may; a Refusal when it must be
+// rebuilt; an error when the answer could not be found (the registry is
+// unreachable, the configuration names an unknown attestation kind).
+func Check(ctx context.Context, c *registry.Client, digestRef string, o Options) (*Refusal, error) {
+	d, err := c.ParseDigest(digestRef)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", o.Service, err)
+	}
+	digest := d.DigestStr()
+	if o.State != nil {
+		if why, ok := o.State.DenyReason(digest); ok {
+			return &Refusal{Reason: Denylisted, Digest: digest, Detail: why}, nil
+		}
+	}
+	if o.Verifier == nil {
+		return nil, nil
+	}
+	_, err = o.Verifier.Verify(ctx, d.String(), map[string]string{signing.AnnotationService: o.Service})
+	switch {
+	case err == nil:
+	case errors.Is(err, signing.ErrUnsigned):
+		// The verifier's hint (sign it) is for images of our own: this one
+		// is refused, and the detail would only repeat that it is unsigned.
+		return &Refusal{Reason: Unsigned, Digest: digest, Detail: "no signature is stored for this digest"}, nil
+	case errors.Is(err, signing.ErrAnnotationMismatch):
+		return &Refusal{Reason: OtherService, Digest: digest, Detail: err.Error()}, nil
+	case errors.Is(err, signing.ErrClaimMismatch):
+		return &Refusal{Reason: CopiedSignature, Digest: digest, Detail: err.Error()}, nil
+	case errors.Is(err, signing.ErrSignatureInvalid):
+		return &Refusal{Reason: ForeignKey, Digest: digest, Detail: err.Error()}, nil
+	default:
+		return nil, fmt.Errorf("service %s: verifying the signature of %s before reusing it: %w", o.Service, d, err)
+	}
+	for _, kind := range o.RequireAttestations {
+		err := promote.VerifyAttestationKind(ctx, o.Verifier, d.String(), kind)
+		switch {
+		case err == nil:
+		case isFinding(err):
+			return &Refusal{Reason: MissingAttestation, Digest: digest, Kind: kind, Detail: err.Error()}, nil
+		default:
+			return nil, fmt.Errorf("service %s: verifying the %s attestation of %s before reusing it: %w", o.Service, kind, d, err)
+		}
+	}
+	return nil, nil
+}
+
+// isFinding tells a verification finding (the image is not proven) from a
+// failure to look.
+func isFinding(err error) bool {
+	for _, k := range []error{signing.ErrNoAttestations, signing.ErrSignatureInvalid, signing.ErrClaimMismatch,
+		signing.ErrAnnotationMismatch, signing.ErrUnsigned, signing.ErrBadPredicate} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
+}
