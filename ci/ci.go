@@ -237,7 +237,13 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	if s.Existing != "" {
 		progress("%s: inputs %s unchanged, found %s; checking it before reuse", s.Name, s.Inputs.Short(), s.Existing)
 		refused := ""
-		if m.scans(p.Project.Scan.Scanner) && len(p.Project.Environments) > 0 {
+		// A reused image passes the same gate as a new one: without a
+		// database, an environment that asks for a scan refuses it too.
+		scanning, err := m.scanning(ctx, p)
+		if err != nil {
+			return fail("scan", err)
+		}
+		if scanning && len(p.Project.Environments) > 0 {
 			// Proven first, then scanned under the same gate as a new
 			// build, and only then signed and tagged.
 			t0 := time.Now()
@@ -257,6 +263,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 					return fail("scan", err)
 				}
 				r.Vulnerabilities = dec.Counts
+				r.Scan = "reused image scanned again under " + gate + "'s policy; " + dec.Database
 				for _, e := range dec.Stale {
 					n := fmt.Sprintf("%s: stale ignore entry %s at %s:%d matches no finding (remove it)", s.Name, e.ID, e.File, e.Line)
 					progress("%s", n)
@@ -287,7 +294,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		}
 		progress("%s", refused)
 		notes = append(notes, refused)
-		r.Vulnerabilities, r.Blocked = nil, nil
+		r.Vulnerabilities, r.Blocked, r.Scan = nil, nil, ""
 	}
 
 	// An image that must be scanned but cannot be fails now, before

@@ -200,14 +200,25 @@ func lastLine(s string) string {
 // when its scan cannot run: no database could be had and an auto-deployed
 // environment asks for a scan.
 func (m *Slipway) scanGateOpen(ctx context.Context, p *plan.Plan) error {
+	_, err := m.scanning(ctx, p)
+	return err
+}
+
+// scanning reports whether this run's images can be scanned (a database is
+// at hand). Without one, an auto-deployed environment that asks for a scan
+// closes the gate: the error says so and how to supply a database.
+func (m *Slipway) scanning(ctx context.Context, p *plan.Plan) (bool, error) {
 	db, err := m.vulnDatabase(ctx, p.Project.Scan.Scanner)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if req := p.Project.ScanRequirements(); !db.info.Available && len(req) > 0 {
-		return scancmd.NoDatabase(db.info, req)
+	if !db.info.Available {
+		if req := p.Project.ScanRequirements(); len(req) > 0 {
+			return false, scancmd.NoDatabase(db.info, req)
+		}
+		return false, nil
 	}
-	return nil
+	return true, nil
 }
 
 // scanPaths are where the scanner container sees its inputs.

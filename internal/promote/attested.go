@@ -11,5 +11,6 @@ import (
 // it. ci's build avoidance uses it before reusing an image.
 func VerifyAttestationKind(ctx context.Context, v *signing.Verifier, ref, kind string) error {
 	ch := &checker{verifier: v}
-	return ch.attested(ctx, ref, kind)
+	_, err := ch.attested(ctx, ref, kind)
+	return err
 }
