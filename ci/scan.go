@@ -39,10 +39,39 @@ func (m *Slipway) osvScanner() *dagger.Container {
 	if m.ScannerImage != "" {
 		return dag.Container().From(m.ScannerImage)
 	}
+	scannerOnce.Do(func() {
+		scannerCtr = m.prebuilt(context.Background(), "scanner", m.ScannerSource, "", m.osvScannerFromSource)
+	})
+	return scannerCtr
+}
+
+// The scanner is resolved once per function call, like the worker.
+var (
+	scannerOnce sync.Once
+	scannerCtr  *dagger.Container
+)
+
+// osvScannerFromSource compiles osv-scanner from its pinned module.
+func (m *Slipway) osvScannerFromSource() *dagger.Container {
 	bin := m.goBuild(m.ScannerSource, "github.com/google/osv-scanner/v2/cmd/osv-scanner")
 	return dag.Container().From(m.ToolImage).
 		WithFile(scancmd.OSVBin, bin).
 		WithEntrypoint([]string{scancmd.OSVBin})
+}
+
+// ScannerPrebuilt is osv-scanner compiled from its pinned module, labelled
+// with its source digest: what the release workflow publishes and records
+// in ci/worker.lock, so that fresh CI runners pull it instead of compiling
+// it: `dagger call scanner-prebuilt publish --address …`.
+func (m *Slipway) ScannerPrebuilt(ctx context.Context) (*dagger.Container, error) {
+	src, err := m.sourceDigest(ctx, m.ScannerSource)
+	if err != nil {
+		return nil, err
+	}
+	return m.osvScannerFromSource().
+		WithLabel(workerSourceLabel, src).
+		WithLabel("org.opencontainers.image.title", "osv-scanner").
+		WithLabel("org.opencontainers.image.version", scannerVersion), nil
 }
 
 // trivyScanner is Trivy's image; its binary is scancmd.TrivyBin.

@@ -52,42 +52,47 @@ func (m *Slipway) resolveWorker(ctx context.Context) *dagger.Container {
 	if m.WorkerFromSource {
 		return m.workerFromSource()
 	}
-	src, err := m.workerSourceDigest(ctx)
+	c := m.prebuilt(ctx, "worker", m.ToolSource, m.WorkerImageRef, m.workerFromSource)
+	return c.WithWorkdir(workDir).WithEnvVariable("SLIPWAY_IN_CONTAINER", "1")
+}
+
+// prebuilt returns the prebuilt image of what (the worker, the scanner)
+// made from exactly src: explicit when given, else the one ci/worker.lock
+// records for src's digest; pinned by digest, and only if its
+// dev.slipway.worker-source label is src's digest. Otherwise it returns
+// build(), the image compiled from source, and says why.
+func (m *Slipway) prebuilt(ctx context.Context, what string, src *dagger.Directory, explicit string, build func() *dagger.Container) *dagger.Container {
+	digest, err := m.sourceDigest(ctx, src)
 	if err != nil {
-		progress("worker: cannot digest its source (%v): compiling it", err)
-		return m.workerFromSource()
+		progress("%s: cannot digest its source (%v): compiling it", what, err)
+		return build()
 	}
-	ref, explicit := m.WorkerImageRef, m.WorkerImageRef != ""
-	if !explicit {
-		if ref = lockedWorker(workerLock, src); ref == "" {
-			progress("worker: no prebuilt worker recorded for source %s (ci/worker.lock): compiling it from source", src[:19])
-			return m.workerFromSource()
+	ref := explicit
+	if ref == "" {
+		if ref = lockedWorker(workerLock, digest); ref == "" {
+			progress("%s: no prebuilt image recorded for source %s (ci/worker.lock): compiling it from source", what, digest[:19])
+			return build()
 		}
 	}
 	c := dag.Container().From(ref)
 	label, err := c.Label(ctx, workerSourceLabel)
 	switch {
-	case err != nil && explicit:
-		progress("worker: cannot pull --worker-image %s (%s): compiling it from source", ref, firstLine(err.Error()))
-		return m.workerFromSource()
 	case err != nil:
-		progress("worker: cannot pull the prebuilt %s (%s): compiling it from source", ref, firstLine(err.Error()))
-		return m.workerFromSource()
-	case label != src:
-		// Never run a worker other than this source's: its code holds the
-		// signing key and decides what is published.
-		progress("worker: %s was built from other source (%s; this module: %s): compiling it from source", ref, label, src)
-		return m.workerFromSource()
+		progress("%s: cannot pull %s (%s): compiling it from source", what, ref, firstLine(err.Error()))
+		return build()
+	case label != digest:
+		// Never run an image made from other source: the worker holds the
+		// signing key, the scanner decides what is published.
+		progress("%s: %s was built from other source (%q; this module's: %s): compiling it from source", what, ref, label, digest)
+		return build()
 	}
 	pinned, err := c.ImageRef(ctx)
 	if err != nil {
-		progress("worker: resolving %s: %s: compiling it from source", ref, firstLine(err.Error()))
-		return m.workerFromSource()
+		progress("%s: resolving %s: %s: compiling it from source", what, ref, firstLine(err.Error()))
+		return build()
 	}
-	progress("worker: prebuilt %s", pinned)
-	return dag.Container().From(pinned).
-		WithWorkdir(workDir).
-		WithEnvVariable("SLIPWAY_IN_CONTAINER", "1")
+	progress("%s: prebuilt %s", what, pinned)
+	return dag.Container().From(pinned)
 }
 
 // lockedWorker finds the image recorded in lock for the source digest src
@@ -116,12 +121,17 @@ func firstLine(s string) string {
 	return s
 }
 
-// workerSourceDigest is a sha256 over the names and contents of the Go
-// files, go.mod and go.sum the worker is compiled from (tests and test data
-// left out), computed the same way wherever it runs.
+// workerSourceDigest is the source digest of the worker.
 func (m *Slipway) workerSourceDigest(ctx context.Context) (string, error) {
+	return m.sourceDigest(ctx, m.ToolSource)
+}
+
+// sourceDigest is a sha256 over the names and contents of the files of src
+// a Go build uses (tests and test data left out), computed the same way
+// wherever it runs.
+func (m *Slipway) sourceDigest(ctx context.Context, src *dagger.Directory) (string, error) {
 	out, err := dag.Container().From(m.ToolImage).
-		WithDirectory("/src", m.ToolSource).
+		WithDirectory("/src", src).
 		WithWorkdir("/src").
 		WithExec([]string{"sh", "-c", "find . -type f ! -name '*_test.go' ! -path '*/testdata/*' | LC_ALL=C sort | " +
 			"while read -r f; do echo \"$f\"; sha256sum < \"$f\"; done | sha256sum | cut -d' ' -f1"}).
@@ -164,19 +174,26 @@ func (m *Slipway) WorkerImage(ctx context.Context) (*dagger.Container, error) {
 // WorkerRef prints a tag for the prebuilt worker of this module's source in
 // a repository ("<repository>:src-<16 hex digits of the source digest>"),
 // and the source digest, as the release workflow records them in
-// ci/worker.lock.
+// ci/worker.lock; with --scanner, the same for the osv-scanner image.
 func (m *Slipway) WorkerRef(
 	ctx context.Context,
-	// Repository of prebuilt workers.
+	// Repository of prebuilt images.
 	// +optional
-	// +default="docker.io/slipwayci/slipway-worker"
+	// +default="ghcr.io/slipwayci/slipway-worker"
 	repository string,
+	// Print the prebuilt osv-scanner's tag and source digest instead.
+	// +optional
+	scanner bool,
 ) (string, error) {
-	src, err := m.workerSourceDigest(ctx)
+	src := m.ToolSource
+	if scanner {
+		src = m.ScannerSource
+	}
+	d, err := m.sourceDigest(ctx, src)
 	if err != nil {
 		return "", err
 	}
-	return workerRef(repository, src) + " " + src + "\n", nil
+	return workerRef(repository, d) + " " + d + "\n", nil
 }
 
 // goBuild compiles the Go package pkg of the module in src into a static
