@@ -882,7 +882,7 @@ func TestModuleDocumentsItself(t *testing.T) {
 	}
 	want := []string{"ci", "services", "test", "build", "smoke", "publish", "sign", "deploy", "promote",
 		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner", "sbom",
-		"worker-image", "worker-ref"}
+		"worker-image", "worker-ref", "scanner-prebuilt"}
 	lines := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
