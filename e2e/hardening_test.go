@@ -33,6 +33,9 @@ func bridgeAddr(t testing.TB) string {
 	t.Helper()
 	ifc, err := net.InterfaceByName("dagger0")
 	if err != nil {
+		if os.Getenv("SLIPWAY_ENGINE") != "harness" {
+			t.Skipf("needs the harness engine's bridge (dagger0) to serve a registry and a git server its containers reach; this engine is %s", os.Getenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST"))
+		}
 		t.Fatalf("the engine's bridge: %v", err)
 	}
 	addrs, err := ifc.Addrs()
