@@ -13,8 +13,11 @@ import (
 )
 
 // faultPolicy retries enough to get through registrytest.Faults, which
-// fails the same request at most 3 times in a row.
-var faultPolicy = RetryPolicy{MaxAttempts: 6, BaseDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond, MaxElapsed: time.Minute, Jitter: 0.2}
+// fails the same request at most 3 times in a row. A failed blob upload is
+// started again under a new upload URL (another request to the fault
+// injector), so one operation can meet more failures in a row than that:
+// 12 attempts at a 30 % fault rate leave a chance below one in a million.
+var faultPolicy = RetryPolicy{MaxAttempts: 12, BaseDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond, MaxElapsed: time.Minute, Jitter: 0.2}
 
 // TestPushAndCopyUnderFaultsLandExactlyOnce pushes and copies images through
 // a front end that fails 30 % of requests (503, 429 with Retry-After, TCP
