@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/slipwayci/slipway/internal/gitstate"
 	"github.com/slipwayci/slipway/internal/monorepo"
 	"github.com/slipwayci/slipway/internal/plan"
 )
@@ -43,7 +44,10 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		sh = v
 	}
 	opts := plan.Options{Shard: sh, Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force,
-		CheckDirty: *checkDirty, AllowDirty: *allowDirty}
+		AllowDirty: *allowDirty}
+	if *checkDirty {
+		opts.CheckDirty = gitstate.DirtyFiles
+	}
 	if *lookup || len(bases) > 0 {
 		// The plan that decides builds folds every base image's digest into
 		// the input digests.

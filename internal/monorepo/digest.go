@@ -204,3 +204,10 @@ func dedupe(in []string) []string {
 	}
 	return out
 }
+
+// IsIgnored reports whether a file or directory name is never part of a
+// service's inputs (Ignored, and compiled Python files).
+func IsIgnored(name string) bool { return isIgnored(name) }
+
+// Dedupe cleans paths and drops repeats, keeping the first of each.
+func Dedupe(in []string) []string { return dedupe(in) }

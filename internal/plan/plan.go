@@ -98,9 +98,12 @@ type Options struct {
 	Force bool
 	// Now is the run's timestamp (default time.Now).
 	Now time.Time
-	// CheckDirty compares the selected services' inputs with the commit
-	// (git's index) and records what differs in Plan.Uncommitted.
-	CheckDirty bool
+	// CheckDirty, when set, lists what under the selected services' input
+	// paths differs from the commit (gitstate.DirtyFiles: git's index); the
+	// plan records it in Plan.Uncommitted. It returns monorepo.ErrNoIndex
+	// when the source carries no git index. (A function, so that this
+	// package, which the module imports, does not pull in git libraries.)
+	CheckDirty func(fsys fs.FS, roots []string) ([]monorepo.Change, error)
 	// AllowDirty marks a plan with uncommitted changes Dirty instead of
 	// leaving the refusal to the caller (see Plan.DirtyError).
 	AllowDirty bool
@@ -231,8 +234,8 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 			}
 		}
 		p.Services = append(p.Services, ps)
-		if opts.CheckDirty && ps.Selected && p.DirtyUnchecked == "" {
-			changes, err := monorepo.DirtyFiles(fsys, in.Paths)
+		if opts.CheckDirty != nil && ps.Selected && p.DirtyUnchecked == "" {
+			changes, err := opts.CheckDirty(fsys, in.Paths)
 			switch {
 			case errors.Is(err, monorepo.ErrNoIndex):
 				p.DirtyUnchecked = "the source carries no git index (.git/index), so uncommitted changes cannot be looked for"

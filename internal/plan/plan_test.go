@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"errors"
+	"github.com/slipwayci/slipway/internal/gitstate"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,7 +179,7 @@ func dirtyRepo(t *testing.T) string {
 func TestMakeDirtyTree(t *testing.T) {
 	dir := dirtyRepo(t)
 	ctx := context.Background()
-	p, err := Make(ctx, os.DirFS(dir), Options{CheckDirty: true})
+	p, err := Make(ctx, os.DirFS(dir), Options{CheckDirty: gitstate.DirtyFiles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,11 +190,11 @@ func TestMakeDirtyTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Only the selected services' inputs count.
-	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: true, Services: []string{"api"}})
+	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: gitstate.DirtyFiles, Services: []string{"api"}})
 	if err != nil || len(p.Uncommitted) != 0 {
 		t.Fatalf("api only: %v %v", p.Uncommitted, err)
 	}
-	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: true})
+	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: gitstate.DirtyFiles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestMakeDirtyTree(t *testing.T) {
 			t.Errorf("a refused plan has dirty tags: %v", p.Tags())
 		}
 	}
-	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: true, AllowDirty: true})
+	p, err = Make(ctx, os.DirFS(dir), Options{CheckDirty: gitstate.DirtyFiles, AllowDirty: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestMakeDirtyTree(t *testing.T) {
 }
 
 func TestMakeDirtyWithoutIndex(t *testing.T) {
-	p, err := Make(context.Background(), repo(), Options{CheckDirty: true})
+	p, err := Make(context.Background(), repo(), Options{CheckDirty: gitstate.DirtyFiles})
 	if err != nil {
 		t.Fatal(err)
 	}
