@@ -66,7 +66,7 @@ func (m *Slipway) Ci(
 		mm = &cp
 	}
 	reg, p, err := mm.resolve(ctx, planOpts{services: service, force: force, lookup: true, embedded: dryRun,
-		checkDirty: true, allowDirty: allowDirty && !dryRun, shard: shard})
+		checkDirty: true, allowDirty: allowDirty || dryRun, shard: shard})
 	if err != nil {
 		return "", err
 	}
@@ -89,11 +89,12 @@ func (m *Slipway) Ci(
 		rep.Notes = append(rep.Notes, "deployments went to the throwaway GitOps repository (no --gitops-repo given, no gitops.repo in slipway.yaml); see it with `dagger call gitops export --path ./gitops`")
 	}
 	switch {
+	case dryRun && len(p.Uncommitted) > 0:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("dry run over uncommitted changes (a real run refuses them without --allow-dirty; tags here end in %s): %s",
+			plan.DirtySuffix, describePaths(p)))
 	case p.Dirty:
 		rep.Notes = append(rep.Notes, fmt.Sprintf("built from uncommitted changes (--allow-dirty): tags end in %s, the provenance records dirty: true; changed: %s",
 			plan.DirtySuffix, describePaths(p)))
-	case dryRun && len(p.Uncommitted) > 0:
-		rep.Notes = append(rep.Notes, "dry run over uncommitted changes (a real run refuses them without --allow-dirty): "+describePaths(p))
 	case p.DirtyUnchecked != "":
 		rep.Notes = append(rep.Notes, p.DirtyUnchecked)
 	}
