@@ -263,16 +263,11 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 				if err != nil {
 					return fail("scan", err)
 				}
-				r.Vulnerabilities = dec.Counts
+				stale, err := judge(&r, dec)
 				r.Scan = "reused image scanned again under " + gate + "'s policy; " + dec.Database
-				for _, e := range dec.Stale {
-					n := fmt.Sprintf("%s: stale ignore entry %s at %s:%d matches no finding (remove it)", s.Name, e.ID, e.File, e.Line)
-					progress("%s", n)
-					notes = append(notes, n)
-				}
-				if !dec.Pass {
-					r.Blocked = dec.BlockedIDs
-					return fail("scan", fmt.Errorf("%s", dec.Summary))
+				notes = append(notes, stale...)
+				if err != nil {
+					return fail("scan", err)
 				}
 			}
 		}
@@ -350,15 +345,10 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		} else {
 			r.Scan = "scanned under " + gate + "'s policy; " + dec.Database
 		}
-		r.Vulnerabilities = dec.Counts
-		for _, e := range dec.Stale {
-			n := fmt.Sprintf("%s: stale ignore entry %s at %s:%d matches no finding (remove it)", s.Name, e.ID, e.File, e.Line)
-			progress("%s", n)
-			notes = append(notes, n)
-		}
-		if !dec.Pass {
-			r.Blocked = dec.BlockedIDs
-			return fail("scan", fmt.Errorf("%s", dec.Summary))
+		stale, err := judge(&r, dec)
+		notes = append(notes, stale...)
+		if err != nil {
+			return fail("scan", err)
 		}
 		vulnPred = pred
 	}
@@ -378,6 +368,23 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	}
 	progress("%s: published %s@%s (%s)", s.Name, r.Repository, r.Digest, signed)
 	return r, notes
+}
+
+// judge records a scan decision in r: its counts and, when it blocks, the
+// blocking findings and the gate's error; it returns a note for every
+// stale ignore entry.
+func judge(r *report.Service, dec *scanDecision) (notes []string, err error) {
+	r.Vulnerabilities = dec.Counts
+	for _, e := range dec.Stale {
+		n := fmt.Sprintf("%s: stale ignore entry %s at %s:%d matches no finding (remove it)", r.Name, e.ID, e.File, e.Line)
+		progress("%s", n)
+		notes = append(notes, n)
+	}
+	if !dec.Pass {
+		r.Blocked = dec.BlockedIDs
+		return notes, fmt.Errorf("%s", dec.Summary)
+	}
+	return notes, nil
 }
 
 // merge copies the worker's publishing result into r and returns the notes

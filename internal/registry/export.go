@@ -1,18 +1,16 @@
 package registry
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/slipwayci/slipway/internal/tardir"
 )
 
 // ExportOCITarball writes the image (or index) digestRef names to file as an
@@ -60,60 +58,8 @@ func (c *Client) ExportOCITarball(ctx context.Context, digestRef, file string) e
 			return Classify("exporting", d.String(), err)
 		}
 	}
-	if err := tarDir(dir, file); err != nil {
+	if err := tardir.Write(dir, file); err != nil {
 		return fmt.Errorf("exporting %s to %s: %w", d, file, err)
 	}
 	return nil
-}
-
-// tarDir packs the files under dir into the tar file.
-func tarDir(dir, file string) error {
-	out, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(out)
-	werr := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(rel)
-		if e.IsDir() {
-			h.Name += "/"
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if e.IsDir() {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(tw, f)
-		return err
-	})
-	if werr != nil {
-		out.Close()
-		return werr
-	}
-	if err := tw.Close(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

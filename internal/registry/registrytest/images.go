@@ -1,12 +1,7 @@
 package registrytest
 
 import (
-	"archive/tar"
-	"io"
-	"io/fs"
 	mrand "math/rand"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -17,6 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slipwayci/slipway/internal/tardir"
 )
 
 // ImageSpec describes a test image.
@@ -131,7 +128,7 @@ func WriteOCITarball(tb testing.TB, file string, img any) {
 	tb.Helper()
 	dir := tb.TempDir()
 	WriteOCILayout(tb, dir, img)
-	if err := tarDir(dir, file); err != nil {
+	if err := tardir.Write(dir, file); err != nil {
 		tb.Fatalf("packing %s: %v", file, err)
 	}
 }
@@ -146,53 +143,4 @@ func WriteDockerTarball(tb testing.TB, file, tag string, img v1.Image) {
 	if err := tarball.WriteToFile(file, t, img); err != nil {
 		tb.Fatalf("writing %s: %v", file, err)
 	}
-}
-
-func tarDir(dir, file string) error {
-	out, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(out)
-	werr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(rel)
-		if d.IsDir() {
-			h.Name += "/"
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(tw, f)
-		return err
-	})
-	if werr == nil {
-		werr = tw.Close()
-	}
-	if err := out.Close(); werr == nil {
-		werr = err
-	}
-	return werr
 }
