@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -901,12 +902,14 @@ func TestModuleDocumentsItself(t *testing.T) {
 		t.Fatalf("dagger call ci --help: %v\n%s", err, help)
 	}
 	for _, arg := range []string{"--service", "--force", "--dry-run", "--skip-deploy", "--allow-dirty", "--shard"} {
-		i := strings.Index(string(help), arg)
-		if i < 0 {
+		// The argument's own entry starts its line (descriptions mention
+		// other arguments).
+		loc := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(arg) + `\s`).FindIndex(help)
+		if loc == nil {
 			t.Errorf("ci --help does not list %s", arg)
 			continue
 		}
-		line := strings.SplitN(string(help[i:]), "\n", 2)[0]
+		line := strings.SplitN(string(help[loc[0]:]), "\n", 2)[0]
 		if len(strings.Fields(line)) < 4 {
 			t.Errorf("ci --help: %s has no description: %q", arg, line)
 		}
