@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -51,6 +52,10 @@ type Options struct {
 
 // ErrDenylisted means the image's digest is on the denylist.
 var ErrDenylisted = errors.New("image is denylisted")
+
+// DirtySuffix ends the commit tag of a build from uncommitted changes (see
+// plan.DirtySuffix); such a tag is not guarded.
+const DirtySuffix = "-dirty"
 
 // ErrCommitTagTaken means the commit's tag already names another digest and
 // Force was not given.
@@ -156,9 +161,11 @@ func finish(ctx context.Context, digestRef string, o Options) (*report.Service, 
 
 // checkCommitTag looks at what the commit's tag names now. Absent or the
 // same digest: nil. Another digest: ErrCommitTagTaken, or with Force the
-// move that tagging will make.
+// move that tagging will make. A dirty build's tag ("<sha>-dirty") names
+// whatever was last built from uncommitted changes on that commit, which
+// is not one tree: it moves freely.
 func checkCommitTag(ctx context.Context, d name.Digest, o Options) (*report.TagMove, error) {
-	if o.Commit == "" || !slices.Contains(o.Tags, o.Commit) {
+	if o.Commit == "" || !slices.Contains(o.Tags, o.Commit) || strings.HasSuffix(o.Commit, DirtySuffix) {
 		return nil, nil
 	}
 	tag := d.Context().Tag(o.Commit)

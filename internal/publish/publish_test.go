@@ -252,6 +252,30 @@ func TestCommitTagNeverMovesSilently(t *testing.T) {
 	}
 }
 
+// A dirty build's commit tag ("<sha>-dirty") names the last build from
+// uncommitted changes: it moves without Force, the bare SHA never does.
+func TestDirtyCommitTagMoves(t *testing.T) {
+	ctx := context.Background()
+	host, c, s := setup(t, registrytest.Handler())
+	repo := host + "/shop/orders"
+	dirty := commit + DirtySuffix
+	o := Options{Registry: c, Signer: s, Service: "orders", Commit: dirty, RunID: "r1", Tags: []string{dirty}}
+	first, err := Tarball(ctx, tarball(t, 4), repo, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Tarball(ctx, tarball(t, 5), repo, o)
+	if err != nil {
+		t.Fatalf("a second dirty build of the same commit: %v", err)
+	}
+	if d, _ := crane.Digest(repo + ":" + dirty); d != second.Digest || d == first.Digest {
+		t.Errorf("%s names %s, want the second dirty build %s", dirty, d, second.Digest)
+	}
+	if tags, _ := crane.ListTags(repo); slices.Contains(tags, commit) {
+		t.Errorf("a dirty build got the bare commit tag: %v", tags)
+	}
+}
+
 // A denylisted digest is neither signed nor tagged.
 func TestDenylistedImageIsNotPublished(t *testing.T) {
 	ctx := context.Background()
