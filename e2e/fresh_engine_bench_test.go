@@ -81,16 +81,29 @@ func BenchmarkFreshEngine(b *testing.B) {
 		change(1)
 		ci("warm engine: ci, one service changed")
 
+		// On a fresh engine each run is split into its parts: loading the
+		// module, preparing the worker (pulling the prebuilt image, or
+		// compiling it), and the rest of ci (plan, registry state, reuse
+		// checks, builds, tests, publishing, GitOps).
+		fresh := func(what string, mode []string, changed int) {
+			freshEngine(b)
+			t0 := time.Now()
+			moduleLoad("fresh engine: module load (dagger functions)")
+			timed("fresh engine, "+what+": worker preparation", append(append([]string{}, mode...), "tool", "sync")...)
+			if changed > 0 {
+				change(changed)
+			}
+			ci("fresh engine, "+what+": ci after that", mode...)
+			b.Logf("%-62s %6.1f s", "fresh engine, "+what+": total", time.Since(t0).Seconds())
+		}
+		n := 2
 		for _, mode := range []struct {
 			name string
 			args []string
 		}{{"prebuilt worker", []string{"--worker-image", worker}}, {"worker compiled from source", []string{"--worker-from-source"}}} {
-			freshEngine(b)
-			moduleLoad("fresh engine: module load (dagger functions)")
-			ci("fresh engine, "+mode.name+": ci, nothing changed", mode.args...)
-			freshEngine(b)
-			change(2 + len(mode.args))
-			ci("fresh engine, "+mode.name+": ci, one service changed", mode.args...)
+			fresh(mode.name+", nothing changed", mode.args, 0)
+			fresh(mode.name+", one service changed", mode.args, n)
+			n++
 		}
 	}
 }

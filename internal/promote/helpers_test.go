@@ -405,27 +405,9 @@ func (f *fixture) tamper(digestRef string) {
 }
 
 // replay copies the valid signature of fromRef onto toRef's signature tag.
-func (f *fixture) replay(fromRef, toRef string) {
+func (f *fixture) replay(from, to string) {
 	f.t.Helper()
-	ctx := context.Background()
-	opts := ociremote.WithRemoteOptions(f.reg.RemoteOptions(ctx)...)
-	from, _ := name.ParseReference(fromRef)
-	to, _ := name.ParseReference(toRef)
-	fromTag, err := ociremote.SignatureTag(from, opts)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	toTag, err := ociremote.SignatureTag(to, opts)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	desc, err := remote.Get(fromTag, f.reg.RemoteOptions(ctx)...)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if err := remote.Tag(toTag, desc, f.reg.RemoteOptions(ctx)...); err != nil {
-		f.t.Fatal(err)
-	}
+	registrytest.ReplaySignature(f.t, from, to, f.reg.RemoteOptions(context.Background())...)
 }
 
 // scanner is a Scanner that blocks the digests it is told to, and records

@@ -8,10 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
 	"github.com/slipwayci/slipway/internal/signing"
@@ -104,25 +100,7 @@ func (f *fixture) attest(s *signing.Signer, ref string, kinds ...string) {
 // copySignature puts the signature of from under to's signature tag.
 func (f *fixture) copySignature(from, to string) {
 	f.t.Helper()
-	ctx := context.Background()
-	opts := ociremote.WithRemoteOptions(f.reg.RemoteOptions(ctx)...)
-	fromRef, _ := name.ParseReference(from)
-	toRef, _ := name.ParseReference(to)
-	fromTag, err := ociremote.SignatureTag(fromRef, opts)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	toTag, err := ociremote.SignatureTag(toRef, opts)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	desc, err := remote.Get(fromTag, f.reg.RemoteOptions(ctx)...)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if err := remote.Tag(toTag, desc, f.reg.RemoteOptions(ctx)...); err != nil {
-		f.t.Fatal(err)
-	}
+	registrytest.ReplaySignature(f.t, from, to, f.reg.RemoteOptions(context.Background())...)
 }
 
 // writes counts the requests that change the registry.
