@@ -58,6 +58,24 @@ func (r reuseFlags) state() (*state.State, error) {
 	return state.ReadSnapshot(*r.stateFile)
 }
 
+// open connects to the registry of refs with the signer of this run's key
+// (nil without one) and reads the deployment state the flags name.
+func (r reuseFlags) open(insecure listFlag, refs ...string) (*registry.Client, *signing.Signer, *state.State, error) {
+	c, err := newRegistry(insecure, refs...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	signer, err := newSigner(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := r.state()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, signer, st, nil
+}
+
 // check runs the reuse checks on ref for service.
 func (r reuseFlags) check(ctx context.Context, c *registry.Client, signer *signing.Signer, st *state.State, ref, service string) (*reuse.Refusal, error) {
 	o := reuse.Options{Service: service, State: st, RequireAttestations: *r.require}
@@ -91,15 +109,7 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 	if *repo == "" || *service == "" {
 		return fmt.Errorf("%w: -repo and -service are required", errUsage)
 	}
-	c, err := newRegistry(insecure, *repo, *ref)
-	if err != nil {
-		return err
-	}
-	signer, err := newSigner(c)
-	if err != nil {
-		return err
-	}
-	st, err := rf.state()
+	c, signer, st, err := rf.open(insecure, *repo, *ref)
 	if err != nil {
 		return err
 	}
@@ -195,15 +205,7 @@ func runReuseCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *ref == "" || *service == "" {
 		return fmt.Errorf("%w: -ref and -service are required", errUsage)
 	}
-	c, err := newRegistry(insecure, *ref)
-	if err != nil {
-		return err
-	}
-	signer, err := newSigner(c)
-	if err != nil {
-		return err
-	}
-	st, err := rf.state()
+	c, signer, st, err := rf.open(insecure, *ref)
 	if err != nil {
 		return err
 	}
