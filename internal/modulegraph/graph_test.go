@@ -63,10 +63,10 @@ func moduleImports(t *testing.T, root string) []string {
 }
 
 // heavyDeps returns the heavy packages pkgs depend on, and how many
-// packages they depend on in all.
-func heavyDeps(t *testing.T, root string, pkgs []string) ([]string, int) {
+// packages they depend on in all (with "-test": their tests too).
+func heavyDeps(t *testing.T, root string, pkgs []string, flags ...string) ([]string, int) {
 	t.Helper()
-	args := append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, pkgs...)
+	args := append(append(append([]string{"list", "-deps"}, flags...), "-f", "{{.ImportPath}}"), pkgs...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	out, err := cmd.Output()
@@ -101,5 +101,43 @@ func TestModuleImportGraphStaysLight(t *testing.T) {
 	// The check itself: the worker's git package is heavy.
 	if bad, _ := heavyDeps(t, root, []string{"github.com/slipwayci/slipway/internal/gitstate"}); len(bad) == 0 {
 		t.Error("internal/gitstate (go-git) is not found heavy: the check cannot fail")
+	}
+}
+
+// TestModuleTidyStaysLight: the tests of every project package in the
+// module's graph stay free of heavy libraries too. On a fresh engine the Go
+// SDK runs `go mod tidy` on the module, and tidy downloads what the tests of
+// the imported packages import: with cosign and go-git in two of those
+// tests it fetched 126 module archives (409 MB), without them 40 (158 MB,
+// the SDK's own).
+func TestModuleTidyStaysLight(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	var own []string
+	cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, moduleImports(t, root)...)...)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "github.com/slipwayci/slipway/") {
+			own = append(own, p)
+		}
+	}
+	if len(own) == 0 {
+		t.Fatal("no project package in the module's graph: the check would read nothing")
+	}
+	bad, n := heavyDeps(t, root, own, "-test")
+	seen := map[string]bool{}
+	for _, d := range bad {
+		if !seen[d] {
+			seen[d] = true
+			t.Errorf("a test of %s imports %s: the module's go mod tidy downloads it on every fresh engine; test that where the heavy library already is", strings.Join(own, ", "), d)
+		}
+	}
+	t.Logf("%d project packages in the module's graph, %d packages with their tests", len(own), n)
+	// The check itself: internal/signing's tests use cosign.
+	if bad, _ := heavyDeps(t, root, []string{"github.com/slipwayci/slipway/internal/signing"}, "-test"); len(bad) == 0 {
+		t.Error("internal/signing with its tests is not found heavy: the check cannot fail")
 	}
 }

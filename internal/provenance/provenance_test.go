@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/slipwayci/slipway/internal/signing"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden predicates under testdata")
@@ -383,25 +381,6 @@ func TestCheckCycloneDX(t *testing.T) {
 				t.Errorf("error %v; want %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestKindsMatchTheSigner(t *testing.T) {
-	want := map[string]string{
-		"slsa": signing.PredicateSLSAProvenanceV1, "sbom": signing.PredicateCycloneDX,
-		"vuln": signing.PredicateVulnScan, "test": signing.PredicateTestResult,
-	}
-	for _, k := range Kinds {
-		if want[k.Name] != k.PredicateType {
-			t.Errorf("kind %s: %s, signing says %s", k.Name, k.PredicateType, want[k.Name])
-		}
-		got, err := KindOf(k.Name)
-		if err != nil || got != k {
-			t.Errorf("KindOf(%s) = %+v, %v", k.Name, got, err)
-		}
-	}
-	if _, err := KindOf("spdx"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "one of slsa, sbom, vuln, test") {
-		t.Errorf("KindOf(spdx): %v", err)
 	}
 }
 

@@ -1,21 +1,18 @@
-package provenance
+package signing
 
-// Every predicate this package builds, attested with internal/signing to a
-// real (in-memory) registry, verifies with internal/signing and with the
+// Every predicate this package builds, attested with this package to a
+// real (in-memory) registry, verifies with this package and with the
 // stock cosign CLI (built from the pinned module in hack/tools/cosign by
 // testutil.Tool); a tampered vulnerability attestation verifies with
 // neither.
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -28,42 +25,27 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	ctypes "github.com/sigstore/cosign/v2/pkg/types"
 
+	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
-	"github.com/slipwayci/slipway/internal/signing"
-	"github.com/slipwayci/slipway/internal/testutil"
 )
 
-var keyPassword = []byte("correct horse battery staple")
+// These tests live here, not in internal/provenance, so that the packages
+// the Dagger module imports (provenance among them) keep cosign and
+// go-containerregistry out of even their tests: the module's `go mod tidy`
+// on a fresh engine loads the tests of what it imports.
 
-// cosign runs the stock CLI kept on this machine: its own home and TUF
-// root, and a dead proxy for anything but loopback.
-func cosign(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	home := t.TempDir()
-	cmd := exec.Command(testutil.Tool(t, "cosign"), args...)
-	cmd.Env = []string{
-		"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TUF_ROOT=" + filepath.Join(home, "tuf"),
-		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1,localhost",
-	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	return o.String(), e.String(), err
-}
+// provenanceTestdata holds internal/provenance's golden predicates (its
+// TestPredicatesGolden keeps them equal to what the package builds).
+const provenanceTestdata = "../provenance/testdata"
 
-// sameJSON reports whether a and b hold the same JSON value (encoders
-// differ in escaping, e.g. "&" and "\u0026").
-func sameJSON(t *testing.T, a, b []byte) bool {
+func golden(t *testing.T, name string) []byte {
 	t.Helper()
-	var x, y any
-	if err := json.Unmarshal(a, &x); err != nil {
-		t.Fatalf("%v: %s", err, a)
+	b, err := os.ReadFile(filepath.Join(provenanceTestdata, name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &y); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	return reflect.DeepEqual(x, y)
+	return b
 }
 
 func TestAttestationsVerifyWithSigningAndStockCosign(t *testing.T) {
@@ -73,11 +55,11 @@ func TestAttestationsVerifyWithSigningAndStockCosign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp, err := signing.GenerateKeyPair(keyPassword)
+	kp, err := GenerateKeyPair(testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := signing.LoadSigner(kp.PrivateKeyPEM, keyPassword, signing.WithRegistry(c))
+	signer, err := LoadSigner(kp.PrivateKeyPEM, testPassword, WithRegistry(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,34 +67,22 @@ func TestAttestationsVerifyWithSigningAndStockCosign(t *testing.T) {
 	if err := os.WriteFile(pub, kp.PublicKeyPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := c.PushImage(ctx, registrytest.Image(t, registrytest.ImageSpec{Seed: 7}), host+"/orders:"+commit)
+	d, err := c.PushImage(ctx, registrytest.Image(t, registrytest.ImageSpec{Seed: 7}), host+"/orders:0123456789abcdef0123456789abcdef01234567")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := d.String()
 
-	slsa, err := SLSA(sampleBuild(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vuln, err := VulnPredicate(sampleScan())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests, err := TestResult(sampleTests())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sbom, err := os.ReadFile(filepath.Join("testdata", "trivy-image.cdx.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := CheckCycloneDX(sbom); err != nil {
+	slsa := golden(t, "slsa.golden.json")
+	vuln := golden(t, "vuln.golden.json")
+	tests := golden(t, "test-result.golden.json")
+	sbom := golden(t, "trivy-image.cdx.json")
+	if _, err := provenance.CheckCycloneDX(sbom); err != nil {
 		t.Fatal(err)
 	}
 	preds := map[string][]byte{"slsa": slsa, "sbom": sbom, "vuln": vuln, "test": tests}
 
-	for _, k := range Kinds {
+	for _, k := range provenance.Kinds {
 		res, err := signer.Attest(ctx, ref, k.PredicateType, preds[k.Name])
 		if err != nil {
 			t.Fatalf("attesting %s: %v", k.Name, err)
@@ -121,28 +91,24 @@ func TestAttestationsVerifyWithSigningAndStockCosign(t *testing.T) {
 			t.Errorf("%s: result %+v", k.Name, res)
 		}
 	}
-	// Deterministic predicates: attesting the same build again writes nothing.
-	again, err := SLSA(sampleBuild(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := signer.Attest(ctx, ref, PredicateSLSAProvenanceV1, again); err != nil || !res.Existing {
+	// Attesting the same provenance again writes nothing.
+	if res, err := signer.Attest(ctx, ref, PredicateSLSAProvenanceV1, golden(t, "slsa.golden.json")); err != nil || !res.Existing {
 		t.Errorf("re-attesting the same provenance: %+v %v", res, err)
 	}
 
 	verifier := signer.Verifier()
-	for _, k := range Kinds {
+	for _, k := range provenance.Kinds {
 		t.Run("signing verifies "+k.Name, func(t *testing.T) {
 			sts, err := verifier.VerifyAttestations(ctx, ref, k.PredicateType)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(sts) != 1 || !sameJSON(t, sts[0].Predicate, preds[k.Name]) {
+			if len(sts) != 1 || !jsonEqual(t, sts[0].Predicate, preds[k.Name]) {
 				t.Errorf("verified %d statements; predicate %s", len(sts), sts[0].Predicate)
 			}
 		})
 		t.Run("cosign verify-attestation --type "+k.CosignType, func(t *testing.T) {
-			out, errOut, err := cosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", k.CosignType, ref)
+			out, errOut, err := runCosign(t, cosignEnv(t), "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", k.CosignType, ref)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, errOut)
 			}
@@ -161,7 +127,7 @@ func TestAttestationsVerifyWithSigningAndStockCosign(t *testing.T) {
 				PredicateType string          `json:"predicateType"`
 				Predicate     json.RawMessage `json:"predicate"`
 			}
-			if err := json.Unmarshal(st, &s); err != nil || s.PredicateType != k.PredicateType || !sameJSON(t, s.Predicate, preds[k.Name]) {
+			if err := json.Unmarshal(st, &s); err != nil || s.PredicateType != k.PredicateType || !jsonEqual(t, s.Predicate, preds[k.Name]) {
 				t.Errorf("cosign verified %s: %v", st, err)
 			}
 		})
@@ -171,10 +137,10 @@ func TestAttestationsVerifyWithSigningAndStockCosign(t *testing.T) {
 	// the signed statement, keep the signature.
 	forgeVerdict(t, ctx, c, ref)
 	t.Run("tampered vuln attestation", func(t *testing.T) {
-		if _, err := verifier.VerifyAttestations(ctx, ref, PredicateVulnScan); !errors.Is(err, signing.ErrSignatureInvalid) {
+		if _, err := verifier.VerifyAttestations(ctx, ref, PredicateVulnScan); !errors.Is(err, ErrSignatureInvalid) {
 			t.Errorf("signing verified a tampered attestation: %v", err)
 		}
-		_, errOut, err := cosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", "vuln", ref)
+		_, errOut, err := runCosign(t, cosignEnv(t), "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", "vuln", ref)
 		if err == nil {
 			t.Fatal("cosign verified a tampered attestation")
 		}
@@ -184,7 +150,7 @@ func TestAttestationsVerifyWithSigningAndStockCosign(t *testing.T) {
 		if _, err := verifier.VerifyAttestations(ctx, ref, PredicateSLSAProvenanceV1); err != nil {
 			t.Errorf("provenance after tampering with the scan: %v", err)
 		}
-		if _, errOut, err := cosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", "slsaprovenance1", ref); err != nil {
+		if _, errOut, err := runCosign(t, cosignEnv(t), "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", "slsaprovenance1", ref); err != nil {
 			t.Errorf("cosign refuses the untouched provenance too: %v\n%s", err, errOut)
 		}
 	})
@@ -248,5 +214,24 @@ func forgeVerdict(t *testing.T, ctx context.Context, c *registry.Client, ref str
 	}
 	if err := remote.Write(tag, sigs, c.RemoteOptions(ctx)...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestProvenanceKindsMatchTheSigner(t *testing.T) {
+	want := map[string]string{
+		"slsa": PredicateSLSAProvenanceV1, "sbom": PredicateCycloneDX,
+		"vuln": PredicateVulnScan, "test": PredicateTestResult,
+	}
+	for _, k := range provenance.Kinds {
+		if want[k.Name] != k.PredicateType {
+			t.Errorf("kind %s: %s, signing says %s", k.Name, k.PredicateType, want[k.Name])
+		}
+		got, err := provenance.KindOf(k.Name)
+		if err != nil || got != k {
+			t.Errorf("provenance.KindOf(%s) = %+v, %v", k.Name, got, err)
+		}
+	}
+	if _, err := provenance.KindOf("spdx"); !errors.Is(err, provenance.ErrInvalid) || !strings.Contains(err.Error(), "one of slsa, sbom, vuln, test") {
+		t.Errorf("provenance.KindOf(spdx): %v", err)
 	}
 }
