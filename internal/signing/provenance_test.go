@@ -1,7 +1,7 @@
 package signing
 
-// Every predicate this package builds, attested with this package to a
-// real (in-memory) registry, verifies with this package and with the
+// Every predicate internal/provenance builds, attested with this package to
+// a real (in-memory) registry, verifies with this package and with the
 // stock cosign CLI (built from the pinned module in hack/tools/cosign by
 // testutil.Tool); a tampered vulnerability attestation verifies with
 // neither.
