@@ -195,17 +195,9 @@ cmd_up() {
 	rotate "$SLIPWAY_ENGINE_LOGS/engine.log"
 	printf '\n==== %s engine start (%s)\n' "$(date -Is)" "$bin" >>"$SLIPWAY_ENGINE_LOGS/engine.log"
 	# A private mount namespace: the engine bind-mounts its own resolv.conf
-	# over /etc/resolv.conf and must not do so for the whole host. In it the
-	# engine also sees a resolv.conf with no nameserver, so its dnsmasq has no
-	# upstream: containers resolve the engine's own services and reach
-	# addresses on this machine, and a lookup of any outside name (say a
-	# scanner's online database) is refused at once instead of leaving the
-	# machine.
-	printf '# Written by hack/engine.sh: no upstream nameserver, so the harness engine resolves no outside names.\n' \
-		>"$SLIPWAY_ENGINE_RUN/resolv.conf"
+	# over /etc/resolv.conf and must not do so for the whole host.
 	GOPROXY=off DO_NOT_TRACK=1 DAGGER_GO_SDK_MANIFEST_DIGEST="$sdk_digest" \
 		setsid unshare --mount --propagation private -- \
-		/bin/sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$SLIPWAY_ENGINE_RUN/resolv.conf" \
 		"$bin/engine" --config "$SLIPWAY_ENGINE_RUN/engine.toml" \
 		--root "$SLIPWAY_ENGINE_STATE/engine" --addr "$runner_host" "${tcp_addr[@]}" \
 		>>"$SLIPWAY_ENGINE_LOGS/engine.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
