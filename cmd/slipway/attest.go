@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/provenance"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 func init() {
@@ -86,7 +87,7 @@ func runAttest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		bodies[i] = b
 	}
-	if os.Getenv(envSigningKey) == "" {
+	if os.Getenv(wire.EnvSigningKey) == "" {
 		return fmt.Errorf("no signing key: attestations need the cosign key pair (the module's --signing-key and --signing-password)")
 	}
 	c, err := newRegistry(insecure, *ref)
@@ -197,7 +198,7 @@ func runProvenance(ctx context.Context, args []string, stdout, stderr io.Writer)
 		Service: svc.Name, Repository: *repository, Ref: *ref, Commit: *commit,
 		Dockerfile: path.Join(svc.Dir, svc.Dockerfile), Target: svc.Target, Platform: *platform,
 		BuildArgs: svc.BuildArgs, InputDigest: *inputDigest, Dirty: *dirty,
-		InvocationID: os.Getenv(envRunID), StartedOn: st, FinishedOn: fin,
+		InvocationID: os.Getenv(wire.EnvRun), StartedOn: st, FinishedOn: fin,
 	}
 	for _, kv := range bases {
 		r, d, _ := strings.Cut(kv, "=")

@@ -16,6 +16,7 @@ import (
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/testutil"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 const testCommit = "0123456789abcdef0123456789abcdef01234567"
@@ -74,8 +75,8 @@ func TestAttestEveryKind(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Setenv(envSigningKey, string(kp.PrivateKeyPEM))
-	t.Setenv(envSigningPass, password)
+	t.Setenv(wire.EnvSigningKey, string(kp.PrivateKeyPEM))
+	t.Setenv(wire.EnvSigningPassword, password)
 	out := filepath.Join(dir, "attest.json")
 	code, stdout, stderr := runCmd(t, "attest", "--ref", ref, "--out", out,
 		"--predicate", "slsa="+slsa, "--predicate", "sbom="+sbom, "--predicate", "vuln="+vulnPred, "--predicate", "test="+tests)
@@ -184,12 +185,12 @@ func TestAttestRefusals(t *testing.T) {
 	spdx := write("spdx.json", `{"spdxVersion": "SPDX-2.3", "packages": []}`)
 
 	// No key: refused before anything is written.
-	t.Setenv(envSigningKey, "")
+	t.Setenv(wire.EnvSigningKey, "")
 	if code, _, stderr := runCmd(t, "attest", "--ref", ref, "--type", "test", "--predicate", good); code != 1 || !strings.Contains(stderr, "no signing key") {
 		t.Errorf("without a key: exit %d\n%s", code, stderr)
 	}
-	t.Setenv(envSigningKey, string(kp.PrivateKeyPEM))
-	t.Setenv(envSigningPass, "pw")
+	t.Setenv(wire.EnvSigningKey, string(kp.PrivateKeyPEM))
+	t.Setenv(wire.EnvSigningPassword, "pw")
 	for name, tc := range map[string]struct {
 		args []string
 		code int
@@ -219,7 +220,7 @@ func TestAttestRefusals(t *testing.T) {
 		t.Errorf("a refused call attested something: %v", err)
 	}
 	// A wrong password names the key problem, not the password.
-	t.Setenv(envSigningPass, "not-the-password")
+	t.Setenv(wire.EnvSigningPassword, "not-the-password")
 	code, stdout, stderr := runCmd(t, "attest", "--ref", ref, "--type", "test", "--predicate", good)
 	if code != 1 || !strings.Contains(stderr, "bad key") || strings.Contains(stdout+stderr, "not-the-password") {
 		t.Errorf("wrong password: exit %d\n%s", code, stderr)

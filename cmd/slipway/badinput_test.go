@@ -18,6 +18,7 @@ import (
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/testutil"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // badInputSource copies the repository's configuration, services and
@@ -158,11 +159,11 @@ func TestBadInputCatalogue(t *testing.T) {
 		{"bad image reference", nil, nil, []string{"publish", "--tarball", okTar, "--repo", w.host + "/Shop/Orders", "--service", "orders", "--tag", commitA}, []string{"service orders", "Shop/Orders"}},
 		{"missing tarball", nil, nil, []string{"publish", "--tarball", filepath.Join(w.dir, "nope.tar"), "--repo", w.host + "/shop/orders", "--service", "orders", "--tag", commitA}, []string{"service orders: pushing", "nope.tar"}},
 		{"corrupt tarball", nil, nil, []string{"publish", "--tarball", corrupt, "--repo", w.host + "/shop/orders", "--service", "orders", "--tag", commitA}, []string{"service orders: pushing", "corrupt.tar"}},
-		{"garbage signing key", nil, map[string]string{envSigningKey: "-----BEGIN NOTHING-----\nxx\n-----END NOTHING-----\n", envSigningPass: "x"},
+		{"garbage signing key", nil, map[string]string{wire.EnvSigningKey: "-----BEGIN NOTHING-----\nxx\n-----END NOTHING-----\n", wire.EnvSigningPassword: "x"},
 			[]string{"publish", "--tarball", okTar, "--repo", w.host + "/shop/orders", "--service", "orders", "--tag", commitA}, []string{"--signing-key", "bad key"}},
-		{"wrong key password", nil, map[string]string{envSigningKey: string(kp.PrivateKeyPEM), envSigningPass: "pw-WRONG-zq9"},
+		{"wrong key password", nil, map[string]string{wire.EnvSigningKey: string(kp.PrivateKeyPEM), wire.EnvSigningPassword: "pw-WRONG-zq9"},
 			[]string{"publish", "--tarball", okTar, "--repo", w.host + "/shop/orders", "--service", "orders", "--tag", commitA}, []string{"--signing-key", "is the password right"}},
-		{"wrong registry password", nil, map[string]string{envRegistryPass: "not-the-password"},
+		{"wrong registry password", nil, map[string]string{wire.EnvRegistryPassword: "not-the-password"},
 			[]string{"publish", "--tarball", okTar, "--repo", w.host + "/shop/orders", "--service", "orders", "--tag", commitA}, []string{"service orders", w.host}},
 		{"unreachable registry", nil, nil, []string{"publish", "--tarball", okTar, "--repo", "127.0.0.1:1/shop/orders", "--service", "orders", "--tag", commitA}, []string{"service orders", "127.0.0.1:1"}},
 		{"deploy to an unknown environment", nil, nil, []string{"deploy", "--env", "qa", "--changes", changes(good), "--commit", commitA, "--source", "{src}", "--throwaway", w.throwaway},

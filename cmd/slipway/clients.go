@@ -10,20 +10,7 @@ import (
 	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/signing"
-)
-
-// Environment variables carrying secrets (set by the module from Dagger
-// secrets). They are read once and never printed.
-const (
-	envRegistryUser   = "SLIPWAY_REGISTRY_USERNAME"
-	envRegistryPass   = "SLIPWAY_REGISTRY_PASSWORD"
-	envSigningKey     = "SLIPWAY_SIGNING_KEY"
-	envSigningPass    = "SLIPWAY_SIGNING_PASSWORD"
-	envSigningPub     = "SLIPWAY_SIGNING_PUBLIC_KEY"
-	envGitopsToken    = "SLIPWAY_GITOPS_TOKEN"
-	envGitopsSSHKey   = "SLIPWAY_GITOPS_SSH_KEY"
-	envGitopsKnownHst = "SLIPWAY_GITOPS_KNOWN_HOSTS"
-	envRunID          = "SLIPWAY_RUN"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // hostOf returns the registry host of a repository or reference.
@@ -41,7 +28,7 @@ func newRegistry(insecure []string, hosts ...string) (*registry.Client, error) {
 	if len(insecure) > 0 {
 		opts = append(opts, registry.WithInsecure(insecure...))
 	}
-	user, pass := os.Getenv(envRegistryUser), os.Getenv(envRegistryPass)
+	user, pass := os.Getenv(wire.EnvRegistryUsername), os.Getenv(wire.EnvRegistryPassword)
 	if pass != "" {
 		seen := map[string]bool{}
 		for _, h := range hosts {
@@ -89,11 +76,11 @@ func newFinder(insecure []string, registryAddr string) (plan.Finder, error) {
 // newSigner loads the signing key from the environment; nil when none was
 // given (images are then published unsigned).
 func newSigner(c *registry.Client) (*signing.Signer, error) {
-	key := os.Getenv(envSigningKey)
+	key := os.Getenv(wire.EnvSigningKey)
 	if key == "" {
 		return nil, nil
 	}
-	s, err := signing.LoadSigner([]byte(key), []byte(os.Getenv(envSigningPass)), signing.WithRegistry(c))
+	s, err := signing.LoadSigner([]byte(key), []byte(os.Getenv(wire.EnvSigningPassword)), signing.WithRegistry(c))
 	if err != nil {
 		return nil, fmt.Errorf("--signing-key: %w", err)
 	}

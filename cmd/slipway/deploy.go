@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayci/slipway/internal/gitops/github"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 func init() {
@@ -66,10 +67,10 @@ func (g gitopsFlags) open(ctx context.Context, stderr io.Writer) (*config.Config
 	if url == "" {
 		return nil, "", nil, fmt.Errorf("no GitOps repository: pass --gitops-repo or set gitops.repo in slipway.yaml")
 	}
-	token := os.Getenv(envGitopsToken)
-	switch key := os.Getenv(envGitopsSSHKey); {
+	token := os.Getenv(wire.EnvGitopsToken)
+	switch key := os.Getenv(wire.EnvGitopsSSHKey); {
 	case key != "":
-		hosts := os.Getenv(envGitopsKnownHst)
+		hosts := os.Getenv(wire.EnvGitopsKnownHosts)
 		if hosts == "" {
 			return nil, "", nil, fmt.Errorf("--gitops-ssh-key needs --gitops-known-hosts: slipway never trusts an unknown SSH host")
 		}
@@ -173,7 +174,7 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // newVerifier returns the verifier for signature checks: from an explicit
 // public key, else from the signing key; nil when neither was given.
 func newVerifier(c *registry.Client) (*signing.Verifier, error) {
-	if pub := os.Getenv(envSigningPub); pub != "" {
+	if pub := os.Getenv(wire.EnvSigningPublicKey); pub != "" {
 		v, err := signing.LoadVerifier([]byte(pub), signing.WithRegistry(c))
 		if err != nil {
 			return nil, fmt.Errorf("--public-key: %w", err)

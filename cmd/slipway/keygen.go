@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 func init() {
@@ -20,9 +21,9 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	pass := os.Getenv(envSigningPass)
+	pass := os.Getenv(wire.EnvSigningPassword)
 	if pass == "" {
-		return fmt.Errorf("set %s to the password that will encrypt the key", envSigningPass)
+		return fmt.Errorf("set %s to the password that will encrypt the key", wire.EnvSigningPassword)
 	}
 	priv, pub := filepath.Join(*dir, "cosign.key"), filepath.Join(*dir, "cosign.pub")
 	for _, p := range []string{priv, pub} {

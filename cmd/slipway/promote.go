@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/vuln"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 func init() {
@@ -90,12 +91,7 @@ func finishReport(rep *report.Report, runErr error, out string, stdout, stderr i
 		rep.Error = runErr.Error()
 	}
 	if rep != nil {
-		fmt.Fprint(stderr, rep.Text())
-		for _, d := range rep.Deployments {
-			if d.Diff != "" {
-				fmt.Fprintf(stderr, "\n--- gitops diff (%s) ---\n%s", orAll(d.Environment), d.Diff)
-			}
-		}
+		fmt.Fprint(stderr, rep.Text()+rep.Diffs())
 		b, err := rep.JSON()
 		if err != nil {
 			return err
@@ -107,20 +103,13 @@ func finishReport(rep *report.Report, runErr error, out string, stdout, stderr i
 	return runErr
 }
 
-func orAll(env string) string {
-	if env == "" {
-		return "state"
-	}
-	return env
-}
-
 // registryFor builds the registry client with the credentials from the
 // environment for every registry the run may touch: the configured one,
 // the ones given, and (when credentials are set) the ones the environments'
 // manifests name, read from the GitOps repository.
 func registryFor(ctx context.Context, cfg *config.Config, url string, gopts []gitops.Option, insecure []string, envs []string, addrs ...string) (*registry.Client, error) {
 	hosts := append([]string{cfg.Project.Registry.Address}, addrs...)
-	if os.Getenv(envRegistryPass) != "" {
+	if os.Getenv(wire.EnvRegistryPassword) != "" {
 		more, err := manifestHosts(ctx, cfg, url, gopts, envs)
 		if err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/testutil"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 const (
@@ -52,10 +53,10 @@ func newWorker(t *testing.T) *worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(envRegistryUser, regUser)
-	t.Setenv(envRegistryPass, regPass)
-	t.Setenv(envSigningPub, string(kp.PublicKeyPEM))
-	t.Setenv(envSigningKey, "")
+	t.Setenv(wire.EnvRegistryUsername, regUser)
+	t.Setenv(wire.EnvRegistryPassword, regPass)
+	t.Setenv(wire.EnvSigningPublicKey, string(kp.PublicKeyPEM))
+	t.Setenv(wire.EnvSigningKey, "")
 	t.Setenv("GITHUB_ACTOR", "release-manager")
 	dir := t.TempDir()
 	return &worker{t: t, root: testutil.RepoRoot(t), throwaway: filepath.Join(dir, "gitops.git"), host: host, reg: reg, signer: s, dir: dir}

@@ -12,10 +12,10 @@ import (
 	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/publish"
 	"github.com/slipwayci/slipway/internal/registry"
-	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/reuse"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/state"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 func init() {
@@ -32,10 +32,8 @@ func init() {
 // publishResult is what publish and retag write: the service's publishing
 // result, or (retag) why the image was not reused.
 type publishResult struct {
-	*report.Service
+	wire.PublishResult
 	ReuseRefused *reuse.Refusal `json:"reuseRefused,omitempty"`
-	// ReuseNote is the run report's note about the refusal.
-	ReuseNote string `json:"reuseNote,omitempty"`
 }
 
 // reuseFlags are the flags of the reuse checks.
@@ -113,7 +111,7 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	o := publish.Options{Registry: c, Signer: signer, Service: *service, Commit: *commit, RunID: os.Getenv(envRunID), InputDigest: *inputDigest, Tags: tags, Force: *force}
+	o := publish.Options{Registry: c, Signer: signer, Service: *service, Commit: *commit, RunID: os.Getenv(wire.EnvRun), InputDigest: *inputDigest, Tags: tags, Force: *force}
 	if st != nil {
 		o.Denied = st.DenyReason
 	}
@@ -181,13 +179,8 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 
 // reuseCheckResult is reuse-check's JSON result.
 type reuseCheckResult struct {
-	Reusable bool           `json:"reusable"`
-	Refused  *reuse.Refusal `json:"refused,omitempty"`
-	// Note is the run report's note about the refusal.
-	Note string `json:"note,omitempty"`
-	// Verified is false when no signing key was configured: only the
-	// denylist was checked.
-	Verified bool `json:"verified"`
+	wire.ReuseCheck
+	Refused *reuse.Refusal `json:"refused,omitempty"`
 }
 
 func runReuseCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -213,7 +206,7 @@ func runReuseCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	res := reuseCheckResult{Reusable: refusal == nil, Refused: refusal, Verified: signer != nil}
+	res := reuseCheckResult{ReuseCheck: wire.ReuseCheck{Reusable: refusal == nil, Verified: signer != nil}, Refused: refusal}
 	if refusal != nil {
 		res.Note = refusal.Note(*service)
 		fmt.Fprintf(stderr, "not reusable: %v\n", refusal)

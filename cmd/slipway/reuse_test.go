@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
 	"github.com/slipwayci/slipway/internal/reuse"
 	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // withSigningKey gives the worker a signing key (as the module does) and
@@ -23,9 +24,9 @@ func (w *worker) withSigningKey() *signing.Signer {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.t.Setenv(envSigningKey, string(kp.PrivateKeyPEM))
-	w.t.Setenv(envSigningPass, "ci-pw")
-	w.t.Setenv(envSigningPub, "")
+	w.t.Setenv(wire.EnvSigningKey, string(kp.PrivateKeyPEM))
+	w.t.Setenv(wire.EnvSigningPassword, "ci-pw")
+	w.t.Setenv(wire.EnvSigningPublicKey, "")
 	s, err := signing.LoadSigner(kp.PrivateKeyPEM, []byte("ci-pw"), signing.WithRegistry(w.reg))
 	if err != nil {
 		w.t.Fatal(err)
@@ -204,7 +205,7 @@ func TestWorkerImagesVerifies(t *testing.T) {
 		t.Errorf("details: %+v", got)
 	}
 	// Without a key nothing is claimed.
-	t.Setenv(envSigningKey, "")
+	t.Setenv(wire.EnvSigningKey, "")
 	for tag, it := range list() {
 		if it.Signature != sigUnverified {
 			t.Errorf("without a key %s reads %q", tag, it.Signature)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // scanRepo writes a repository with one service and three environments:
@@ -297,5 +298,34 @@ func TestScanArchive(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"scan-archive", "--in", in}, &o, &e); code != 2 {
 		t.Errorf("missing -out: exit %d", code)
+	}
+}
+
+// The module reads scan-report's decision as wire.ScanVerdict: every field
+// it acts on must come through from what the worker really writes.
+func TestScanDecisionCarriesTheModulesVerdict(t *testing.T) {
+	stale := `ignores:
+  - {id: CVE-2020-0001, reason: fixed long ago, expires: 2099-01-31}
+`
+	dir := scanRepo(t, map[string]string{".slipway/vuln-ignore.yaml": stale})
+	code, full, _ := scanReport(t, dir, "prod")
+	if code != 1 || full == nil {
+		t.Fatalf("prod: exit %d, decision %+v", code, full)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "decision.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v wire.ScanVerdict
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Pass || v.Summary == "" || v.Summary != full.Summary ||
+		strings.Join(v.BlockedIDs, ",") != strings.Join(full.BlockedIDs, ",") || len(v.BlockedIDs) == 0 ||
+		len(v.Counts) == 0 || v.Counts["CRITICAL"] != full.Counts["CRITICAL"] || v.Counts["UNKNOWN"] != full.Counts["UNKNOWN"] {
+		t.Errorf("verdict %+v does not match the decision %+v", v, full)
+	}
+	if len(v.Stale) != 1 || v.Stale[0].ID != "CVE-2020-0001" || v.Stale[0].File != ".slipway/vuln-ignore.yaml" || v.Stale[0].Line != 2 {
+		t.Errorf("stale entries %+v: want CVE-2020-0001 at .slipway/vuln-ignore.yaml:2", v.Stale)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/slipwayci/slipway/internal/signing"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 func init() {
@@ -42,7 +43,7 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if signer == nil {
 		return fmt.Errorf("no signing key: pass --signing-key (and --signing-password) to the module")
 	}
-	ann := map[string]string{signing.AnnotationRunID: os.Getenv(envRunID)}
+	ann := map[string]string{signing.AnnotationRunID: os.Getenv(wire.EnvRun)}
 	if *service != "" {
 		ann[signing.AnnotationService] = *service
 	}

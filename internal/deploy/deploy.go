@@ -20,17 +20,14 @@ import (
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/state"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // Change is one service's image to deploy: by digest, or by a tag that is
 // resolved to its digest first. The tag written next to the digest is Tag,
-// or Options.SourceCommit when Tag is empty.
-type Change struct {
-	Service    string `json:"service"`
-	Repository string `json:"repository"`
-	Digest     string `json:"digest,omitempty"`
-	Tag        string `json:"tag,omitempty"`
-}
+// or Options.SourceCommit when Tag is empty. It is the module's hand-off
+// type, defined once in internal/wire.
+type Change = wire.Change
 
 // Options describe one deployment.
 type Options struct {

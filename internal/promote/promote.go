@@ -129,7 +129,7 @@ type Options struct {
 // are, nothing is written. The report is returned in every case where one
 // could be built; the error wraps ErrRefused for refusals.
 func Run(ctx context.Context, o Options) (*report.Report, error) {
-	rn := newRun("promote", o.Config, o.DryRun)
+	rn := newRun(report.Promote, o.Config, o.DryRun)
 	defer rn.finish()
 	rep := rn.rep
 	if err := o.validate(); err != nil {
@@ -284,7 +284,7 @@ type run struct {
 	errs    map[*report.Service]error
 }
 
-func newRun(kind string, cfg *config.Config, dryRun bool) *run {
+func newRun(kind report.Kind, cfg *config.Config, dryRun bool) *run {
 	r := &report.Report{Kind: kind, Started: time.Now().UTC(), DryRun: dryRun, Services: []report.Service{}}
 	if cfg != nil {
 		r.Project = cfg.Project.Name

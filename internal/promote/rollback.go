@@ -58,7 +58,7 @@ type RollbackOptions struct {
 // promotions leave it alone until Unpin. Rolling back to what already runs
 // only writes the pin; when that pin is there too, nothing is written.
 func Rollback(ctx context.Context, o RollbackOptions) (*report.Report, error) {
-	rn := newRun("rollback", o.Config, o.DryRun)
+	rn := newRun(report.Rollback, o.Config, o.DryRun)
 	defer rn.finish()
 	rep := rn.rep
 	switch {

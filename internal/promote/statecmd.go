@@ -49,7 +49,7 @@ var ErrNotRunning = errors.New("the environment does not run this digest")
 // looked at); to run another digest and pin it, use Rollback. The digest is
 // read from the manifests at the very commit the pin is written on.
 func Pin(ctx context.Context, o StateOptions, env, service, digest string) (*report.Report, error) {
-	rn := newRun("pin", o.Config, o.DryRun)
+	rn := newRun(report.Pin, o.Config, o.DryRun)
 	defer rn.finish()
 	if err := o.validate("pin"); err != nil {
 		return rn.rep, err
@@ -107,7 +107,7 @@ func Pin(ctx context.Context, o StateOptions, env, service, digest string) (*rep
 // Unpin releases the pin of service in env; without one, nothing is
 // written.
 func Unpin(ctx context.Context, o StateOptions, env, service string) (*report.Report, error) {
-	rn := newRun("unpin", o.Config, o.DryRun)
+	rn := newRun(report.Unpin, o.Config, o.DryRun)
 	defer rn.finish()
 	if err := o.validate("unpin"); err != nil {
 		return rn.rep, err
@@ -143,7 +143,7 @@ func Unpin(ctx context.Context, o StateOptions, env, service string) (*report.Re
 // Environments that run it now are named in the report's notes; they keep
 // running it until rolled back. Rejecting a digest twice writes nothing.
 func Reject(ctx context.Context, o StateOptions, digest string) (*report.Report, error) {
-	rn := newRun("reject", o.Config, o.DryRun)
+	rn := newRun(report.Reject, o.Config, o.DryRun)
 	defer rn.finish()
 	if err := o.validate("reject"); err != nil {
 		return rn.rep, err

@@ -51,7 +51,7 @@ func (r *Report) Markdown() string {
 	if len(counts) > 0 {
 		b.WriteString("**" + strings.Join(counts, ", ") + "**\n\n")
 	}
-	if r.Kind == "prune" && len(r.Services) > 0 {
+	if r.Kind == Prune && len(r.Services) > 0 {
 		b.WriteString("| service | status | digest | tags | why |\n|---|---|---|---|---|\n")
 		for _, s := range r.Services {
 			fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s |\n", s.Name, statusIcon[s.Status], s.Status,
@@ -201,7 +201,7 @@ func (r *Report) Text() string {
 		}
 		if s.Signature != "" {
 			line += "  signed"
-		} else if s.Digest != "" && s.Status != Skipped && r.Kind != "prune" {
+		} else if s.Digest != "" && s.Status != Skipped && r.Kind != Prune {
 			line += "  unsigned"
 		}
 		if s.Vulnerabilities != nil {
@@ -248,4 +248,45 @@ func vulnCell(s Service) string {
 		return "not scanned"
 	}
 	return vulnSummary(s.Vulnerabilities)
+}
+
+// Diffs renders the GitOps diffs of the report's deployments for terminals,
+// one block per environment (the state file's changes under "state").
+func (r *Report) Diffs() string {
+	var b strings.Builder
+	for _, d := range r.Deployments {
+		if d.Diff == "" {
+			continue
+		}
+		env := d.Environment
+		if env == "" {
+			env = "state"
+		}
+		fmt.Fprintf(&b, "\n--- gitops diff (%s) ---\n%s", env, d.Diff)
+		if !strings.HasSuffix(d.Diff, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// Failures renders every failed service's and environment's whole error,
+// indented under what failed, for the end of a failed run's output.
+func (r *Report) Failures() string {
+	var b strings.Builder
+	for _, s := range r.Services {
+		if s.Error != "" {
+			fmt.Fprintf(&b, "\nservice %s failed at %s:\n%s\n", s.Name, s.Stage, indent(s.Error))
+		}
+	}
+	for _, d := range r.Deployments {
+		if d.Error != "" {
+			fmt.Fprintf(&b, "\ngitops %s failed:\n%s\n", d.Environment, indent(d.Error))
+		}
+	}
+	return b.String()
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
 }

@@ -38,10 +38,42 @@ const (
 	Kept Status = "kept"
 )
 
+// Kind is the kind of run a report describes.
+type Kind string
+
+// The kinds of run.
+const (
+	CI       Kind = "ci"
+	Deploy   Kind = "deploy"
+	Promote  Kind = "promote"
+	Rollback Kind = "rollback"
+	Pin      Kind = "pin"
+	Unpin    Kind = "unpin"
+	Reject   Kind = "reject"
+	Prune    Kind = "prune"
+)
+
+// Kinds are the kinds of run, in the order they are listed to people.
+var Kinds = []Kind{CI, Deploy, Promote, Rollback, Pin, Unpin, Reject, Prune}
+
+// ParseKind returns the kind named s, or an error listing the kinds.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	names := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		names[i] = string(k)
+	}
+	return "", fmt.Errorf("kind %q is not one of %s", s, strings.Join(names, ", "))
+}
+
 // Report is one run.
 type Report struct {
-	// Kind of run: ci, promote, rollback, deploy, prune.
-	Kind     string    `json:"kind"`
+	// Kind of run.
+	Kind     Kind      `json:"kind"`
 	Project  string    `json:"project"`
 	Commit   string    `json:"commit,omitempty"`
 	Branch   string    `json:"branch,omitempty"`

@@ -159,3 +159,34 @@ func TestNotScannedIsShown(t *testing.T) {
 		t.Errorf("markdown:\n%s", md)
 	}
 }
+
+func TestDiffsAndFailures(t *testing.T) {
+	r := &Report{Kind: Promote,
+		Services: []Service{{Name: "orders", Status: Refused, Stage: "verify", Error: "no signature\nby this key"}, {Name: "catalog", Status: Promoted}},
+		Deployments: []Deployment{
+			{Environment: "prod", Diff: "-image: a\n+image: b"},
+			{Environment: "", Diff: "+pin: orders\n"},
+			{Environment: "staging", Error: "push rejected"},
+		}}
+	if got, want := r.Diffs(), "\n--- gitops diff (prod) ---\n-image: a\n+image: b\n\n--- gitops diff (state) ---\n+pin: orders\n"; got != want {
+		t.Errorf("Diffs() = %q, want %q", got, want)
+	}
+	if got, want := r.Failures(), "\nservice orders failed at verify:\n  no signature\n  by this key\n\ngitops staging failed:\n  push rejected\n"; got != want {
+		t.Errorf("Failures() = %q, want %q", got, want)
+	}
+	if (&Report{}).Diffs() != "" || (&Report{}).Failures() != "" {
+		t.Error("an empty report renders diffs or failures")
+	}
+}
+
+func TestParseKind(t *testing.T) {
+	for _, k := range Kinds {
+		if got, err := ParseKind(string(k)); err != nil || got != k {
+			t.Errorf("ParseKind(%q) = %q, %v", k, got, err)
+		}
+	}
+	_, err := ParseKind("deploy2")
+	if err == nil || !strings.Contains(err.Error(), `kind "deploy2" is not one of ci, deploy, promote, rollback, pin, unpin, reject, prune`) {
+		t.Errorf("ParseKind(deploy2): %v", err)
+	}
+}

@@ -14,7 +14,7 @@ import (
 // one per orphaned signature or attestation. The caller sets Started and
 // Finished.
 func Report(res *Result, out *Outcome) *report.Report {
-	r := &report.Report{Kind: "prune", Project: res.Project, Registry: res.Registry, DryRun: out == nil}
+	r := &report.Report{Kind: report.Prune, Project: res.Project, Registry: res.Registry, DryRun: out == nil}
 	r.Notes = append(r.Notes, res.Notes...)
 	for _, repo := range res.Repositories {
 		for _, im := range repo.Images {
