@@ -18,7 +18,7 @@ func (m *Slipway) Build(
 	// The service to build.
 	service string,
 ) (*dagger.Container, error) {
-	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{services: []string{service}})
+	p, err := m.configPlan(ctx, service)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 // line for each problem) without running anything. Run by `dagger check`.
 // +check
 func (m *Slipway) CheckConfig(ctx context.Context) error {
-	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{})
+	p, err := m.configPlan(ctx)
 	if err != nil {
 		return err
 	}

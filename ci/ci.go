@@ -15,6 +15,7 @@ import (
 	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/scancmd"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // Ci runs the whole chain for the services whose inputs changed: unit and
@@ -75,7 +76,7 @@ func (m *Slipway) Ci(
 			return "", err
 		}
 	}
-	rep := &report.Report{Kind: "ci", Project: p.Project.Name, Commit: p.Commit, Branch: p.Branch, Registry: p.Registry, Started: start, DryRun: dryRun}
+	rep := &report.Report{Kind: report.CI, Project: p.Project.Name, Commit: p.Commit, Branch: p.Branch, Registry: p.Registry, Started: start, DryRun: dryRun}
 	if shard != "" {
 		rep.Notes = append(rep.Notes, "shard "+shard+": only the services of this shard ran")
 	}
@@ -136,12 +137,12 @@ func (m *Slipway) Ci(
 			if !env.AutoDeploy {
 				continue
 			}
-			var changes []gitopsChange
+			var changes []wire.Change
 			var names []string
 			for _, r := range rep.Services {
 				s, _ := p.Service(r.Name)
 				if (r.Status == report.Built || r.Status == report.Reused) && s.DeploysTo(env.Name) {
-					changes = append(changes, gitopsChange{Service: r.Name, Repository: r.Repository, Tag: p.CommitTag(), Digest: r.Digest})
+					changes = append(changes, wire.Change{Service: r.Name, Repository: r.Repository, Tag: p.CommitTag(), Digest: r.Digest})
 					names = append(names, r.Name)
 				}
 			}
@@ -165,12 +166,10 @@ func (m *Slipway) Ci(
 		}
 	}
 	rep.Finished = time.Now()
-	if err := mm.saveReport(ctx, rep); err != nil {
-		rep.Notes = append(rep.Notes, "the report could not be saved for last-report: "+err.Error())
-	}
-	out := rep.Text() + diffs(rep)
+	mm.saveReportNoting(ctx, rep)
+	out := rep.Text() + rep.Diffs()
 	if !rep.OK() {
-		return "", errors.New(out + failures(rep))
+		return "", errors.New(out + rep.Failures())
 	}
 	return out, nil
 }
@@ -199,26 +198,6 @@ func signedEnvs(p *plan.Plan) []string {
 		return []string{"none configured"}
 	}
 	return out
-}
-
-// failures renders every failed service's full error.
-func failures(r *report.Report) string {
-	var b strings.Builder
-	for _, s := range r.Services {
-		if s.Error != "" {
-			fmt.Fprintf(&b, "\nservice %s failed at %s:\n%s\n", s.Name, s.Stage, indent(s.Error))
-		}
-	}
-	for _, d := range r.Deployments {
-		if d.Error != "" {
-			fmt.Fprintf(&b, "\ngitops %s failed:\n%s\n", d.Environment, indent(d.Error))
-		}
-	}
-	return b.String()
-}
-
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
 }
 
 // ciService runs the chain for one service and says how it ended, with
@@ -389,7 +368,7 @@ func judge(r *report.Service, dec *scanDecision) (notes []string, err error) {
 
 // merge copies the worker's publishing result into r and returns the notes
 // it calls for (a commit tag moved by --force).
-func merge(r *report.Service, out *publishResult) []string {
+func merge(r *report.Service, out *wire.PublishResult) []string {
 	r.Digest, r.Tags, r.Signature, r.Attestations, r.SizeBytes = out.Digest, out.Tags, out.Signature, out.Attestations, out.SizeBytes
 	r.Moved = out.Moved
 	if out.Repository != "" {

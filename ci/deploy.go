@@ -4,21 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/wire"
 )
-
-// gitopsChange is one image to write into an environment (the worker's
-// deploy input).
-type gitopsChange struct {
-	Service    string `json:"service"`
-	Repository string `json:"repository"`
-	Digest     string `json:"digest,omitempty"`
-	Tag        string `json:"tag,omitempty"`
-}
 
 // throwawayDir is where the throwaway GitOps repository lives (a cache
 // volume, so successive runs see each other's commits).
@@ -27,8 +18,8 @@ const throwawayDir = "/var/lib/slipway-gitops"
 // gitopsWorker is the worker with the GitOps repository wired in: the real
 // one (credentials as secrets) or the throwaway one in a cache volume.
 func (m *Slipway) gitopsWorker(reg *registryTarget, p *plan.Plan) (*dagger.Container, []string) {
-	c := m.worker(reg).WithDirectory(srcMount, m.Source)
-	args := []string{"--source", srcMount}
+	c := m.workerFor(reg).WithDirectory(wire.SourceDir, m.Source)
+	args := []string{"--source", wire.SourceDir}
 	repo := m.GitopsRepo
 	if repo == "" {
 		repo = p.Project.GitOps.Repo
@@ -47,32 +38,20 @@ func (m *Slipway) gitopsWorker(reg *registryTarget, p *plan.Plan) (*dagger.Conta
 
 // deploy writes images into one environment: one commit (or pull request),
 // none when nothing changes.
-func (m *Slipway) deploy(ctx context.Context, reg *registryTarget, p *plan.Plan, env string, changes []gitopsChange, dryRun bool) (*report.Deployment, error) {
+func (m *Slipway) deploy(ctx context.Context, reg *registryTarget, p *plan.Plan, env string, changes []wire.Change, dryRun bool) (*report.Deployment, error) {
 	c, args := m.gitopsWorker(reg, p)
 	b, err := json.Marshal(changes)
 	if err != nil {
 		return nil, err
 	}
-	c = c.WithNewFile(workDir+"/changes.json", string(b)).WithEnvVariable("SLIPWAY_RUN", runID())
-	args = append([]string{toolBin, "deploy", "--env", env, "--changes", workDir + "/changes.json",
-		"--commit", p.Commit, "--out", workDir + "/deploy.json"}, args...)
+	args = append([]string{wire.WorkerBin, "deploy", "--env", env, "--changes", wire.ChangesFile,
+		"--commit", p.Commit, "--out", wire.ResultFile}, args...)
 	args = append(args, reg.insecureArgs()...)
 	if dryRun {
 		args = append(args, "--dry-run")
 	}
-	r, err := mustExec(ctx, c, args)
-	if err != nil {
-		return nil, err
-	}
-	out, err := r.ctr.File(workDir + "/deploy.json").Contents(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var d report.Deployment
-	if err := json.Unmarshal([]byte(out), &d); err != nil {
-		return nil, fmt.Errorf("reading the worker's result: %w", err)
-	}
-	return &d, nil
+	d, _, err := runWorker(ctx, fresh(c.WithNewFile(wire.ChangesFile, string(b))), args, exitFails, decodeJSON[report.Deployment])
+	return d, err
 }
 
 // Deploy writes the images of a commit (default: the source's commit) into
@@ -95,39 +74,23 @@ func (m *Slipway) Deploy(
 	if err != nil {
 		return "", err
 	}
-	var changes []gitopsChange
+	var changes []wire.Change
 	for _, s := range p.Services {
 		if s.Selected && s.DeploysTo(env) {
-			changes = append(changes, gitopsChange{Service: s.Name, Repository: s.Repository, Tag: p.Commit})
+			changes = append(changes, wire.Change{Service: s.Name, Repository: s.Repository, Tag: p.Commit})
 		}
 	}
 	if len(changes) == 0 {
 		return "", fmt.Errorf("no service is deployed to %q (check deploy.environments in the services' service.yaml)", env)
 	}
 	d, err := m.deploy(ctx, reg, p, env, changes, dryRun)
-	rep := &report.Report{Kind: "deploy", Project: p.Project.Name, Commit: p.Commit, DryRun: dryRun}
+	rep := &report.Report{Kind: report.Deploy, Project: p.Project.Name, Commit: p.Commit, DryRun: dryRun}
 	if err != nil {
 		rep.Error = err.Error()
 		_ = m.saveReport(ctx, rep) // best effort: the error is what the caller needs
 		return "", err
 	}
 	rep.Deployments = []report.Deployment{*d}
-	if err := m.saveReport(ctx, rep); err != nil {
-		rep.Notes = append(rep.Notes, "the report could not be saved for last-report: "+err.Error())
-	}
-	return rep.Text() + diffs(rep), nil
-}
-
-// diffs renders the GitOps diffs of a report for the terminal.
-func diffs(r *report.Report) string {
-	var b strings.Builder
-	for _, d := range r.Deployments {
-		if d.Diff != "" {
-			fmt.Fprintf(&b, "\n--- gitops diff for %s ---\n%s", d.Environment, d.Diff)
-			if !strings.HasSuffix(d.Diff, "\n") {
-				b.WriteString("\n")
-			}
-		}
-	}
-	return b.String()
+	m.saveReportNoting(ctx, rep)
+	return rep.Text() + rep.Diffs(), nil
 }

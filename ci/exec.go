@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // execResult is the outcome of a command run to completion.
@@ -39,21 +43,93 @@ func exec(ctx context.Context, c *dagger.Container, args []string) (*execResult,
 	return &execResult{ctr: c, exit: code, stdout: out, stderr: errOut}, nil
 }
 
-// mustExec is exec for worker commands: a non-zero exit is an error carrying
-// the worker's own message (which names the service, file or reference).
-func mustExec(ctx context.Context, c *dagger.Container, args []string) (*execResult, error) {
+// execChecked is exec for worker commands: a non-zero exit is an error
+// carrying the worker's own message (which names the service, file or
+// reference).
+func execChecked(ctx context.Context, c *dagger.Container, args []string) (*execResult, error) {
 	r, err := exec(ctx, c, args)
 	if err != nil {
 		return nil, err
 	}
 	if r.exit != 0 {
-		msg := strings.TrimSpace(r.stderr)
-		if msg == "" {
-			msg = strings.TrimSpace(r.stdout)
-		}
-		return r, fmt.Errorf("%s", msg)
+		return r, r.failure()
 	}
 	return r, nil
+}
+
+// failure is the worker's own message for a non-zero exit.
+func (r *execResult) failure() error {
+	msg := strings.TrimSpace(r.stderr)
+	if msg == "" {
+		msg = strings.TrimSpace(r.stdout)
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("the worker exited %d", r.exit)
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+// onExit says how runWorker treats a non-zero exit.
+type onExit bool
+
+const (
+	// exitFails: a non-zero exit is an error (the worker's message).
+	exitFails onExit = false
+	// exitIsVerdict: the worker writes its result also when it exits
+	// non-zero (a refusal, a failed gate); the result is returned with the
+	// exit code, and only a missing result is an error.
+	exitIsVerdict onExit = true
+)
+
+// runWorker runs the worker command args in c, which writes its JSON result
+// to wire.ResultFile, and decodes that result with parse. It is the one
+// way the module reads what the worker did.
+func runWorker[T any](ctx context.Context, c *dagger.Container, args []string, v onExit, parse func([]byte) (*T, error)) (*T, *execResult, error) {
+	r, err := exec(ctx, c, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.exit != 0 && v == exitFails {
+		return nil, r, r.failure()
+	}
+	b, err := r.ctr.File(wire.ResultFile).Contents(ctx)
+	if err != nil {
+		if r.exit != 0 {
+			return nil, r, r.failure()
+		}
+		return nil, r, fmt.Errorf("the worker wrote no result (%s): %w", args[1], err)
+	}
+	out, err := parse([]byte(b))
+	if err != nil {
+		return nil, r, fmt.Errorf("reading the worker's %s result: %w", args[1], err)
+	}
+	return out, r, nil
+}
+
+// decodeJSON is runWorker's parse for results that are plain JSON.
+func decodeJSON[T any](b []byte) (*T, error) {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// fresh marks a step with a new run identifier, so that the engine runs it
+// again instead of answering from its cache: every step that writes
+// somewhere (a push, a signature, a GitOps commit) or reads something that
+// changes (a registry, a repository) is fresh.
+func fresh(c *dagger.Container) *dagger.Container {
+	return c.WithEnvVariable(wire.EnvRun, runID())
+}
+
+// runID is a fresh identifier per step.
+func runID() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("reading random bytes: %v", err))
+	}
+	return hex.EncodeToString(b)
 }
 
 // progress prints one line of progress; the engine shows it live.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // Images lists what the registry holds for every service: tags, the digest
@@ -24,7 +25,7 @@ func (m *Slipway) Images(
 	if err != nil {
 		return "", err
 	}
-	args := []string{toolBin, "images"}
+	args := []string{wire.WorkerBin, "images"}
 	for _, s := range p.Services {
 		args = append(args, "--repo", s.Name+"="+s.Repository)
 	}
@@ -36,7 +37,7 @@ func (m *Slipway) Images(
 		return "", fmt.Errorf("format %q is not table or json", format)
 	}
 	args = append(args, reg.insecureArgs()...)
-	r, err := mustExec(ctx, m.worker(reg).WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	r, err := execChecked(ctx, fresh(m.workerFor(reg)), args)
 	if err != nil {
 		return "", err
 	}
@@ -48,15 +49,18 @@ func (m *Slipway) Images(
 // included: `dagger call gitops export --path ./gitops-result`.
 // +cache="never"
 func (m *Slipway) Gitops(ctx context.Context) (*dagger.Directory, error) {
-	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{})
+	p, err := m.configPlan(ctx)
 	if err != nil {
 		return nil, err
 	}
 	c, args := m.gitopsWorker(&registryTarget{address: "registry.invalid"}, p)
-	args = append([]string{toolBin, "gitops-export", "--to", workDir + "/gitops"}, args...)
-	r, err := mustExec(ctx, c.WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	args = append([]string{wire.WorkerBin, "gitops-export", "--to", gitopsExport}, args...)
+	r, err := execChecked(ctx, fresh(c), args)
 	if err != nil {
 		return nil, err
 	}
-	return r.ctr.Directory(workDir + "/gitops"), nil
+	return r.ctr.Directory(gitopsExport), nil
 }
+
+// gitopsExport is where gitops-export checks the throwaway repository out.
+const gitopsExport = wire.WorkDir + "/gitops"

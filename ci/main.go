@@ -11,10 +11,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 )
 
@@ -23,7 +19,7 @@ type Slipway struct {
 	// The repository being built.
 	Source *dagger.Directory
 	// +private
-	ToolSource *dagger.Directory
+	WorkerSource *dagger.Directory
 	// +private
 	ScannerSource *dagger.Directory
 	// +private
@@ -72,9 +68,9 @@ type Slipway struct {
 	// Image the slipway worker is compiled in.
 	// +private
 	GoImage string
-	// Base image the slipway worker runs on.
+	// Base image the slipway worker runs on when compiled from source.
 	// +private
-	ToolImage string
+	WorkerBaseImage string
 	// +private
 	WorkerImageRef string
 	// +private
@@ -89,7 +85,7 @@ func New(
 	// slipway's own source, from which its worker is compiled (leave unset).
 	// +defaultPath="/"
 	// +ignore=["*", "!go.mod", "!go.sum", "!cmd", "!internal"]
-	toolSource *dagger.Directory,
+	workerSource *dagger.Directory,
 	// The pinned osv-scanner module the scanner is compiled from (leave unset).
 	// +defaultPath="/hack/tools/osv-scanner"
 	scannerSource *dagger.Directory,
@@ -155,10 +151,11 @@ func New(
 	// +optional
 	// +default="golang:1.26-alpine"
 	goImage string,
-	// Base image of the worker container.
+	// Base image of the worker container when the worker is compiled from
+	// source (and of the scanner compiled from source).
 	// +optional
 	// +default="alpine:3.22"
-	toolImage string,
+	workerBaseImage string,
 	// Prebuilt worker image to run instead of compiling the worker
 	// (repository:tag or @sha256:…; made by worker-image). It is used only
 	// if it was built from exactly this module's source (its
@@ -174,7 +171,7 @@ func New(
 ) *Slipway {
 	return &Slipway{
 		Source:           source,
-		ToolSource:       toolSource,
+		WorkerSource:     workerSource,
 		ScannerSource:    scannerSource,
 		VulnDB:           vulnDb,
 		ScannerImage:     scannerImage,
@@ -192,19 +189,8 @@ func New(
 		Branch:           branch,
 		SourceURL:        sourceUrl,
 		GoImage:          goImage,
-		ToolImage:        toolImage,
+		WorkerBaseImage:  workerBaseImage,
 		WorkerImageRef:   workerImage,
 		WorkerFromSource: workerFromSource,
 	}
-}
-
-// runID is a fresh identifier per function call, put into the environment of
-// every side-effecting step so that the engine never answers a push, a
-// signature or a GitOps write from its cache.
-func runID() string {
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("reading random bytes: %v", err))
-	}
-	return hex.EncodeToString(b)
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
-	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // runState is what every service of one ci run shares: the GitOps state
@@ -20,20 +20,17 @@ type runState struct {
 	force bool
 }
 
-// stateFile is where workers see the run's state snapshot.
-const stateFile = workDir + "/state.json"
-
 // stateSnapshot reads the GitOps repository's state file (pins and
 // denylist) once, before anything is written, for every later step of the
 // run.
 func (m *Slipway) stateSnapshot(ctx context.Context, reg *registryTarget, p *plan.Plan) (*dagger.File, error) {
 	c, gargs := m.gitopsWorker(reg, p)
-	args := append([]string{toolBin, "state-snapshot", "--out", stateFile}, gargs...)
-	r, err := mustExec(ctx, c.WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	args := append([]string{wire.WorkerBin, "state-snapshot", "--out", wire.StateFile}, gargs...)
+	r, err := execChecked(ctx, fresh(c), args)
 	if err != nil {
 		return nil, fmt.Errorf("reading the denylist from the GitOps repository's state file: %w", err)
 	}
-	return r.ctr.File(stateFile), nil
+	return r.ctr.File(wire.StateFile), nil
 }
 
 // reuseRequirements are the attestation kinds an image must carry to be
@@ -49,7 +46,7 @@ func reuseRequirements(p *plan.Plan) []string {
 
 // reuseArgs are the flags of the reuse checks.
 func reuseArgs(p *plan.Plan) []string {
-	args := []string{"--state", stateFile}
+	args := []string{"--state", wire.StateFile}
 	for _, k := range reuseRequirements(p) {
 		args = append(args, "--require-attestation", k)
 	}
@@ -61,7 +58,7 @@ func reuseArgs(p *plan.Plan) []string {
 // branch tag); a reused image only the full SHA, so that rerunning a commit
 // does not add a new timestamped tag each time.
 func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service, tags []string, rs runState) []string {
-	args := []string{"--repo", s.Repository, "--service", s.Name, "--commit", p.CommitTag(), "--out", workDir + "/result.json"}
+	args := []string{"--repo", s.Repository, "--service", s.Name, "--commit", p.CommitTag(), "--out", wire.ResultFile}
 	// A dirty build gets no input tag: a later clean run must not reuse it.
 	if !p.Dirty {
 		args = append(args, "--input-digest", s.Inputs.Digest)
@@ -82,12 +79,11 @@ func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service,
 // provenance v1 of the build, the results of its tests, its CycloneDX SBOM
 // (made from the very tarball that is pushed) and, with a vulnerability
 // database, the scan.
-func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time, vulnPred *dagger.File, rs runState) (*publishResult, error) {
-	args := append([]string{toolBin, "publish", "--tarball", workDir + "/image.tar"}, m.publishArgs(reg, p, s, p.Tags(), rs)...)
-	c := m.worker(reg).
-		WithMountedFile(workDir+"/image.tar", img.AsTarball()).
-		WithMountedFile(stateFile, rs.state).
-		WithEnvVariable("SLIPWAY_RUN", runID())
+func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time, vulnPred *dagger.File, rs runState) (*wire.PublishResult, error) {
+	args := append([]string{wire.WorkerBin, "publish", "--tarball", wire.ImageTarball}, m.publishArgs(reg, p, s, p.Tags(), rs)...)
+	c := fresh(m.workerFor(reg).
+		WithMountedFile(wire.ImageTarball, img.AsTarball()).
+		WithMountedFile(wire.StateFile, rs.state))
 	if m.SigningKey != nil {
 		repoURL := m.SourceURL
 		if repoURL == "" {
@@ -98,32 +94,32 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		if err != nil {
 			return nil, fmt.Errorf("asking the engine for its version: %w", err)
 		}
-		prov := []string{toolBin, "provenance", "--source", srcMount, "--service", s.Name, "--commit", p.Commit,
+		prov := []string{wire.WorkerBin, "provenance", "--source", wire.SourceDir, "--service", s.Name, "--commit", p.Commit,
 			"--repository", repoURL, "--ref", "refs/heads/" + p.Branch,
 			"--builder-id", "https://slipway.dev/dagger-module/ci", "--builder-version", "dagger=" + engine,
 			"--input-digest", s.Inputs.Digest, "--started", started.UTC().Format(time.RFC3339),
-			"--finished", time.Now().UTC().Format(time.RFC3339), "--out", workDir + "/slsa.json"}
+			"--finished", time.Now().UTC().Format(time.RFC3339), "--out", slsaPredicate}
 		if p.Dirty {
 			prov = append(prov, "--dirty")
 		}
 		// The base images at the digests the plan resolved them to (and
 		// folded into the input digest).
 		prov = append(prov, baseImageArgs(s)...)
-		c = c.WithDirectory(srcMount, m.Source).WithExec(prov)
+		c = c.WithDirectory(wire.SourceDir, m.Source).WithExec(prov)
 		// The test-result predicate records, per kind, what really ran:
 		// status, command and the runner's counts.
 		suites, err := json.Marshal(tests.suites)
 		if err != nil {
 			return nil, fmt.Errorf("recording the test results of %s: %w", s.Name, err)
 		}
-		c = c.WithNewFile(workDir+"/suites.json", string(suites))
-		tr := []string{toolBin, "test-result", "--service", s.Name, "--suites", workDir + "/suites.json", "--out", workDir + "/tests.json"}
+		c = c.WithNewFile(testSuites, string(suites))
+		tr := []string{wire.WorkerBin, "test-result", "--service", s.Name, "--suites", testSuites, "--out", testPredicate}
 		c = c.WithExec(tr).WithExec(sbomArgs(p, s))
-		args = append(args, "--predicate", "slsa="+workDir+"/slsa.json", "--predicate", "test="+workDir+"/tests.json",
-			"--predicate", "sbom="+workDir+"/sbom.json")
+		args = append(args, "--predicate", "slsa="+slsaPredicate, "--predicate", "test="+testPredicate,
+			"--predicate", "sbom="+sbomPredicate)
 		if vulnPred != nil {
-			c = c.WithMountedFile(workDir+"/vuln.json", vulnPred)
-			args = append(args, "--predicate", "vuln="+workDir+"/vuln.json")
+			c = c.WithMountedFile(vulnPredicate, vulnPred)
+			args = append(args, "--predicate", "vuln="+vulnPredicate)
 		}
 	}
 	return m.runPublish(ctx, c, args)
@@ -133,66 +129,43 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 // first (not denylisted, signed by the configured key for this service,
 // carrying the required attestations) and only then signs it for this
 // commit and tags it; otherwise it writes nothing and says why.
-func (m *Slipway) retag(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*publishResult, error) {
-	args := append([]string{toolBin, "retag", "--ref", s.Existing}, m.publishArgs(reg, p, s, []string{p.CommitTag()}, rs)...)
-	c := m.worker(reg).WithMountedFile(stateFile, rs.state).WithEnvVariable("SLIPWAY_RUN", runID())
-	return m.runPublish(ctx, c, args)
-}
-
-// reuseCheck is the worker's verdict on an image found by its input digest,
-// taken before scanning it.
-type reuseCheck struct {
-	Reusable bool   `json:"reusable"`
-	Note     string `json:"note"`
-	Verified bool   `json:"verified"`
+func (m *Slipway) retag(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*wire.PublishResult, error) {
+	args := append([]string{wire.WorkerBin, "retag", "--ref", s.Existing}, m.publishArgs(reg, p, s, []string{p.CommitTag()}, rs)...)
+	return m.runPublish(ctx, fresh(m.workerFor(reg).WithMountedFile(wire.StateFile, rs.state)), args)
 }
 
 // checkReuse proves the image found by s's input digest without writing
 // anything; when it may be reused it also returns the image, for the scan.
-func (m *Slipway) checkReuse(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*reuseCheck, *dagger.Container, error) {
-	args := append([]string{toolBin, "reuse-check", "--ref", s.Existing, "--service", s.Name,
-		"--export", workDir + "/image.tar", "--out", workDir + "/check.json"}, reuseArgs(p)...)
+func (m *Slipway) checkReuse(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*wire.ReuseCheck, *dagger.Container, error) {
+	args := append([]string{wire.WorkerBin, "reuse-check", "--ref", s.Existing, "--service", s.Name,
+		"--export", wire.ImageTarball, "--out", wire.ResultFile}, reuseArgs(p)...)
 	args = append(args, reg.insecureArgs()...)
-	r, err := mustExec(ctx, m.worker(reg).WithMountedFile(stateFile, rs.state).WithEnvVariable("SLIPWAY_RUN", runID()), args)
-	if err != nil {
-		return nil, nil, err
+	out, r, err := runWorker(ctx, fresh(m.workerFor(reg).WithMountedFile(wire.StateFile, rs.state)), args, exitFails, decodeJSON[wire.ReuseCheck])
+	if err != nil || !out.Reusable {
+		return out, nil, err
 	}
-	b, err := r.ctr.File(workDir + "/check.json").Contents(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	var out reuseCheck
-	if err := json.Unmarshal([]byte(b), &out); err != nil {
-		return nil, nil, fmt.Errorf("reading the worker's reuse check: %w", err)
-	}
-	if !out.Reusable {
-		return &out, nil, nil
-	}
-	return &out, dag.Container().Import(r.ctr.File(workDir + "/image.tar")), nil
+	return out, dag.Container().Import(r.ctr.File(wire.ImageTarball)), nil
 }
 
-// publishResult is the worker's publish or retag result: the service, or
-// why an image found by its input digest was not reused.
-type publishResult struct {
-	report.Service
-	ReuseNote string `json:"reuseNote,omitempty"`
-}
-
-func (m *Slipway) runPublish(ctx context.Context, c *dagger.Container, args []string) (*publishResult, error) {
-	r, err := mustExec(ctx, c, args)
+// runPublish runs publish or retag and returns its result.
+func (m *Slipway) runPublish(ctx context.Context, c *dagger.Container, args []string) (*wire.PublishResult, error) {
+	out, _, err := runWorker(ctx, c, args, exitFails, decodeJSON[wire.PublishResult])
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.ctr.File(workDir + "/result.json").Contents(ctx)
-	if err != nil {
-		return nil, err
+	if out.Service == nil && out.ReuseNote == "" {
+		return nil, fmt.Errorf("the worker's %s result names no image", args[1])
 	}
-	var out publishResult
-	if err := json.Unmarshal([]byte(b), &out); err != nil {
-		return nil, fmt.Errorf("reading the worker's result: %w", err)
-	}
-	return &out, nil
+	return out, nil
 }
+
+// Predicates and their inputs, where the publishing worker makes them.
+const (
+	slsaPredicate = wire.WorkDir + "/slsa.json"
+	testSuites    = wire.WorkDir + "/suites.json"
+	testPredicate = wire.WorkDir + "/tests.json"
+	sbomPredicate = wire.WorkDir + "/sbom.json"
+)
 
 // Publish tests, builds, smoke-tests, scans (with --vuln-db), pushes, signs
 // and tags the affected services, without touching the GitOps repository:
@@ -238,12 +211,12 @@ func (m *Slipway) Sign(
 	if err != nil {
 		return "", err
 	}
-	args := []string{toolBin, "sign", "--ref", ref, "--commit", p.Commit, "--out", workDir + "/sign.json"}
+	args := []string{wire.WorkerBin, "sign", "--ref", ref, "--commit", p.Commit, "--out", wire.ResultFile}
 	if service != "" {
 		args = append(args, "--service", service)
 	}
 	args = append(args, reg.insecureArgs()...)
-	r, err := mustExec(ctx, m.worker(reg).WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	r, err := execChecked(ctx, fresh(m.workerFor(reg)), args)
 	if err != nil {
 		return "", err
 	}

@@ -4,12 +4,15 @@ import (
 	"fmt"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
-// embeddedHost is the host name the embedded registry is bound as.
+// embeddedHost is the host name the embedded registry is bound as, and
+// embeddedAddress the address images in it are named by.
 const (
-	embeddedHost = "registry"
-	embeddedPort = 5000
+	embeddedHost    = "registry"
+	embeddedPort    = 5000
+	embeddedAddress = "registry:5000"
 )
 
 // registryTarget is where this run's images go.
@@ -29,11 +32,11 @@ type registryTarget struct {
 // a Dagger service. Expose it on your machine to look inside:
 // `dagger call embedded-registry up --ports 5000:5000`.
 func (m *Slipway) EmbeddedRegistry() *dagger.Service {
-	return m.Tool().
-		WithMountedCache("/var/lib/slipway-registry", dag.CacheVolume("slipway-embedded-registry")).
+	return m.Worker().
+		WithMountedCache(wire.RegistryDir, dag.CacheVolume("slipway-embedded-registry")).
 		WithExposedPort(embeddedPort).
 		AsService(dagger.ContainerAsServiceOpts{Args: []string{
-			toolBin, "registry", "--addr", fmt.Sprintf(":%d", embeddedPort), "--dir", "/var/lib/slipway-registry",
+			wire.WorkerBin, "registry", "--addr", fmt.Sprintf(":%d", embeddedPort), "--dir", wire.RegistryDir,
 		}})
 }
 
@@ -45,8 +48,7 @@ func (m *Slipway) target(configured string, insecure []string) *registryTarget {
 		addr = configured
 	}
 	if addr == "" {
-		host := fmt.Sprintf("%s:%d", embeddedHost, embeddedPort)
-		return &registryTarget{address: host, host: embeddedHost, service: m.EmbeddedRegistry(), insecure: []string{host}}
+		return &registryTarget{address: embeddedAddress, host: embeddedHost, service: m.EmbeddedRegistry(), insecure: []string{embeddedAddress}}
 	}
 	return &registryTarget{address: addr, insecure: insecure}
 }

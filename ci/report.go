@@ -3,14 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 const reportsDir = "/var/lib/slipway-reports"
+
+// reportInput is where the worker reads a report the module hands it.
+const reportInput = wire.WorkDir + "/report.json"
 
 // saveReport keeps the run's report in a cache volume, for last-report.
 func (m *Slipway) saveReport(ctx context.Context, r *report.Report) error {
@@ -18,19 +20,22 @@ func (m *Slipway) saveReport(ctx context.Context, r *report.Report) error {
 	if err != nil {
 		return err
 	}
-	_, err = mustExec(ctx, m.Tool().
+	_, err = execChecked(ctx, fresh(m.Worker().
 		WithMountedCache(reportsDir, dag.CacheVolume("slipway-reports")).
-		WithNewFile(workDir+"/report.json", string(b)).
-		WithEnvVariable("SLIPWAY_RUN", runID()),
+		WithNewFile(reportInput, string(b))),
 		// A temporary file of its own, then an atomic rename: concurrent
 		// runs of one kind never leave a torn report.
-		[]string{"sh", "-c", fmt.Sprintf(`t="$(mktemp -p %s .last-%s.XXXXXX)" && cp %s/report.json "$t" && mv "$t" %s/last-%s.json`,
-			reportsDir, r.Kind, workDir, reportsDir, r.Kind)})
+		[]string{"sh", "-c", fmt.Sprintf(`t="$(mktemp -p %s .last-%s.XXXXXX)" && cp %s "$t" && mv "$t" %s/last-%s.json`,
+			reportsDir, r.Kind, reportInput, reportsDir, r.Kind)})
 	return err
 }
 
-// reportKinds are the runs whose reports last-report keeps.
-var reportKinds = []string{"ci", "deploy", "promote", "rollback", "pin", "unpin", "reject", "prune"}
+// saveReportNoting saves the report and, when that fails, says so in it.
+func (m *Slipway) saveReportNoting(ctx context.Context, r *report.Report) {
+	if err := m.saveReport(ctx, r); err != nil {
+		r.Notes = append(r.Notes, "the report could not be saved for last-report: "+err.Error())
+	}
+}
 
 // LastReport returns the report of the last ci (or deploy, promote,
 // rollback, pin, unpin, reject, prune) run on this engine, as markdown (for
@@ -47,19 +52,20 @@ func (m *Slipway) LastReport(
 	// +default="markdown"
 	format string,
 ) (*dagger.File, error) {
-	if !slices.Contains(reportKinds, kind) {
-		return nil, fmt.Errorf("kind %q is not one of %s", kind, strings.Join(reportKinds, ", "))
+	k, err := report.ParseKind(kind)
+	if err != nil {
+		return nil, err
 	}
 	ext := map[string]string{"markdown": "md", "md": "md", "json": "json", "text": "txt"}[format]
 	if ext == "" {
 		return nil, fmt.Errorf("format %q is not markdown, json or text", format)
 	}
-	r, err := mustExec(ctx, m.Tool().
-		WithMountedCache(reportsDir, dag.CacheVolume("slipway-reports")).
-		WithEnvVariable("SLIPWAY_RUN", runID()),
-		[]string{toolBin, "report", "--in", fmt.Sprintf("%s/last-%s.json", reportsDir, kind), "--format", format, "--step-summary=false"})
+	r, err := execChecked(ctx, fresh(m.Worker().
+		WithMountedCache(reportsDir, dag.CacheVolume("slipway-reports"))),
+		[]string{wire.WorkerBin, "report", "--in", fmt.Sprintf("%s/last-%s.json", reportsDir, k), "--format", format, "--step-summary=false"})
 	if err != nil {
-		return nil, fmt.Errorf("no %s report on this engine yet: %w", kind, err)
+		return nil, fmt.Errorf("no %s report on this engine yet: %w", k, err)
 	}
-	return dag.Directory().WithNewFile("slipway-"+kind+"."+ext, r.stdout).File("slipway-" + kind + "." + ext), nil
+	name := "slipway-" + string(k) + "." + ext
+	return dag.Directory().WithNewFile(name, r.stdout).File(name), nil
 }

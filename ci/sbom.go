@@ -7,6 +7,7 @@ import (
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // Sbom builds one service's image exactly as ci does and returns its
@@ -19,19 +20,8 @@ func (m *Slipway) Sbom(
 	// The service whose image to describe.
 	service string,
 ) (*dagger.File, error) {
-	addr := m.Registry
-	if addr == "" {
-		configured, _, err := m.configuredRegistry(ctx)
-		if err != nil {
-			return nil, err
-		}
-		addr = configured
-	}
-	if addr == "" {
-		addr = fmt.Sprintf("%s:%d", embeddedHost, embeddedPort)
-	}
-	// The address only names the image in the SBOM: no registry is reached.
-	p, err := m.plan(ctx, &registryTarget{address: addr}, planOpts{services: []string{service}})
+	// The registry only names the image in the SBOM: none is reached.
+	p, err := m.configPlan(ctx, service)
 	if err != nil {
 		return nil, err
 	}
@@ -39,16 +29,16 @@ func (m *Slipway) Sbom(
 	if !ok {
 		return nil, fmt.Errorf("unknown service %q", service)
 	}
-	return m.Tool().
-		WithMountedFile(workDir+"/image.tar", m.build(p, s).AsTarball()).
+	return m.Worker().
+		WithMountedFile(wire.ImageTarball, m.build(p, s).AsTarball()).
 		WithExec(sbomArgs(p, s)).
-		File(workDir + "/sbom.json"), nil
+		File(sbomPredicate), nil
 }
 
-// sbomArgs runs the worker's sbom command over workDir/image.tar, writing
-// workDir/sbom.json, stamped with the image's creation time so that the
+// sbomArgs runs the worker's sbom command over wire.ImageTarball, writing
+// sbomPredicate, stamped with the image's creation time so that the
 // SBOM depends on the image alone.
 func sbomArgs(p *plan.Plan, s plan.Service) []string {
-	return []string{toolBin, "sbom", "--in", workDir + "/image.tar", "--out", workDir + "/sbom.json",
+	return []string{wire.WorkerBin, "sbom", "--in", wire.ImageTarball, "--out", sbomPredicate,
 		"--name", s.Repository, "--timestamp", p.Created.UTC().Format(time.RFC3339)}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/scancmd"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // scannerVersion is the osv-scanner release compiled by default.
@@ -54,7 +54,7 @@ var (
 // osvScannerFromSource compiles osv-scanner from its pinned module.
 func (m *Slipway) osvScannerFromSource() *dagger.Container {
 	bin := m.goBuild(m.ScannerSource, "github.com/google/osv-scanner/v2/cmd/osv-scanner")
-	return dag.Container().From(m.ToolImage).
+	return dag.Container().From(m.WorkerBaseImage).
 		WithFile(scancmd.OSVBin, bin).
 		WithEntrypoint([]string{scancmd.OSVBin})
 }
@@ -83,22 +83,15 @@ func (m *Slipway) trivyScanner() *dagger.Container {
 	return dag.Container().From(ref)
 }
 
-// scanDecision is the part of the worker's scan-report decision ci uses.
+// scanDecision is the worker's verdict on a scan (scan-report), with what
+// the module adds: why an image was not scanned, and against which
+// database it was.
 type scanDecision struct {
-	Pass       bool           `json:"pass"`
-	Counts     map[string]int `json:"counts"`
-	BlockedIDs []string       `json:"blockedIds"`
-	Summary    string         `json:"summary"`
-	// Stale are the unexpired ignore entries that matched no finding.
-	Stale []struct {
-		ID   string `json:"id"`
-		File string `json:"file"`
-		Line int    `json:"line"`
-	} `json:"stale"`
+	wire.ScanVerdict
 	// NotScanned says why the image was not scanned ("" when it was).
-	NotScanned string `json:"-"`
+	NotScanned string
 	// Database describes the database it was scanned against.
-	Database string `json:"-"`
+	Database string
 }
 
 // vulnDatabase is the vulnerability database the scans of one call use:
@@ -147,24 +140,16 @@ func (m *Slipway) prepareVulnDB(ctx context.Context, scanner string) (*vulnDatab
 		return nil, fmt.Errorf("slipway.yaml: scan.scanner: %q is not a supported scanner (%s or %s)", scanner, scancmd.OSV, scancmd.Trivy)
 	}
 	describe := func(c *dagger.Container, args ...string) (scancmd.DB, error) {
-		full := append([]string{toolBin, "vuln-db", "--scanner", scanner, "--dir", vulnCacheDir, "--out", workDir + "/db.json"}, args...)
-		r, err := mustExec(ctx, c.WithEnvVariable("SLIPWAY_RUN", runID()), full)
+		full := append([]string{wire.WorkerBin, "vuln-db", "--scanner", scanner, "--dir", vulnCacheDir, "--out", wire.ResultFile}, args...)
+		db, _, err := runWorker(ctx, fresh(c), full, exitFails, decodeJSON[scancmd.DB])
 		if err != nil {
 			return scancmd.DB{}, err
 		}
-		b, err := r.ctr.File(workDir + "/db.json").Contents(ctx)
-		if err != nil {
-			return scancmd.DB{}, err
-		}
-		var db scancmd.DB
-		if err := json.Unmarshal([]byte(b), &db); err != nil {
-			return scancmd.DB{}, fmt.Errorf("reading the vulnerability database's description: %w", err)
-		}
-		return db, nil
+		return *db, nil
 	}
 	locked := dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}
 	if m.VulnDB != nil {
-		info, err := describe(m.Tool().WithMountedDirectory(vulnCacheDir, m.VulnDB), "--given")
+		info, err := describe(m.Worker().WithMountedDirectory(vulnCacheDir, m.VulnDB), "--given")
 		if err != nil {
 			return nil, err
 		}
@@ -185,9 +170,8 @@ func (m *Slipway) prepareVulnDB(ctx context.Context, scanner string) (*vulnDatab
 		// Trivy downloads (or refreshes) its own database into the cache
 		// volume; the worker then reads what is there.
 		vol = dag.CacheVolume("slipway-trivy-cache")
-		r, xerr := exec(ctx, m.trivyScanner().WithEnvVariable("HOME", "/tmp").
-			WithMountedCache(vulnCacheDir, vol, locked).
-			WithEnvVariable("SLIPWAY_RUN", runID()), scancmd.TrivyDownloadArgs("trivy", vulnCacheDir))
+		r, xerr := exec(ctx, fresh(m.trivyScanner().WithEnvVariable("HOME", "/tmp").
+			WithMountedCache(vulnCacheDir, vol, locked)), scancmd.TrivyDownloadArgs("trivy", vulnCacheDir))
 		refreshErr := ""
 		switch {
 		case xerr != nil:
@@ -198,12 +182,12 @@ func (m *Slipway) prepareVulnDB(ctx context.Context, scanner string) (*vulnDatab
 				refreshErr = fmt.Sprintf("trivy exited %d", r.exit)
 			}
 		}
-		info, err = describe(m.Tool().WithMountedCache(vulnCacheDir, vol, locked), "--refresh-error", refreshErr)
+		info, err = describe(m.Worker().WithMountedCache(vulnCacheDir, vol, locked), "--refresh-error", refreshErr)
 	default:
 		// osv-scanner's offline database, downloaded (when it changed)
 		// by the worker into the cache volume.
 		vol = dag.CacheVolume("slipway-osv-db")
-		info, err = describe(m.Tool().WithMountedCache(vulnCacheDir, vol, locked), "--fetch")
+		info, err = describe(m.Worker().WithMountedCache(vulnCacheDir, vol, locked), "--fetch")
 	}
 	if err != nil {
 		return nil, err
@@ -213,7 +197,7 @@ func (m *Slipway) prepareVulnDB(ctx context.Context, scanner string) (*vulnDatab
 		// The fingerprint changes with the database: a scan is reused
 		// from the engine's cache only against the same database.
 		d.mount = func(c *dagger.Container, at string) *dagger.Container {
-			return c.WithMountedCache(at, vol, locked).WithEnvVariable("SLIPWAY_VULN_DB", info.Fingerprint)
+			return c.WithMountedCache(at, vol, locked).WithEnvVariable(wire.EnvVulnDB, info.Fingerprint)
 		}
 	}
 	return d, nil
@@ -304,12 +288,12 @@ func (m *Slipway) scan(ctx context.Context, p *plan.Plan, s plan.Service, img *d
 		if req := p.Project.ScanRequirements(); len(req) > 0 {
 			return nil, nil, scancmd.NoDatabase(db.info, req)
 		}
-		return &scanDecision{Pass: true, Counts: nil, NotScanned: scancmd.NotScanned(db.info)}, nil, nil
+		return &scanDecision{ScanVerdict: wire.ScanVerdict{Pass: true}, NotScanned: scancmd.NotScanned(db.info)}, nil, nil
 	}
-	archive := m.Tool().
-		WithMountedFile(workDir+"/image.tar", img.AsTarball()).
-		WithExec([]string{toolBin, "scan-archive", "--in", workDir + "/image.tar", "--out", workDir + "/docker.tar"}).
-		File(workDir + "/docker.tar")
+	archive := m.Worker().
+		WithMountedFile(wire.ImageTarball, img.AsTarball()).
+		WithExec([]string{wire.WorkerBin, "scan-archive", "--in", wire.ImageTarball, "--out", dockerArchive}).
+		File(dockerArchive)
 	started := time.Now().UTC().Format(time.RFC3339)
 	report, version, err := m.runScanner(ctx, scanner, archive, db)
 	if err != nil {
@@ -319,31 +303,34 @@ func (m *Slipway) scan(ctx context.Context, p *plan.Plan, s plan.Service, img *d
 	if !db.info.UpdatedAt.IsZero() {
 		dbVersion = db.info.UpdatedAt.UTC().Format(time.RFC3339)
 	}
-	d, err := exec(ctx, m.Tool().
-		WithDirectory(srcMount, m.Source).
-		WithMountedFile(workDir+"/scan.json", report),
-		[]string{toolBin, "scan-report", "--scanner", scanner, "--report", workDir + "/scan.json",
-			"--env", env, "--service", s.Name, "--source", srcMount, "--out", workDir + "/decision.json",
-			"--predicate-out", workDir + "/vuln.json", "--scanner-version", version, "--db-uri", db.info.URI, "--db-version", dbVersion,
-			"--started", started, "--finished", time.Now().UTC().Format(time.RFC3339)})
+	// The decision is written also when the gate fails (exit 1).
+	v, d, err := runWorker(ctx, m.Worker().
+		WithDirectory(wire.SourceDir, m.Source).
+		WithMountedFile(scannerReport, report),
+		[]string{wire.WorkerBin, "scan-report", "--scanner", scanner, "--report", scannerReport,
+			"--env", env, "--service", s.Name, "--source", wire.SourceDir, "--out", wire.ResultFile,
+			"--predicate-out", vulnPredicate, "--scanner-version", version, "--db-uri", db.info.URI, "--db-version", dbVersion,
+			"--started", started, "--finished", time.Now().UTC().Format(time.RFC3339)}, exitIsVerdict, decodeJSON[wire.ScanVerdict])
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("evaluating the scan: %w", err)
 	}
-	b, ferr := d.ctr.File(workDir + "/decision.json").Contents(ctx)
-	if ferr != nil {
-		return nil, nil, fmt.Errorf("evaluating the scan: %s", strings.TrimSpace(d.stderr))
-	}
-	var dec scanDecision
-	if err := json.Unmarshal([]byte(b), &dec); err != nil {
-		return nil, nil, fmt.Errorf("reading the scan decision: %w", err)
-	}
+	dec := &scanDecision{ScanVerdict: *v}
 	if dec.Summary == "" {
 		dec.Summary = strings.TrimSpace(d.stderr)
 	}
 	dec.Database = db.info.Describe(time.Now())
 	var pred *dagger.File
 	if dec.Pass {
-		pred = d.ctr.File(workDir + "/vuln.json")
+		pred = d.ctr.File(vulnPredicate)
 	}
-	return &dec, pred, nil
+	return dec, pred, nil
 }
+
+// Files of a scan in the worker: the image as a docker-save archive for
+// the scanner, the scanner's report, and the vulnerability predicate made
+// from the decision.
+const (
+	dockerArchive = wire.WorkDir + "/docker.tar"
+	scannerReport = wire.WorkDir + "/scan.json"
+	vulnPredicate = wire.WorkDir + "/vuln.json"
+)

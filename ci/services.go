@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // planOpts steer planning.
@@ -34,11 +35,24 @@ type planOpts struct {
 
 // plan runs the worker's planner over the source: configuration, input
 // digests and, with lookup, which services already have an image built from
-// the same inputs.
+// the same inputs in reg. Without reg the registry is only named, never
+// contacted: --registry, else slipway.yaml's registry.address, else the
+// embedded registry (or the embedded registry, whatever is configured, for
+// o.embedded).
 func (m *Slipway) plan(ctx context.Context, reg *registryTarget, o planOpts) (*plan.Plan, error) {
-	args := []string{toolBin, "plan", "--source", srcMount, "--registry", reg.address, "--out", workDir + "/plan.json",
-		fmt.Sprintf("--lookup=%t", o.lookup)}
-	args = append(args, reg.insecureArgs()...)
+	args := []string{wire.WorkerBin, "plan", "--source", wire.SourceDir, "--out", wire.ResultFile,
+		fmt.Sprintf("--lookup=%t", o.lookup), "--default-registry", embeddedAddress}
+	c := m.Worker()
+	switch {
+	case reg != nil:
+		args = append(args, "--registry", reg.address)
+		args = append(args, reg.insecureArgs()...)
+		c = m.workerFor(reg)
+	case o.embedded:
+		args = append(args, "--registry", embeddedAddress)
+	case m.Registry != "":
+		args = append(args, "--registry", m.Registry)
+	}
 	if m.Commit != "" {
 		args = append(args, "--commit", m.Commit)
 	}
@@ -68,35 +82,18 @@ func (m *Slipway) plan(ctx context.Context, reg *registryTarget, o planOpts) (*p
 	for _, ref := range refs {
 		args = append(args, "--base-digest", ref+"="+o.bases[ref])
 	}
-	c := m.worker(reg).WithDirectory(srcMount, m.Source)
+	c = c.WithDirectory(wire.SourceDir, m.Source)
 	if o.lookup {
-		c = c.WithEnvVariable("SLIPWAY_RUN", runID())
+		c = fresh(c)
 	}
-	r, err := mustExec(ctx, c, args)
-	if err != nil {
-		return nil, err
-	}
-	b, err := r.ctr.File(workDir + "/plan.json").Contents(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return plan.Parse([]byte(b))
+	p, _, err := runWorker(ctx, c, args, exitFails, plan.Parse)
+	return p, err
 }
 
-// configuredRegistry reads registry.address and registry.insecure from the
-// configuration without contacting any registry.
-func (m *Slipway) configuredRegistry(ctx context.Context) (string, []string, error) {
-	p, err := m.configPlan(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	return p.Project.Registry.Address, p.Project.Registry.Insecure, nil
-}
-
-// configPlan is the plan that only reads the configuration: no registry is
-// contacted and base images are not resolved.
-func (m *Slipway) configPlan(ctx context.Context) (*plan.Plan, error) {
-	return m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{})
+// configPlan is the plan that only reads the configuration (of the given
+// services): no registry is contacted and base images are not resolved.
+func (m *Slipway) configPlan(ctx context.Context, services ...string) (*plan.Plan, error) {
+	return m.plan(ctx, nil, planOpts{services: services})
 }
 
 // resolveBaseImages resolves every distinct base image of the plan's
@@ -151,26 +148,31 @@ func resolveBaseImages(ctx context.Context, p *plan.Plan) (map[string]string, er
 	return out, nil
 }
 
-// resolve returns this run's registry and its plan. A lookup plan (the one
-// that decides what is rebuilt) has every base image resolved by the engine
-// and folded into the input digests.
+// resolve returns this run's registry and its plan: one pass of the
+// planner, or two for a lookup plan (the one that decides what is rebuilt),
+// because every base image the first pass finds is resolved by the engine
+// and folded into the input digests of the second.
 func (m *Slipway) resolve(ctx context.Context, o planOpts) (*registryTarget, *plan.Plan, error) {
-	cfg, err := m.configPlan(ctx)
+	first := o
+	if o.lookup {
+		first = planOpts{embedded: o.embedded}
+	}
+	p, err := m.plan(ctx, nil, first)
 	if err != nil {
 		return nil, nil, err
 	}
-	addr, insecure := cfg.Project.Registry.Address, cfg.Project.Registry.Insecure
-	if o.lookup {
-		if o.bases, err = resolveBaseImages(ctx, cfg); err != nil {
-			return nil, nil, err
-		}
-	}
+	addr, insecure := p.Project.Registry.Address, p.Project.Registry.Insecure
 	if o.embedded {
 		addr, insecure = "", nil
 	}
 	reg := m.target(addr, insecure)
-	p, err := m.plan(ctx, reg, o)
-	if err != nil {
+	if !o.lookup {
+		return reg, p, nil
+	}
+	if o.bases, err = resolveBaseImages(ctx, p); err != nil {
+		return nil, nil, err
+	}
+	if p, err = m.plan(ctx, reg, o); err != nil {
 		return nil, nil, err
 	}
 	return reg, p, nil

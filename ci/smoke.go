@@ -9,6 +9,7 @@ import (
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/smoke"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // Smoke starts a service's freshly built image with its declared
@@ -20,7 +21,7 @@ func (m *Slipway) Smoke(
 	// The service to smoke-test.
 	service string,
 ) (string, error) {
-	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{services: []string{service}})
+	p, err := m.configPlan(ctx, service)
 	if err != nil {
 		return "", err
 	}
@@ -87,7 +88,7 @@ func (m *Slipway) smoke(ctx context.Context, p *plan.Plan, s plan.Service, img *
 	app = dependencies(app, s)
 	svc := app.WithExposedPort(s.Port).AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
 
-	args := []string{toolBin, "probe",
+	args := []string{wire.WorkerBin, "probe",
 		"--url", fmt.Sprintf("http://app:%d%s", s.Port, s.Smoke.Path),
 		"--timeout", s.Smoke.Timeout.D().String()}
 	if s.Smoke.ExpectStatus != 0 {
@@ -96,7 +97,7 @@ func (m *Slipway) smoke(ctx context.Context, p *plan.Plan, s plan.Service, img *
 	for _, r := range s.Smoke.Requests {
 		args = append(args, "--request", fmt.Sprintf("%s %s %d", r.Method, r.Path, r.Status))
 	}
-	r, err := exec(ctx, m.Tool().WithServiceBinding("app", svc).WithEnvVariable("SLIPWAY_RUN", runID()), args)
+	r, err := exec(ctx, fresh(m.Worker().WithServiceBinding("app", svc)), args)
 	if err != nil {
 		return "", fmt.Errorf("starting the image as a service: %w", err)
 	}

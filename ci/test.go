@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/provenance"
+	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/testout"
 )
 
@@ -52,7 +53,7 @@ func (m *Slipway) Test(
 	// +optional
 	showOutput bool,
 ) (string, error) {
-	p, err := m.plan(ctx, &registryTarget{address: "registry.invalid"}, planOpts{services: service})
+	p, err := m.configPlan(ctx, service...)
 	if err != nil {
 		return "", err
 	}
@@ -88,7 +89,7 @@ func (m *Slipway) Test(
 		r := results[n]
 		fmt.Fprintf(&b, "%-12s unit %-8s integration %-8s %s\n", n, r.unit, r.integration, r.elapsed.Round(100*time.Millisecond))
 		if showOutput && r.output != "" {
-			fmt.Fprintf(&b, "%s\n", indent(r.output))
+			fmt.Fprintf(&b, "%s\n", report.Indent(r.output))
 		}
 		if r.err != nil {
 			failed = append(failed, fmt.Sprintf("service %s: %v", n, r.err))

@@ -84,14 +84,14 @@ func BenchmarkFreshEngine(b *testing.B) {
 		// On a fresh engine each run is split into its parts: listing the
 		// module's functions (the SDK type-checks the module), the first
 		// function call (the SDK compiles the module to run it, then the
-		// worker is pulled prebuilt or compiled: `tool sync`), and the rest
+		// worker is pulled prebuilt or compiled: `worker sync`), and the rest
 		// of ci (plan, registry state, reuse checks, builds, tests,
 		// publishing, GitOps).
 		fresh := func(what string, mode []string, changed int) {
 			freshEngine(b)
 			t0 := time.Now()
 			moduleLoad("fresh engine: module load (dagger functions)")
-			timed("fresh engine, "+what+": first call (module compiled, worker prepared)", append(append([]string{}, mode...), "tool", "sync")...)
+			timed("fresh engine, "+what+": first call (module compiled, worker prepared)", append(append([]string{}, mode...), "worker", "sync")...)
 			if changed > 0 {
 				change(changed)
 			}

@@ -534,7 +534,7 @@ func TestModuleConcurrentDeploys(t *testing.T) {
 	}
 	// The reports of the concurrent runs were saved whole: the last of each
 	// kind parses and tells of one environment.
-	for _, kind := range []string{"deploy", "promote"} {
+	for _, kind := range []report.Kind{report.Deploy, report.Promote} {
 		if rep := r.lastReportOf(kind); rep.Kind != kind || len(rep.Deployments) != 1 || !rep.OK() {
 			t.Errorf("last %s report: %+v", kind, rep)
 		}

@@ -198,15 +198,15 @@ func (r *slipwayRun) mustCall(args ...string) string {
 // lastReport reads the report of the last ci run from the engine.
 func (r *slipwayRun) lastReport() *report.Report {
 	r.t.Helper()
-	return r.lastReportOf("ci")
+	return r.lastReportOf(report.CI)
 }
 
 // lastReportOf reads the report of the last run of a kind (ci, deploy,
 // promote, ...).
-func (r *slipwayRun) lastReportOf(kind string) *report.Report {
+func (r *slipwayRun) lastReportOf(kind report.Kind) *report.Report {
 	r.t.Helper()
 	dir := r.t.TempDir()
-	r.mustCall("last-report", "--kind", kind, "--format", "json", "export", "--path", filepath.Join(dir, "report.json"))
+	r.mustCall("last-report", "--kind", string(kind), "--format", "json", "export", "--path", filepath.Join(dir, "report.json"))
 	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
 	if err != nil {
 		r.t.Fatal(err)
@@ -882,7 +882,7 @@ func TestModuleDocumentsItself(t *testing.T) {
 		t.Fatalf("dagger functions: %v", err)
 	}
 	want := []string{"ci", "services", "test", "build", "smoke", "publish", "sign", "deploy", "promote",
-		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "tool", "scanner", "sbom",
+		"rollback", "pin", "unpin", "reject", "prune", "images", "gitops", "last-report", "check-config", "embedded-registry", "worker", "scanner", "sbom",
 		"worker-image", "worker-ref", "scanner-prebuilt"}
 	lines := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {

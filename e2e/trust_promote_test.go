@@ -160,7 +160,7 @@ func TestPromotionReadsAttestations(t *testing.T) {
 	if _, staging := r.overlay("staging"); !strings.Contains(staging, built["notify"].Digest) {
 		t.Fatalf("staging does not run notify %s:\n%s", built["notify"].Digest, staging)
 	}
-	if n := byName(r.lastReportOf("promote"))["notify"]; n.Status != report.Promoted || strings.Join(n.Attestations, ",") != "slsa,sbom,test,vuln" {
+	if n := byName(r.lastReportOf(report.Promote))["notify"]; n.Status != report.Promoted || strings.Join(n.Attestations, ",") != "slsa,sbom,test,vuln" {
 		t.Errorf("notify's promotion: %+v", n)
 	}
 }

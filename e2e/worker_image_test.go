@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
 // TestWorkerImageMustMatchSource: the worker holds the signing key, so the
@@ -20,7 +22,7 @@ func TestWorkerImageMustMatchSource(t *testing.T) {
 		// The worker's binary exists only in a real worker: its size
 		// proves which container Tool returned.
 		cmd := exec.Command(r.cli, "call", "--progress=plain", "-m", r.module, "--source", r.fixture,
-			"--worker-image", image, "tool", "file", "--path", toolBinPath, "size")
+			"--worker-image", image, "worker", "file", "--path", wire.WorkerBin, "size")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -48,6 +50,3 @@ func TestWorkerImageMustMatchSource(t *testing.T) {
 		t.Errorf("the prebuilt worker of this source was not used, pinned by digest:\n%s", tail(out, 40))
 	}
 }
-
-// toolBinPath is where the worker's binary sits (ci/tool.go toolBin).
-const toolBinPath = "/usr/local/bin/slipway"

@@ -22,6 +22,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	commit := fs.String("commit", "", "full commit SHA (default: read from the source's .git)")
 	branch := fs.String("branch", "", "branch name (default: read from the source's .git)")
 	registry := fs.String("registry", "", "registry address (default: registry.address in slipway.yaml)")
+	defaultRegistry := fs.String("default-registry", "", "registry address when neither --registry nor registry.address names one")
 	force := fs.Bool("force", false, "rebuild even when an image built from the same inputs exists")
 	lookup := fs.Bool("lookup", true, "look in the registry for images built from the same inputs")
 	out := fs.String("out", "", "write the plan here instead of stdout")
@@ -43,7 +44,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		sh = v
 	}
-	opts := plan.Options{Shard: sh, Commit: *commit, Branch: *branch, Registry: *registry, Services: services, Force: *force,
+	opts := plan.Options{Shard: sh, Commit: *commit, Branch: *branch, Registry: *registry, DefaultRegistry: *defaultRegistry, Services: services, Force: *force,
 		AllowDirty: *allowDirty}
 	if *checkDirty {
 		opts.CheckDirty = gitstate.DirtyFiles

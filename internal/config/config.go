@@ -6,7 +6,10 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // ProjectFile is the name of the project configuration file at the root.
@@ -276,3 +279,81 @@ type Duration time.Duration
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// EnvironmentNames lists the environments in promotion order.
+func (cfg *Config) EnvironmentNames() []string {
+	out := make([]string, len(cfg.Project.Environments))
+	for i, e := range cfg.Project.Environments {
+		out[i] = e.Name
+	}
+	return out
+}
+
+// Environment returns the named environment.
+func (cfg *Config) Environment(name string) (Environment, error) {
+	for _, e := range cfg.Project.Environments {
+		if e.Name == name {
+			return e, nil
+		}
+	}
+	return Environment{}, fmt.Errorf("%s: environments: unknown environment %q (declared: %s)", ProjectFile, name, strings.Join(cfg.EnvironmentNames(), ", "))
+}
+
+// Service returns the named service.
+func (cfg *Config) Service(name string) (Service, error) {
+	for _, s := range cfg.Services {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	var names []string
+	for _, s := range cfg.Services {
+		names = append(names, s.Name)
+	}
+	return Service{}, fmt.Errorf("unknown service %q (found under %s: %s)", name, cfg.Project.ServicesDir, strings.Join(names, ", "))
+}
+
+// DeploysTo reports whether the service is deployed to the environment.
+func (s Service) DeploysTo(env string) bool {
+	if s.Deploy.Skip {
+		return false
+	}
+	return len(s.Deploy.Environments) == 0 || contains(s.Deploy.Environments, env)
+}
+
+// ImageRepository is the full repository of the service's image under the
+// given registry address (which may be the embedded registry's address).
+func (p Project) ImageRepository(address string, s Service) string {
+	parts := []string{strings.TrimSuffix(address, "/")}
+	if p.Registry.Prefix != "" {
+		parts = append(parts, p.Registry.Prefix)
+	}
+	parts = append(parts, s.Image)
+	return strings.Join(parts, "/")
+}
+
+// UnmarshalYAML reads durations such as "30s" or "2m".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 30s or 2m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes durations as "30s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// MarshalText writes durations as "30s" in JSON.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads durations as "30s" from JSON.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -90,6 +90,9 @@ type Options struct {
 	Branch string
 	// Registry is the registry address; it overrides slipway.yaml's.
 	Registry string
+	// DefaultRegistry is the address used when neither Registry nor
+	// slipway.yaml names one (the module's embedded registry).
+	DefaultRegistry string
 	// Services restricts the run to these services (default: all).
 	Services []string
 	// Finder, when set, is asked for existing images (build avoidance).
@@ -179,6 +182,9 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 	registry := opts.Registry
 	if registry == "" {
 		registry = cfg.Project.Registry.Address
+	}
+	if registry == "" {
+		registry = opts.DefaultRegistry
 	}
 	if registry == "" {
 		return nil, fmt.Errorf("no registry address: set registry.address in %s or pass one", config.ProjectFile)

@@ -110,6 +110,17 @@ func TestMakeErrors(t *testing.T) {
 	if _, err := Make(context.Background(), noReg, Options{}); err == nil || !strings.Contains(err.Error(), "no registry address") {
 		t.Errorf("no registry: %v", err)
 	}
+	// The default applies only where neither the caller nor slipway.yaml
+	// names a registry.
+	if p, err := Make(context.Background(), noReg, Options{DefaultRegistry: "registry:5000"}); err != nil || p.Registry != "registry:5000" {
+		t.Errorf("default registry: %v, %+v", err, p)
+	}
+	if p, err := Make(context.Background(), repo(), Options{DefaultRegistry: "registry:5000"}); err != nil || p.Registry == "registry:5000" {
+		t.Errorf("the default registry overrode slipway.yaml's: %v, %+v", err, p)
+	}
+	if p, err := Make(context.Background(), repo(), Options{Registry: "ghcr.io/acme", DefaultRegistry: "registry:5000"}); err != nil || p.Registry != "ghcr.io/acme" {
+		t.Errorf("the default registry overrode the caller's: %v, %+v", err, p)
+	}
 	if _, err := Make(context.Background(), repo(), Options{Registry: "broken", Finder: finder{}}); err == nil {
 		t.Error("finder error swallowed")
 	}

@@ -276,17 +276,19 @@ func (r *Report) Failures() string {
 	var b strings.Builder
 	for _, s := range r.Services {
 		if s.Error != "" {
-			fmt.Fprintf(&b, "\nservice %s failed at %s:\n%s\n", s.Name, s.Stage, indent(s.Error))
+			fmt.Fprintf(&b, "\nservice %s failed at %s:\n%s\n", s.Name, s.Stage, Indent(s.Error))
 		}
 	}
 	for _, d := range r.Deployments {
 		if d.Error != "" {
-			fmt.Fprintf(&b, "\ngitops %s failed:\n%s\n", d.Environment, indent(d.Error))
+			fmt.Fprintf(&b, "\ngitops %s failed:\n%s\n", d.Environment, Indent(d.Error))
 		}
 	}
 	return b.String()
 }
 
-func indent(s string) string {
+// Indent indents every line of s by two spaces, for output nested under a
+// heading.
+func Indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
 }

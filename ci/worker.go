@@ -8,21 +8,17 @@ import (
 	"sync"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
+	"github.com/slipwayci/slipway/internal/wire"
 )
 
-// Paths inside the worker container.
-const (
-	toolBin  = "/usr/local/bin/slipway"
-	workDir  = "/work"
-	srcMount = "/work/src"
-)
-
-// Tool returns the slipway worker: the plain-Go half of the pipeline (plan,
-// registry, signing, GitOps). It runs from the prebuilt worker image made
-// from exactly this module's source when one can be pulled (see
-// WorkerImage), pinned by digest for the whole call, and is compiled from
-// source otherwise, or with --worker-from-source.
-func (m *Slipway) Tool() *dagger.Container {
+// Worker returns the slipway worker: the plain-Go half of the pipeline
+// (plan, registry, signing, GitOps), which the module runs in this
+// container for every step that talks to a registry, a signing key or a git
+// server. It runs from the prebuilt worker image made from exactly this
+// module's source when one can be pulled (see WorkerImage), pinned by
+// digest for the whole call, and is compiled from source otherwise, or with
+// --worker-from-source.
+func (m *Slipway) Worker() *dagger.Container {
 	workerOnce.Do(func() { workerCtr = m.resolveWorker(context.Background()) })
 	return workerCtr
 }
@@ -52,8 +48,8 @@ func (m *Slipway) resolveWorker(ctx context.Context) *dagger.Container {
 	if m.WorkerFromSource {
 		return m.workerFromSource()
 	}
-	c := m.prebuilt(ctx, "worker", m.ToolSource, m.WorkerImageRef, m.workerFromSource)
-	return c.WithWorkdir(workDir).WithEnvVariable("SLIPWAY_IN_CONTAINER", "1")
+	c := m.prebuilt(ctx, "worker", m.WorkerSource, m.WorkerImageRef, m.workerFromSource)
+	return c.WithWorkdir(wire.WorkDir).WithEnvVariable(wire.EnvInContainer, "1")
 }
 
 // prebuilt returns the prebuilt image of what (the worker, the scanner)
@@ -123,14 +119,14 @@ func firstLine(s string) string {
 
 // workerSourceDigest is the source digest of the worker.
 func (m *Slipway) workerSourceDigest(ctx context.Context) (string, error) {
-	return m.sourceDigest(ctx, m.ToolSource)
+	return m.sourceDigest(ctx, m.WorkerSource)
 }
 
 // sourceDigest is a sha256 over the names and contents of the files of src
 // a Go build uses (tests and test data left out), computed the same way
 // wherever it runs.
 func (m *Slipway) sourceDigest(ctx context.Context, src *dagger.Directory) (string, error) {
-	out, err := dag.Container().From(m.ToolImage).
+	out, err := dag.Container().From(m.WorkerBaseImage).
 		WithDirectory("/src", src).
 		WithWorkdir("/src").
 		WithExec([]string{"sh", "-c", "find . -type f ! -name '*_test.go' ! -path '*/testdata/*' | LC_ALL=C sort | " +
@@ -148,11 +144,11 @@ func (m *Slipway) sourceDigest(ctx context.Context, src *dagger.Directory) (stri
 
 // workerFromSource compiles the worker from this module's own source.
 func (m *Slipway) workerFromSource() *dagger.Container {
-	bin := m.goBuild(m.ToolSource, "./cmd/slipway")
-	return dag.Container().From(m.ToolImage).
-		WithFile(toolBin, bin).
-		WithWorkdir(workDir).
-		WithEnvVariable("SLIPWAY_IN_CONTAINER", "1")
+	bin := m.goBuild(m.WorkerSource, "./cmd/slipway")
+	return dag.Container().From(m.WorkerBaseImage).
+		WithFile(wire.WorkerBin, bin).
+		WithWorkdir(wire.WorkDir).
+		WithEnvVariable(wire.EnvInContainer, "1")
 }
 
 // WorkerImage is the worker compiled from this module's source, labelled
@@ -168,7 +164,7 @@ func (m *Slipway) WorkerImage(ctx context.Context) (*dagger.Container, error) {
 		WithLabel(workerSourceLabel, src).
 		WithLabel("org.opencontainers.image.title", "slipway-worker").
 		WithLabel("org.opencontainers.image.description", "The slipway worker (plan, registry, signing, GitOps), compiled from source "+src).
-		WithEntrypoint([]string{toolBin}), nil
+		WithEntrypoint([]string{wire.WorkerBin}), nil
 }
 
 // WorkerRef prints a tag for the prebuilt worker of this module's source in
@@ -185,7 +181,7 @@ func (m *Slipway) WorkerRef(
 	// +optional
 	scanner bool,
 ) (string, error) {
-	src := m.ToolSource
+	src := m.WorkerSource
 	if scanner {
 		src = m.ScannerSource
 	}
@@ -212,33 +208,30 @@ func (m *Slipway) goBuild(src *dagger.Directory, pkg string) *dagger.File {
 		File("/out/bin")
 }
 
-// worker is the tool with this run's registry and credentials wired in.
-// Secrets travel as secret environment variables only.
-func (m *Slipway) worker(reg *registryTarget) *dagger.Container {
-	c := m.Tool()
+// workerFor is the worker with this run's registry and credentials wired
+// in. Secrets travel as secret environment variables only.
+func (m *Slipway) workerFor(reg *registryTarget) *dagger.Container {
+	c := m.Worker()
 	if reg.service != nil {
 		c = c.WithServiceBinding(reg.host, reg.service)
 	}
 	if m.RegistryUsername != "" {
-		c = c.WithEnvVariable("SLIPWAY_REGISTRY_USERNAME", m.RegistryUsername)
+		c = c.WithEnvVariable(wire.EnvRegistryUsername, m.RegistryUsername)
 	}
-	if m.RegistryPassword != nil {
-		c = c.WithSecretVariable("SLIPWAY_REGISTRY_PASSWORD", m.RegistryPassword)
-	}
-	if m.SigningKey != nil {
-		c = c.WithSecretVariable("SLIPWAY_SIGNING_KEY", m.SigningKey)
-	}
-	if m.SigningPassword != nil {
-		c = c.WithSecretVariable("SLIPWAY_SIGNING_PASSWORD", m.SigningPassword)
-	}
-	if m.GitopsToken != nil {
-		c = c.WithSecretVariable("SLIPWAY_GITOPS_TOKEN", m.GitopsToken)
-	}
-	if m.GitopsSSHKey != nil {
-		c = c.WithSecretVariable("SLIPWAY_GITOPS_SSH_KEY", m.GitopsSSHKey)
-	}
-	if m.GitopsKnownHosts != nil {
-		c = c.WithSecretVariable("SLIPWAY_GITOPS_KNOWN_HOSTS", m.GitopsKnownHosts)
+	for _, s := range []struct {
+		name   string
+		secret *dagger.Secret
+	}{
+		{wire.EnvRegistryPassword, m.RegistryPassword},
+		{wire.EnvSigningKey, m.SigningKey},
+		{wire.EnvSigningPassword, m.SigningPassword},
+		{wire.EnvGitopsToken, m.GitopsToken},
+		{wire.EnvGitopsSSHKey, m.GitopsSSHKey},
+		{wire.EnvGitopsKnownHosts, m.GitopsKnownHosts},
+	} {
+		if s.secret != nil {
+			c = c.WithSecretVariable(s.name, s.secret)
+		}
 	}
 	return c
 }

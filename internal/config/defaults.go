@@ -1,0 +1,143 @@
+package config
+
+import (
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+)
+
+func (p *Project) applyDefaults() {
+	if p.Version == 0 {
+		p.Version = 1
+	}
+	if p.ServicesDir == "" {
+		p.ServicesDir = "services"
+	}
+	if p.Parallelism == 0 {
+		p.Parallelism = 4
+	}
+	if p.Name == "" {
+		p.Name = "slipway"
+	}
+	if p.Registry.Prefix == "" && p.Registry.Address == "" {
+		p.Registry.Prefix = p.Name
+	}
+	if len(p.Environments) == 0 {
+		p.Environments = []Environment{
+			{Name: "dev", AutoDeploy: true, Policy: Policy{FailOn: "CRITICAL"}},
+			{Name: "staging", RequireSignature: true, Policy: Policy{FailOn: "HIGH"}},
+			{Name: "prod", RequireSignature: true, RequireAttestations: []string{"slsa", "sbom", "test"}, Policy: Policy{FailOn: "HIGH", Strict: true}},
+		}
+	}
+	for i := range p.Environments {
+		e := &p.Environments[i]
+		e.FailOnSet = e.Policy.FailOn != ""
+		if e.Policy.FailOn == "" {
+			e.Policy.FailOn = "CRITICAL"
+		}
+		e.Policy.FailOn = strings.ToUpper(e.Policy.FailOn)
+		if e.Mode == "" {
+			e.Mode = "commit"
+		}
+	}
+	g := &p.GitOps
+	if g.Branch == "" {
+		g.Branch = "main"
+	}
+	if g.Path == "" {
+		g.Path = "deploy"
+	}
+	if g.Overlay == "" {
+		g.Overlay = "overlays/{env}"
+	}
+	if g.AuthorName == "" {
+		g.AuthorName = "slipway"
+	}
+	if g.AuthorEmail == "" {
+		g.AuthorEmail = "slipway@users.noreply.github.com"
+	}
+	if g.GitHubAPI == "" {
+		g.GitHubAPI = "https://api.github.com"
+	}
+	if p.Scan.Scanner == "" {
+		p.Scan.Scanner = "osv-scanner"
+	}
+	if p.Scan.IgnoreFile == "" {
+		p.Scan.IgnoreFile = ".slipway/vuln-ignore.yaml"
+	}
+}
+
+// Default images by language, overridable per service (test.image) and by
+// the module's image arguments. They are ordinary Docker Hub names so that a
+// laptop with Docker pulls them as they are; the offline harness mirrors them.
+var DefaultTestImages = map[string]string{
+	"go":     "golang:1.26-alpine",
+	"python": "python:3.11-slim-bookworm",
+	"node":   "node:18-bookworm-slim",
+}
+
+// DefaultUnitCommands run a language's conventional test runner.
+var DefaultUnitCommands = map[string]string{
+	"go":     "go test ./...",
+	"python": "python3 -m unittest discover -s tests -v",
+	"node":   "node --test",
+}
+
+func (s *Service) applyDefaults(fsys fs.FS) {
+	if s.Name == "" {
+		s.Name = path.Base(s.Dir)
+	}
+	if s.Language == "" {
+		s.Language = DetectLanguage(fsys, s.Dir)
+	}
+	if s.Dockerfile == "" {
+		s.Dockerfile = "Dockerfile"
+	}
+	if s.Image == "" {
+		s.Image = s.Name
+	}
+	if s.Port == 0 {
+		s.Port = 8080
+	}
+	if s.Test.Image == "" {
+		s.Test.Image = DefaultTestImages[s.Language]
+	}
+	if s.Test.Unit == "" {
+		s.Test.Unit = DefaultUnitCommands[s.Language]
+	}
+	if s.Test.Unit == "" && s.Test.Integration == "" {
+		s.Test.Skip = true
+	}
+	if s.Smoke.Path == "" {
+		s.Smoke.Path = "/health/ready"
+	}
+	if s.Smoke.Timeout == 0 {
+		s.Smoke.Timeout = Duration(60 * time.Second)
+	}
+	for i := range s.Smoke.Requests {
+		if s.Smoke.Requests[i].Method == "" {
+			s.Smoke.Requests[i].Method = "GET"
+		}
+		if s.Smoke.Requests[i].Status == 0 {
+			s.Smoke.Requests[i].Status = 200
+		}
+	}
+	if s.Deploy.Kind == "" {
+		s.Deploy.Kind = "kustomize"
+	}
+	if s.Deploy.File == "" {
+		switch s.Deploy.Kind {
+		case "helm":
+			s.Deploy.File = "values.yaml"
+		case "kustomize":
+			s.Deploy.File = "kustomization.yaml"
+		}
+	}
+	if s.Deploy.Kind == "helm" && s.Deploy.Key == "" {
+		s.Deploy.Key = "image"
+	}
+	if s.Deploy.ImageName == "" {
+		s.Deploy.ImageName = s.Image
+	}
+}

@@ -1,0 +1,262 @@
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var (
+	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	imageName = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*)*$`)
+	// A registry host with optional port, then optional path components.
+	registryAddr = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*)*$`)
+	envVarName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Severities in increasing order; NONE never blocks.
+var Severities = []string{"NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+// AttestationKinds are the accepted values of requireAttestations.
+var AttestationKinds = []string{"slsa", "sbom", "vuln", "test"}
+
+func (p *Project) validate(c collector) {
+	if p.Version != 1 {
+		c.add("version", "unsupported version %d (only 1 exists)", p.Version)
+	}
+	if !dnsLabel.MatchString(p.Name) {
+		c.add("name", "%q is not a valid name (lower-case letters, digits and dashes)", p.Name)
+	}
+	if err := relPath(p.ServicesDir); err != "" {
+		c.add("servicesDir", "%s", err)
+	}
+	for i, s := range p.Shared {
+		if err := relPath(s); err != "" {
+			c.add(fmt.Sprintf("shared[%d]", i), "%s", err)
+		}
+	}
+	if p.Parallelism < 1 || p.Parallelism > 64 {
+		c.add("parallelism", "must be between 1 and 64, got %d", p.Parallelism)
+	}
+	if a := p.Registry.Address; a != "" && !registryAddr.MatchString(a) {
+		c.add("registry.address", "%q is not a registry address such as ghcr.io/acme or registry.local:5000", a)
+	}
+	if pr := p.Registry.Prefix; pr != "" && !imageName.MatchString(pr) {
+		c.add("registry.prefix", "%q is not a valid repository path (lower-case letters, digits, . _ - /)", pr)
+	}
+	seen := map[string]bool{}
+	for i, e := range p.Environments {
+		f := fmt.Sprintf("environments[%d]", i)
+		switch {
+		case !dnsLabel.MatchString(e.Name):
+			c.add(f+".name", "%q is not a valid environment name (lower-case letters, digits and dashes)", e.Name)
+		case seen[e.Name]:
+			c.add(f+".name", "environment %q is declared twice", e.Name)
+		}
+		seen[e.Name] = true
+		if !contains(Severities, e.Policy.FailOn) {
+			c.add(f+".policy.failOn", "%q is not a severity (one of %s)", e.Policy.FailOn, strings.Join(Severities, ", "))
+		}
+		for j, a := range e.RequireAttestations {
+			if !contains(AttestationKinds, a) {
+				c.add(fmt.Sprintf("%s.requireAttestations[%d]", f, j), "%q is not an attestation kind (one of %s)", a, strings.Join(AttestationKinds, ", "))
+			}
+		}
+		if e.MaxScanAge.D() < 0 {
+			c.add(f+".maxScanAge", "%s is negative (a duration such as 168h; leave it out for no limit)", e.MaxScanAge.D())
+		}
+		if e.MaxScanAge.D() > 0 && !contains(e.RequireAttestations, "vuln") {
+			c.add(f+".maxScanAge", "bounds the age of the vuln attestation, but requireAttestations does not list vuln")
+		}
+		if e.Mode != "commit" && e.Mode != "pull-request" {
+			c.add(f+".mode", "%q is not a GitOps mode (commit or pull-request)", e.Mode)
+		}
+	}
+	if err := relPath(p.GitOps.Path); err != "" {
+		c.add("gitops.path", "%s", err)
+	}
+	if !strings.Contains(p.GitOps.Overlay, "{env}") {
+		c.add("gitops.overlay", "%q must contain {env}", p.GitOps.Overlay)
+	}
+	if r := p.GitOps.Repo; r != "" && !(strings.HasPrefix(r, "https://") || strings.HasPrefix(r, "http://") || strings.HasPrefix(r, "ssh://") || strings.HasPrefix(r, "file://") || strings.Contains(r, "@")) {
+		c.add("gitops.repo", "%q is not a git URL (https://…, ssh://…, git@host:path or file://…)", r)
+	}
+	if strings.Contains(p.GitOps.Repo, "://") && strings.Contains(strings.SplitN(p.GitOps.Repo, "://", 2)[1], "@") && strings.HasPrefix(p.GitOps.Repo, "http") {
+		c.add("gitops.repo", "credentials must not be written in the URL; pass the token as a secret (--gitops-token)")
+	}
+	if s := p.Scan.Scanner; s != "trivy" && s != "osv-scanner" {
+		c.add("scan.scanner", "%q is not a supported scanner (trivy or osv-scanner)", s)
+	}
+	labels := map[string]bool{}
+	for i, l := range p.Images.RequiredLabels {
+		f := fmt.Sprintf("images.requiredLabels[%d]", i)
+		switch {
+		case l == "" || strings.ContainsAny(l, " \t=\"'"):
+			c.add(f, "%q is not a label key", l)
+		case labels[l]:
+			c.add(f, "%q is listed twice", l)
+		}
+		labels[l] = true
+	}
+}
+
+// relPath checks a path is relative, clean and stays inside the repository.
+func relPath(p string) string {
+	switch {
+	case p == "":
+		return "must not be empty"
+	case path.IsAbs(p):
+		return fmt.Sprintf("%q must be relative to the repository root", p)
+	case path.Clean(p) != strings.TrimSuffix(p, "/") || p == ".." || strings.HasPrefix(p, "../"):
+		return fmt.Sprintf("%q must be a clean path inside the repository", p)
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var languages = []string{"go", "python", "node", "docker"}
+
+func (s *Service) validate(fsys fs.FS, c collector) {
+	if !dnsLabel.MatchString(s.Name) {
+		c.add("name", "%q is not a valid service name (lower-case letters, digits and dashes, at most 63)", s.Name)
+	}
+	if !contains(languages, s.Language) {
+		c.add("language", "%q is not a supported language (one of %s)", s.Language, strings.Join(languages, ", "))
+	}
+	df := path.Join(s.Dir, s.Dockerfile)
+	if path.IsAbs(s.Dockerfile) || strings.HasPrefix(path.Clean(s.Dockerfile), "..") {
+		c.add("dockerfile", "%q must be a path inside the service directory", s.Dockerfile)
+	} else if !exists(fsys, df) {
+		c.add("dockerfile", "%s does not exist", df)
+	}
+	if !imageName.MatchString(s.Image) {
+		c.add("image", "%q is not a valid repository name (lower-case letters, digits, . _ - /)", s.Image)
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		c.add("port", "%d is not a TCP port (1-65535)", s.Port)
+	}
+	for i, sh := range s.Shared {
+		if err := relPath(sh); err != "" {
+			c.add(fmt.Sprintf("shared[%d]", i), "%s", err)
+		} else if !exists(fsys, sh) {
+			c.add(fmt.Sprintf("shared[%d]", i), "%s does not exist", sh)
+		}
+	}
+	if !s.Test.Skip && s.Test.Image == "" {
+		c.add("test.image", "no default test image for language %q: set test.image", s.Language)
+	}
+	checkEnv(c, "test.env", s.Test.Env)
+	checkEnv(c, "env", s.Env)
+	names := map[string]bool{}
+	for i, d := range s.Dependencies {
+		f := fmt.Sprintf("dependencies[%d]", i)
+		switch {
+		case !dnsLabel.MatchString(d.Name):
+			c.add(f+".name", "%q is not a valid host name", d.Name)
+		case names[d.Name]:
+			c.add(f+".name", "dependency %q is declared twice", d.Name)
+		}
+		names[d.Name] = true
+		if d.Image == "" {
+			c.add(f+".image", "must name the image to run, e.g. postgres:15-bookworm")
+		}
+		if d.Port < 1 || d.Port > 65535 {
+			c.add(f+".port", "%d is not a TCP port (1-65535)", d.Port)
+		}
+		checkEnv(c, f+".env", d.Env)
+	}
+	if !strings.HasPrefix(s.Smoke.Path, "/") {
+		c.add("smoke.path", "%q must start with /", s.Smoke.Path)
+	}
+	if st := s.Smoke.ExpectStatus; st != 0 && (st < 100 || st > 599) {
+		c.add("smoke.expectStatus", "%d is not an HTTP status", st)
+	}
+	if s.Smoke.Timeout.D() <= 0 || s.Smoke.Timeout.D() > 10*time.Minute {
+		c.add("smoke.timeout", "must be between 1s and 10m")
+	}
+	for i, r := range s.Smoke.Requests {
+		f := fmt.Sprintf("smoke.requests[%d]", i)
+		if !strings.HasPrefix(r.Path, "/") {
+			c.add(f+".path", "%q must start with /", r.Path)
+		}
+		if r.Status < 100 || r.Status > 599 {
+			c.add(f+".status", "%d is not an HTTP status", r.Status)
+		}
+	}
+	switch s.Deploy.Kind {
+	case "kustomize", "helm", "manifest":
+	default:
+		c.add("deploy.kind", "%q is not a deploy kind (kustomize, helm or manifest)", s.Deploy.Kind)
+	}
+	if s.Deploy.Kind == "manifest" && s.Deploy.File == "" {
+		c.add("deploy.file", "is required for deploy.kind manifest (the file holding the Deployment, relative to the environment directory)")
+	} else if s.Deploy.File != "" {
+		if err := relPath(s.Deploy.File); err != "" {
+			c.add("deploy.file", "%s", err)
+		}
+	}
+}
+
+func checkEnv(c collector, field string, env map[string]string) {
+	for k := range env {
+		if !envVarName.MatchString(k) {
+			c.add(field, "%q is not a valid environment variable name", k)
+		}
+		if looksSecret(k) {
+			c.add(field+"."+k, "looks like a secret: configuration files are not for secrets (pass them as Dagger secrets)")
+		}
+	}
+}
+
+// looksSecret flags variable names that conventionally hold credentials,
+// unless they are clearly test fixtures (the value is not inspected).
+func looksSecret(name string) bool {
+	n := strings.ToUpper(name)
+	for _, w := range []string{"TOKEN", "API_KEY", "SECRET", "PRIVATE_KEY"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// crossValidate checks references between files: deploy environments must
+// exist and service and image names must be unique.
+func (cfg *Config) crossValidate(errs *Errors) {
+	envs := map[string]bool{}
+	for _, e := range cfg.Project.Environments {
+		envs[e.Name] = true
+	}
+	names := map[string]string{}
+	images := map[string]string{}
+	for _, s := range cfg.Services {
+		file := s.File
+		if file == "" {
+			file = path.Join(s.Dir, "Dockerfile")
+		}
+		if other, ok := names[s.Name]; ok {
+			*errs = append(*errs, &Error{File: file, Field: "name", Msg: fmt.Sprintf("service name %q is also used by %s", s.Name, other)})
+		}
+		names[s.Name] = s.Dir
+		if other, ok := images[s.Image]; ok {
+			*errs = append(*errs, &Error{File: file, Field: "image", Msg: fmt.Sprintf("image %q is also used by service %s", s.Image, other)})
+		}
+		images[s.Image] = s.Name
+		for i, e := range s.Deploy.Environments {
+			if !envs[e] {
+				*errs = append(*errs, &Error{File: file, Field: fmt.Sprintf("deploy.environments[%d]", i), Msg: fmt.Sprintf("unknown environment %q (slipway.yaml declares %s)", e, strings.Join(cfg.EnvironmentNames(), ", "))})
+			}
+		}
+	}
+}
