@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sort"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
@@ -18,13 +17,9 @@ func (m *Slipway) Build(
 	// The service to build.
 	service string,
 ) (*dagger.Container, error) {
-	p, err := m.configPlan(ctx, service)
+	p, s, err := m.oneService(ctx, service)
 	if err != nil {
 		return nil, err
-	}
-	s, ok := p.Service(service)
-	if !ok {
-		return nil, fmt.Errorf("unknown service %q", service)
 	}
 	return m.build(p, s), nil
 }

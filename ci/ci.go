@@ -234,16 +234,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 			}
 			refused = chk.Note
 			if chk.Reusable {
-				gate := p.Project.Environments[0].Name
-				progress("%s: scanning the reused image under %s's policy", s.Name, gate)
-				t0 = time.Now()
-				dec, _, err := m.scan(ctx, p, s, img, gate)
-				timed("scan", t0)
-				if err != nil {
-					return fail("scan", err)
-				}
-				stale, err := judge(&r, dec)
-				r.Scan = "reused image scanned again under " + gate + "'s policy; " + dec.Database
+				_, stale, err := m.scanGate(ctx, p, s, img, &r, true)
 				notes = append(notes, stale...)
 				if err != nil {
 					return fail("scan", err)
@@ -310,21 +301,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 
 	var vulnPred *dagger.File
 	if len(p.Project.Environments) > 0 {
-		gate := p.Project.Environments[0].Name
-		progress("%s: scanning under %s's policy", s.Name, gate)
-		t0 = time.Now()
-		dec, pred, err := m.scan(ctx, p, s, img, gate)
-		timed("scan", t0)
-		if err != nil {
-			return fail("scan", err)
-		}
-		if dec.NotScanned != "" {
-			r.Scan = dec.NotScanned
-			progress("%s: %s", s.Name, dec.NotScanned)
-		} else {
-			r.Scan = "scanned under " + gate + "'s policy; " + dec.Database
-		}
-		stale, err := judge(&r, dec)
+		pred, stale, err := m.scanGate(ctx, p, s, img, &r, false)
 		notes = append(notes, stale...)
 		if err != nil {
 			return fail("scan", err)
@@ -347,6 +324,37 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	}
 	progress("%s: published %s@%s (%s)", s.Name, r.Repository, r.Digest, signed)
 	return r, notes
+}
+
+// scanGate scans img under the first environment's policy and records the
+// verdict in r (and how long it took); reused says the image was found by
+// its input digest and is scanned again. It returns the vulnerability
+// predicate to attest (nil when the gate failed or nothing was scanned) and
+// a note for every stale ignore entry; the error is the gate's.
+func (m *Slipway) scanGate(ctx context.Context, p *plan.Plan, s plan.Service, img *dagger.Container, r *report.Service, reused bool) (*dagger.File, []string, error) {
+	gate := p.Project.Environments[0].Name
+	what := "scanning"
+	if reused {
+		what = "scanning the reused image"
+	}
+	progress("%s: %s under %s's policy", s.Name, what, gate)
+	t0 := time.Now()
+	dec, pred, err := m.scan(ctx, p, s, img, gate)
+	r.Durations = append(r.Durations, report.Timing{Stage: "scan", Elapsed: time.Since(t0)})
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case dec.NotScanned != "":
+		r.Scan = dec.NotScanned
+		progress("%s: %s", s.Name, dec.NotScanned)
+	case reused:
+		r.Scan = "reused image scanned again under " + gate + "'s policy; " + dec.Database
+	default:
+		r.Scan = "scanned under " + gate + "'s policy; " + dec.Database
+	}
+	notes, err := judge(r, dec)
+	return pred, notes, err
 }
 
 // judge records a scan decision in r: its counts and, when it blocks, the

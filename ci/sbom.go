@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
@@ -21,13 +20,9 @@ func (m *Slipway) Sbom(
 	service string,
 ) (*dagger.File, error) {
 	// The registry only names the image in the SBOM: none is reached.
-	p, err := m.configPlan(ctx, service)
+	p, s, err := m.oneService(ctx, service)
 	if err != nil {
 		return nil, err
-	}
-	s, ok := p.Service(service)
-	if !ok {
-		return nil, fmt.Errorf("unknown service %q", service)
 	}
 	return m.Worker().
 		WithMountedFile(wire.ImageTarball, m.build(p, s).AsTarball()).

@@ -96,6 +96,19 @@ func (m *Slipway) configPlan(ctx context.Context, services ...string) (*plan.Pla
 	return m.plan(ctx, nil, planOpts{services: services})
 }
 
+// oneService is the configuration plan of one service, and that service.
+func (m *Slipway) oneService(ctx context.Context, name string) (*plan.Plan, plan.Service, error) {
+	p, err := m.configPlan(ctx, name)
+	if err != nil {
+		return nil, plan.Service{}, err
+	}
+	s, ok := p.Service(name)
+	if !ok {
+		return nil, plan.Service{}, fmt.Errorf("unknown service %q", name)
+	}
+	return p, s, nil
+}
+
 // resolveBaseImages resolves every distinct base image of the plan's
 // services through the engine (which holds the registry mirrors and
 // credentials), in parallel, once each. References pinned by digest need no

@@ -21,13 +21,9 @@ func (m *Slipway) Smoke(
 	// The service to smoke-test.
 	service string,
 ) (string, error) {
-	p, err := m.configPlan(ctx, service)
+	p, s, err := m.oneService(ctx, service)
 	if err != nil {
 		return "", err
-	}
-	s, ok := p.Service(service)
-	if !ok {
-		return "", fmt.Errorf("unknown service %q", service)
 	}
 	return m.smoke(ctx, p, s, m.build(p, s))
 }
