@@ -381,6 +381,16 @@ func TestModuleCI(t *testing.T) {
 	if c3 != commits+1 || !strings.Contains(dev3, got["catalog"].Digest) {
 		t.Fatalf("GitOps after the catalog change: %d commits (want %d), dev:\n%s", c3, commits+1, dev3)
 	}
+	// The services whose digest did not change keep their lines (the first
+	// commit's tag): nothing redeploys them.
+	for _, svc := range []string{"orders", "notify"} {
+		if want := "newTag: " + first + "\n    digest: " + digests[svc]; !strings.Contains(dev3, want) {
+			t.Errorf("dev's %s entry changed although its digest did not (want %q):\n%s", svc, want, dev3)
+		}
+	}
+	if want := "newTag: " + second + "\n    digest: " + got["catalog"].Digest; !strings.Contains(dev3, want) {
+		t.Errorf("dev's catalog entry is not the new build (want %q):\n%s", want, dev3)
+	}
 
 	// 4. A failing unit test fails ci, names the service and the test, and
 	//    nothing of that service is pushed or deployed.

@@ -147,6 +147,14 @@ func PlanUpdate(dir string, layout Layout, env string, changes []Change) (*Plan,
 		if nw.Name == "" {
 			nw.Name = res.Old.Name
 		}
+		if res.Old.Digest == nw.Digest && res.Old.Name == nw.Name {
+			// The environment already runs this very image: its line stays
+			// as it is, whatever tag the new commit gave the digest, so
+			// that an unchanged service is never redeployed.
+			p.Services = append(p.Services, ServiceUpdate{Service: c.Service, File: r.File, Key: r.Key(), Old: res.Old, New: res.Old})
+			after[r.File] = src
+			continue
+		}
 		p.Services = append(p.Services, ServiceUpdate{
 			Service: c.Service, File: r.File, Key: r.Key(),
 			Old: res.Old, New: nw, Changed: res.Changed,

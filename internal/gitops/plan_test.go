@@ -93,6 +93,54 @@ func TestPlanSample(t *testing.T) {
 	}
 }
 
+// An environment that already runs a digest keeps its line as it is when a
+// later commit tags the same image anew (no redeploy for an unchanged
+// service); a new digest, or the same digest from another repository, is
+// written with its tag.
+func TestPlanKeepsTheLineOfAnUnchangedDigest(t *testing.T) {
+	dir := sampleTree(t)
+	p, err := PlanUpdate(dir, loadLayout(t), "dev", sampleChanges(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(dir); err != nil {
+		t.Fatal(err)
+	}
+	retagged := sampleChanges(1)
+	for i := range retagged {
+		retagged[i].Tag = "2.0.0"
+	}
+	retagged[1].Digest = dig(9) // web really changes
+	retagged[2].Image = "registry.example.com/other/worker"
+	p, err = PlanUpdate(dir, loadLayout(t), "dev", retagged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changed []string
+	for _, s := range p.ChangedServices() {
+		changed = append(changed, s.Service)
+	}
+	if strings.Join(changed, ",") != "web,worker" {
+		t.Fatalf("changed services %v, want web and worker only:\n%s", changed, p.Diff())
+	}
+	for _, s := range p.Services {
+		if s.Service == "api" && (s.New.Tag != "1.0.0" || s.Changed) {
+			t.Errorf("api's unchanged image was rewritten: %+v", s)
+		}
+	}
+	d := p.Diff()
+	for _, want := range []string{"+    newTag: 2.0.0\n+    digest: " + dig(9), "+              image: registry.example.com/other/worker:2.0.0@" + dig(3)} {
+		if !strings.Contains(d, want) {
+			t.Errorf("the diff does not write %q:\n%s", want, d)
+		}
+	}
+	for _, unchanged := range []string{dig(1), dig(4), "shop/gateway", "shop/api"} {
+		if strings.Contains(d, unchanged) {
+			t.Errorf("the diff touches the unchanged %s:\n%s", unchanged, d)
+		}
+	}
+}
+
 // TestPlanErrors: every bad input fails naming the file and key, and
 // leaves the tree as it was.
 func TestPlanErrors(t *testing.T) {
