@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"path"
 	"sort"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
@@ -24,6 +25,13 @@ func (m *Slipway) Build(
 	return m.build(p, s), nil
 }
 
+// buildContext is s's build context without slipway's own files: no
+// service.yaml of a service inside it, and at the repository root no
+// slipway.yaml or .slipway/, so editing them never ships in an image.
+func (m *Slipway) buildContext(p *plan.Plan, s plan.Service) *dagger.Directory {
+	return m.Source.Directory(s.Context).Filter(dagger.DirectoryFilterOpts{Exclude: p.ContextExcludes(s)})
+}
+
 // build is the lazy image of s; nothing runs until it is used.
 func (m *Slipway) build(p *plan.Plan, s plan.Service) *dagger.Container {
 	var args []dagger.BuildArg
@@ -35,8 +43,8 @@ func (m *Slipway) build(p *plan.Plan, s plan.Service) *dagger.Container {
 	for _, k := range keys {
 		args = append(args, dagger.BuildArg{Name: k, Value: s.BuildArgs[k]})
 	}
-	c := m.Source.Directory(s.Dir).DockerBuild(dagger.DirectoryDockerBuildOpts{
-		Dockerfile: s.Dockerfile,
+	c := m.buildContext(p, s).DockerBuild(dagger.DirectoryDockerBuildOpts{
+		Dockerfile: plan.ContextPath(s.Context, path.Join(s.Dir, s.Dockerfile)),
 		Target:     s.Target,
 		BuildArgs:  args,
 	})

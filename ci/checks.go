@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // CheckConfig validates slipway.yaml and every service.yaml (file, field and
@@ -14,7 +16,15 @@ func (m *Slipway) CheckConfig(ctx context.Context) error {
 		return err
 	}
 	if len(p.Services) == 0 {
-		return fmt.Errorf("no service found under %s/ (a service is a directory with a Dockerfile or a service.yaml)", p.Project.ServicesDir)
+		var skipped []string
+		for _, s := range p.Skipped {
+			skipped = append(skipped, s.Dir+": "+s.Reason)
+		}
+		msg := fmt.Sprintf("no service found in %s (a service is a directory with a Dockerfile or a service.yaml)", strings.Join(p.Project.Services, ", "))
+		if len(skipped) > 0 {
+			msg += "; not services: " + strings.Join(skipped, "; ")
+		}
+		return errors.New(msg)
 	}
 	return nil
 }

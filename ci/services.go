@@ -241,6 +241,9 @@ func (m *Slipway) Services(
 			fmt.Fprintf(&b, "%-12s   FROM %s (%s)\n", "", base.Ref, base.Digest)
 		}
 	}
+	for _, sk := range p.Skipped {
+		fmt.Fprintf(&b, "%-12s not a service: %s (%s)\n", "-", sk.Dir, sk.Reason)
+	}
 	fmt.Fprintf(&b, "\ncommit %s", p.Commit)
 	if p.Branch != "" {
 		fmt.Fprintf(&b, " on %s", p.Branch)

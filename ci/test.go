@@ -121,7 +121,7 @@ var languageSetup = map[string]string{
 func (m *Slipway) testBase(p *plan.Plan, s plan.Service) *dagger.Container {
 	c := dag.Container().From(s.Test.Image).
 		WithDirectory("/src", m.serviceSource(p, s)).
-		WithWorkdir("/src/" + s.Dir)
+		WithWorkdir("/src/" + s.Workdir)
 	for _, cache := range languageCaches[s.Language] {
 		c = c.WithMountedCache(cache[0], dag.CacheVolume(cache[1]))
 	}

@@ -89,6 +89,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stderr, "plan: %-12s inputs %s (%d files, %d base images)  %s\n", s.Name, s.Inputs.Short(), s.Inputs.Files, len(s.Inputs.BaseImages), state)
 	}
+	for _, sk := range p.Skipped {
+		fmt.Fprintf(stderr, "plan: %s is not a service: %s\n", sk.Dir, sk.Reason)
+	}
 	switch {
 	case p.DirtyUnchecked != "":
 		fmt.Fprintf(stderr, "plan: %s\n", p.DirtyUnchecked)

@@ -24,6 +24,15 @@ type Config struct {
 	Project Project `json:"project"`
 	// Services are the discovered services, sorted by name.
 	Services []Service `json:"services"`
+	// Skipped are the directories the services globs matched that are not
+	// services, each with the reason.
+	Skipped []Skipped `json:"skipped,omitempty"`
+}
+
+// Skipped is a directory a services glob matched that is not a service.
+type Skipped struct {
+	Dir    string `json:"dir"`
+	Reason string `json:"reason"`
 }
 
 // Project is the content of slipway.yaml.
@@ -32,8 +41,17 @@ type Project struct {
 	Version int `yaml:"version" json:"version"`
 	// Name of the project, used in labels, commit messages and reports.
 	Name string `yaml:"name" json:"name"`
-	// ServicesDir is the directory holding one sub-directory per service.
-	ServicesDir string `yaml:"servicesDir" json:"servicesDir"`
+	// Services are globs of the service directories, relative to the root
+	// (path.Match syntax in each segment, e.g. "services/*", "src/*",
+	// "apps/api"). Default: services/*, src/* and apps/*.
+	Services []string `yaml:"services" json:"services"`
+	// ServicesDir is the older form of Services: "dir" means "dir/*".
+	ServicesDir string `yaml:"servicesDir" json:"servicesDir,omitempty"`
+	// DefaultServices records that Services was not written (the default
+	// globs apply, and a glob with no match is not an error).
+	DefaultServices bool `yaml:"-" json:"defaultServices,omitempty"`
+	// servicesFromDir records that Services was made from ServicesDir.
+	servicesFromDir bool
 	// Shared lists paths (files or directories, relative to the root) that
 	// every service depends on: a change there affects every service.
 	Shared []string `yaml:"shared" json:"shared"`
@@ -183,12 +201,24 @@ type Service struct {
 	File string `yaml:"-" json:"file,omitempty"`
 	// Language is go, python, node or docker (any other Dockerfile).
 	Language string `yaml:"language" json:"language"`
-	// Dockerfile path relative to the service directory.
+	// Build says how the image is built; its fields are merged into
+	// Dockerfile, Target, BuildArgs and Context.
+	Build Build `yaml:"build" json:"-"`
+	// Dockerfile path relative to the service directory (build.dockerfile,
+	// or the older dockerfile).
 	Dockerfile string `yaml:"dockerfile" json:"dockerfile"`
 	// Target is an optional Dockerfile stage to build.
 	Target string `yaml:"target" json:"target,omitempty"`
 	// BuildArgs are passed to the Dockerfile build (no secrets here).
 	BuildArgs map[string]string `yaml:"buildArgs" json:"buildArgs,omitempty"`
+	// Context is the build context, relative to the repository root: the
+	// service directory unless build.context says otherwise, or the
+	// directory of a Dockerfile found below the service directory.
+	Context string `yaml:"-" json:"context"`
+	// Workdir is where the tests run, relative to the repository root: the
+	// service directory, or the directory of a Dockerfile found below it
+	// when the language was recognised there.
+	Workdir string `yaml:"-" json:"workdir"`
 	// Image is the repository name under the registry prefix.
 	Image string `yaml:"image" json:"image"`
 	// Port the service listens on.
@@ -205,6 +235,20 @@ type Service struct {
 	Smoke Smoke `yaml:"smoke" json:"smoke"`
 	// Deploy says where the service is deployed.
 	Deploy Deploy `yaml:"deploy" json:"deploy"`
+}
+
+// Build is the build block of service.yaml.
+type Build struct {
+	// Context is the build context, relative to the repository root (may
+	// be "." or a directory above the service, to COPY shared code).
+	Context string `yaml:"context"`
+	// Dockerfile is the Dockerfile's path relative to the service
+	// directory; it must lie inside the context.
+	Dockerfile string `yaml:"dockerfile"`
+	// Target is the Dockerfile stage to build.
+	Target string `yaml:"target"`
+	// Args are build arguments (no secrets here).
+	Args map[string]string `yaml:"args"`
 }
 
 // Test says how a service is tested.
@@ -310,7 +354,7 @@ func (cfg *Config) Service(name string) (Service, error) {
 	for _, s := range cfg.Services {
 		names = append(names, s.Name)
 	}
-	return Service{}, fmt.Errorf("unknown service %q (found under %s: %s)", name, cfg.Project.ServicesDir, strings.Join(names, ", "))
+	return Service{}, fmt.Errorf("unknown service %q (found in %s: %s)", name, strings.Join(cfg.Project.Services, ", "), strings.Join(names, ", "))
 }
 
 // DeploysTo reports whether the service is deployed to the environment.

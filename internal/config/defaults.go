@@ -7,12 +7,22 @@ import (
 	"time"
 )
 
+// DefaultServiceGlobs are where services are looked for when slipway.yaml
+// names no services globs: the layouts of most public monorepos.
+var DefaultServiceGlobs = []string{"services/*", "src/*", "apps/*"}
+
 func (p *Project) applyDefaults() {
 	if p.Version == 0 {
 		p.Version = 1
 	}
-	if p.ServicesDir == "" {
-		p.ServicesDir = "services"
+	switch {
+	case len(p.Services) > 0:
+	case p.ServicesDir != "":
+		p.Services = []string{path.Join(p.ServicesDir, "*")}
+		p.servicesFromDir = true
+	default:
+		p.Services = append([]string(nil), DefaultServiceGlobs...)
+		p.DefaultServices = true
 	}
 	if p.Parallelism == 0 {
 		p.Parallelism = 4
@@ -90,9 +100,22 @@ func (s *Service) applyDefaults(fsys fs.FS) {
 	}
 	if s.Language == "" {
 		s.Language = DetectLanguage(fsys, s.Dir)
+		// A Dockerfile found below the service directory (src/x/src/Dockerfile)
+		// usually sits next to the code it builds.
+		if dfDir := path.Dir(path.Join(s.Dir, s.Dockerfile)); s.Language == "docker" && s.Dockerfile != "" && dfDir != s.Dir {
+			if l := DetectLanguage(fsys, dfDir); l != "docker" {
+				s.Language, s.Workdir = l, dfDir
+			}
+		}
 	}
 	if s.Dockerfile == "" {
 		s.Dockerfile = "Dockerfile"
+	}
+	if s.Context == "" {
+		s.Context = s.Dir
+	}
+	if s.Workdir == "" {
+		s.Workdir = s.Dir
 	}
 	if s.Image == "" {
 		s.Image = s.Name

@@ -32,13 +32,14 @@ func LoadFS(fsys fs.FS) (*Config, error) {
 	}
 	cfg.Project = proj
 	cfg.Project.applyDefaults()
-	cfg.Project.validate(collector{file: ProjectFile, root: tree, errs: &errs})
+	pc := collector{file: ProjectFile, root: tree, errs: &errs}
+	cfg.Project.validate(pc)
 
-	svcs, err := discover(fsys, cfg.Project, &errs)
+	svcs, skipped, err := discover(fsys, cfg.Project, pc)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Services = svcs
+	cfg.Services, cfg.Skipped = svcs, skipped
 	cfg.crossValidate(&errs)
 	if len(errs) > 0 {
 		return nil, errs
@@ -111,34 +112,58 @@ func lineError(file, msg string) *Error {
 	return e
 }
 
-// discover finds services: every directory under ServicesDir with a
-// service.yaml, or with a Dockerfile next to go.mod, package.json,
-// pyproject.toml or requirements.txt (or any Dockerfile at all).
-func discover(fsys fs.FS, p Project, errs *Errors) ([]Service, error) {
-	entries, err := fs.ReadDir(fsys, p.ServicesDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		*errs = append(*errs, &Error{File: ProjectFile, Field: "servicesDir", Msg: fmt.Sprintf("directory %q does not exist", p.ServicesDir)})
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", p.ServicesDir, err)
-	}
-	var out []Service
-	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+// discover finds services: every directory a services glob matches that
+// holds a service.yaml or a Dockerfile, or a single Dockerfile a few
+// levels below (src/x/src/Dockerfile). Every other matched directory is
+// listed in skipped with the reason.
+func discover(fsys fs.FS, p Project, pc collector) (svcs []Service, skipped []Skipped, err error) {
+	var dirs []string
+	seen := map[string]bool{}
+	for i, g := range p.Services {
+		matches, err := fs.Glob(fsys, g)
+		if err != nil {
+			pc.add(fmt.Sprintf("services[%d]", i), "%q is not a valid glob: %v", g, err)
 			continue
 		}
-		dir := path.Join(p.ServicesDir, e.Name())
-		s, ok, err := loadService(fsys, dir, errs)
-		if err != nil {
-			return nil, err
+		found := false
+		for _, m := range matches {
+			if st, err := fs.Stat(fsys, m); err != nil || !st.IsDir() || strings.HasPrefix(path.Base(m), ".") || seen[m] {
+				continue
+			}
+			seen[m], found = true, true
+			dirs = append(dirs, m)
 		}
-		if ok {
-			out = append(out, s)
+		switch {
+		case found || p.DefaultServices:
+		case p.ServicesDir != "":
+			if !exists(fsys, p.ServicesDir) {
+				pc.add("servicesDir", "directory %q does not exist", p.ServicesDir)
+			}
+		default:
+			pc.add(fmt.Sprintf("services[%d]", i), "%q matches no directory", g)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	if len(dirs) == 0 && p.DefaultServices {
+		pc.add("services", "no service directory found: looked in %s; set services: in %s to the globs of your service directories, e.g. [\"backend/*\"]",
+			strings.Join(p.Services, ", "), ProjectFile)
+		return nil, nil, nil
+	}
+	sort.Strings(dirs)
+	for _, dir := range dirs {
+		s, reason, err := loadService(fsys, dir, pc.errs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if reason != "" {
+			skipped = append(skipped, Skipped{Dir: dir, Reason: reason})
+			continue
+		}
+		if s != nil {
+			svcs = append(svcs, *s)
+		}
+	}
+	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
+	return svcs, skipped, nil
 }
 
 func exists(fsys fs.FS, name string) bool {
@@ -146,7 +171,47 @@ func exists(fsys fs.FS, name string) bool {
 	return err == nil
 }
 
-func loadService(fsys fs.FS, dir string, errs *Errors) (Service, bool, error) {
+// nestedDepth is how far below a service directory a Dockerfile is looked
+// for when there is none at its top.
+const nestedDepth = 3
+
+// nestedDockerfiles lists the Dockerfiles below dir (not at its top), at
+// most nestedDepth levels down, relative to dir, skipping what is never an
+// input (node_modules, .git, …).
+func nestedDockerfiles(fsys fs.FS, dir string) ([]string, error) {
+	var out []string
+	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(p, dir+"/")
+		if d.IsDir() {
+			if p != dir && (strings.HasPrefix(d.Name(), ".") || ignoredDir(d.Name()) || strings.Count(rel, "/") >= nestedDepth) {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.Name() == "Dockerfile" && p != path.Join(dir, "Dockerfile") {
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ignoredDir names directories that never hold a service's Dockerfile.
+func ignoredDir(name string) bool {
+	switch name {
+	case "node_modules", "__pycache__", "vendor", "testdata", "target", "bin", "obj", "dist", "build":
+		return true
+	}
+	return false
+}
+
+// loadService reads one service directory. It returns the service, or the
+// reason the directory is not one; configuration errors go to errs (and
+// then neither is returned).
+func loadService(fsys fs.FS, dir string, errs *Errors) (*Service, string, error) {
 	var s Service
 	file := path.Join(dir, ServiceFile)
 	var tree *yamlTree
@@ -158,27 +223,76 @@ func loadService(fsys fs.FS, dir string, errs *Errors) (Service, bool, error) {
 			var es Errors
 			if errors.As(derr, &es) {
 				*errs = append(*errs, es...)
-				return s, false, nil
+				return nil, "", nil
 			}
-			return s, false, derr
+			return nil, "", derr
 		}
 		tree = t
 		s.File = file
 	case errors.Is(err, fs.ErrNotExist):
-		if !exists(fsys, path.Join(dir, "Dockerfile")) {
-			return s, false, nil // not a service (a library, docs, …)
-		}
 	default:
-		return s, false, fmt.Errorf("reading %s: %w", file, err)
+		return nil, "", fmt.Errorf("reading %s: %w", file, err)
 	}
 	s.Dir = dir
-	s.applyDefaults(fsys)
-	cfile := file
+	c := collector{file: file, root: tree, errs: errs}
 	if s.File == "" {
-		cfile = path.Join(dir, "Dockerfile")
+		c.file = path.Join(dir, "Dockerfile")
 	}
-	s.validate(fsys, collector{file: cfile, root: tree, errs: errs})
-	return s, true, nil
+	s.mergeBuild(c)
+	if s.Dockerfile == "" && !exists(fsys, path.Join(dir, "Dockerfile")) {
+		nested, err := nestedDockerfiles(fsys, dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("looking for a Dockerfile under %s: %w", dir, err)
+		}
+		switch {
+		case len(nested) == 1:
+			s.Dockerfile = nested[0]
+			if s.Context == "" {
+				s.Context = path.Dir(path.Join(dir, nested[0]))
+			}
+			c.file = path.Join(dir, nested[0])
+			if s.File != "" {
+				c.file = file
+			}
+		case s.File != "":
+			// service.yaml says this is a service: validate reports the
+			// missing Dockerfile.
+		case len(nested) == 0:
+			return nil, "no Dockerfile and no " + ServiceFile, nil
+		default:
+			return nil, fmt.Sprintf("several Dockerfiles (%s): add a %s naming build.dockerfile", strings.Join(nested, ", "), ServiceFile), nil
+		}
+	}
+	s.applyDefaults(fsys)
+	s.validate(fsys, c)
+	return &s, "", nil
+}
+
+// mergeBuild folds service.yaml's build block into the resolved fields; a
+// value given both there and in the older top-level field is an error.
+func (s *Service) mergeBuild(c collector) {
+	b := s.Build
+	if b.Dockerfile != "" {
+		if s.Dockerfile != "" {
+			c.add("build.dockerfile", "also given as dockerfile: keep one")
+		}
+		s.Dockerfile = b.Dockerfile
+	}
+	if b.Target != "" {
+		if s.Target != "" {
+			c.add("build.target", "also given as target: keep one")
+		}
+		s.Target = b.Target
+	}
+	if len(b.Args) > 0 {
+		if len(s.BuildArgs) > 0 {
+			c.add("build.args", "also given as buildArgs: keep one")
+		}
+		s.BuildArgs = b.Args
+	}
+	if b.Context != "" {
+		s.Context = path.Clean(b.Context)
+	}
 }
 
 // DetectLanguage guesses a service's language from the files in dir.

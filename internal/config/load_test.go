@@ -213,7 +213,7 @@ func TestMissingDockerfileNamed(t *testing.T) {
 
 func TestMissingServicesDir(t *testing.T) {
 	_, err := LoadFS(fstest.MapFS{"slipway.yaml": file("servicesDir: apps\n")})
-	wantErrors(t, err, "slipway.yaml: servicesDir: directory \"apps\" does not exist")
+	wantErrors(t, err, "slipway.yaml:1: servicesDir: directory \"apps\" does not exist")
 }
 
 func TestBadDuration(t *testing.T) {
@@ -241,7 +241,7 @@ func TestLookups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.Service("nope"); err == nil || !strings.Contains(err.Error(), `unknown service "nope" (found under services: a)`) {
+	if _, err := cfg.Service("nope"); err == nil || !strings.Contains(err.Error(), `unknown service "nope" (found in services/*, src/*, apps/*: a)`) {
 		t.Errorf("Service(nope) error = %v", err)
 	}
 	if _, err := cfg.Environment("qa"); err == nil || !strings.Contains(err.Error(), "declared: dev, staging, prod") {

@@ -30,8 +30,18 @@ func (p *Project) validate(c collector) {
 	if !dnsLabel.MatchString(p.Name) {
 		c.add("name", "%q is not a valid name (lower-case letters, digits and dashes)", p.Name)
 	}
-	if err := relPath(p.ServicesDir); err != "" {
-		c.add("servicesDir", "%s", err)
+	if p.ServicesDir != "" {
+		if err := relPath(p.ServicesDir); err != "" {
+			c.add("servicesDir", "%s", err)
+		}
+		if !p.servicesFromDir {
+			c.add("servicesDir", "services is set too: keep one (servicesDir: dir means services: [dir/*])")
+		}
+	}
+	for i, g := range p.Services {
+		if err := relPath(g); err != "" {
+			c.add(fmt.Sprintf("services[%d]", i), "%s", err)
+		}
 	}
 	for i, s := range p.Shared {
 		if err := relPath(s); err != "" {
@@ -103,6 +113,13 @@ func (p *Project) validate(c collector) {
 	}
 }
 
+// Within reports whether the repository path p is dir or lies below it
+// ("." holds everything).
+func Within(p, dir string) bool {
+	p, dir = path.Clean(p), path.Clean(dir)
+	return dir == "." || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
 // relPath checks a path is relative, clean and stays inside the repository.
 func relPath(p string) string {
 	switch {
@@ -134,11 +151,29 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 	if !contains(languages, s.Language) {
 		c.add("language", "%q is not a supported language (one of %s)", s.Language, strings.Join(languages, ", "))
 	}
+	dfField, ctxField := "dockerfile", "build.context"
+	if s.Build.Dockerfile != "" {
+		dfField = "build.dockerfile"
+	}
 	df := path.Join(s.Dir, s.Dockerfile)
-	if path.IsAbs(s.Dockerfile) || strings.HasPrefix(path.Clean(s.Dockerfile), "..") {
-		c.add("dockerfile", "%q must be a path inside the service directory", s.Dockerfile)
-	} else if !exists(fsys, df) {
-		c.add("dockerfile", "%s does not exist", df)
+	ctxOK := true
+	if err := relPath(s.Context); err != "" {
+		c.add(ctxField, "%s", err)
+		ctxOK = false
+	} else if st, err := fs.Stat(fsys, s.Context); err != nil || !st.IsDir() {
+		c.add(ctxField, "%s is not a directory of the repository", s.Context)
+		ctxOK = false
+	}
+	switch {
+	case path.IsAbs(s.Dockerfile) || strings.HasPrefix(path.Clean(s.Dockerfile), ".."):
+		c.add(dfField, "%q must be a path inside the service directory", s.Dockerfile)
+	case !exists(fsys, df):
+		c.add(dfField, "%s does not exist", df)
+	case ctxOK && !Within(df, s.Context):
+		if s.Build.Context != "" {
+			dfField = ctxField
+		}
+		c.add(dfField, "%s is outside the build context %s: the Dockerfile is read from the context; move it, or set build.context to a directory that holds it", df, s.Context)
 	}
 	if !imageName.MatchString(s.Image) {
 		c.add("image", "%q is not a valid repository name (lower-case letters, digits, . _ - /)", s.Image)

@@ -88,12 +88,18 @@ func (in Inputs) Short() string {
 	return h
 }
 
-// InputDigest hashes the service directory, the project's shared paths, the
-// service's own shared paths and the service's effective configuration.
+// InputDigest hashes the service directory, its build context when that
+// lies elsewhere (the repository root, say: everything the build can
+// COPY), the project's shared paths, the service's own shared paths and
+// the service's effective configuration.
 // Paths that do not exist are an error naming the service (they were
 // validated by config, so this means the tree changed underneath).
 func InputDigest(fsys fs.FS, proj config.Project, svc config.Service) (Inputs, error) {
-	roots := append([]string{svc.Dir}, proj.Shared...)
+	roots := []string{svc.Dir}
+	if svc.Context != "" && !config.Within(svc.Context, svc.Dir) {
+		roots = append(roots, svc.Context)
+	}
+	roots = append(roots, proj.Shared...)
 	roots = append(roots, svc.Shared...)
 	roots = dedupe(roots)
 
@@ -157,6 +163,11 @@ func InputDigest(fsys fs.FS, proj config.Project, svc config.Service) (Inputs, e
 		return Inputs{}, err
 	}
 	fmt.Fprintf(h, "config %s\n", cfgJSON)
+	// Where the build reads from shapes the image too; the service
+	// directory, the default, adds nothing, so that existing digests hold.
+	if svc.Context != "" && svc.Context != svc.Dir {
+		fmt.Fprintf(h, "context %s\n", svc.Context)
+	}
 	last := ""
 	files := 0
 	for _, e := range entries {

@@ -188,3 +188,40 @@ func TestValidCommit(t *testing.T) {
 		}
 	}
 }
+
+// Services built from their own directory keep the digests they had before
+// build contexts existed: upgrading slipway rebuilds nothing.
+func TestInputDigestOfTheDefaultContextIsUnchanged(t *testing.T) {
+	d := digests(t, repo())
+	if d["api"] != "sha256:2ac3eef2f861c219b1718f3aedb6e9e092dc0eda9ac674d9def26ecb1f771bc5" ||
+		d["web"] != "sha256:0f802eca54ecd625b599dbf83b9440bd06f19c804bfe00265404e05567437f12" {
+		t.Errorf("digests moved: %v", d)
+	}
+}
+
+// A service built from the repository root can COPY anything there, so
+// everything there is its input; a nested context adds nothing to the
+// service directory.
+func TestInputDigestCoversTheBuildContext(t *testing.T) {
+	mk := func() fstest.MapFS {
+		m := repo()
+		m["services/web/service.yaml"] = &fstest.MapFile{Data: []byte("build: {context: .}\n")}
+		return m
+	}
+	base := digests(t, mk())
+	m := mk()
+	m["README.md"] = &fstest.MapFile{Data: []byte("edited\n")}
+	got := digests(t, m)
+	if got["web"] == base["web"] || got["api"] != base["api"] {
+		t.Errorf("a root file changed: web %v, api %v (want only web to change)", got["web"] != base["web"], got["api"] != base["api"])
+	}
+	cfg := load(t, mk())
+	web, _ := cfg.Service("web")
+	in, err := InputDigest(mk(), cfg.Project, web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(in.Paths, ",") != "services/web,.,libs/common" {
+		t.Errorf("paths %v", in.Paths)
+	}
+}

@@ -34,6 +34,9 @@ type Plan struct {
 	Created time.Time `json:"created"`
 	// Services, sorted by name.
 	Services []Service `json:"services"`
+	// Skipped are the directories the services globs matched that are not
+	// services, with the reason.
+	Skipped []config.Skipped `json:"skipped,omitempty"`
 	// Uncommitted lists what in the selected services' inputs differs from
 	// the commit (Options.CheckDirty): modified, deleted, untracked or
 	// staged paths, sorted.
@@ -193,7 +196,7 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	p := &Plan{Project: cfg.Project, Commit: commit, Branch: branch, Registry: registry, Created: now.UTC().Truncate(time.Second)}
+	p := &Plan{Project: cfg.Project, Commit: commit, Branch: branch, Registry: registry, Created: now.UTC().Truncate(time.Second), Skipped: cfg.Skipped}
 
 	selected := map[string]bool{}
 	for _, name := range opts.Services {
@@ -393,6 +396,34 @@ func (p *Plan) RequiredLabels(s Service) []string {
 	out := make([]string, 0, len(keys))
 	for k := range keys {
 		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ContextPath is the repository path p as seen from inside the build
+// context ctx (which holds it: config checks that).
+func ContextPath(ctx, p string) string {
+	if ctx == "." || ctx == "" {
+		return p
+	}
+	return strings.TrimPrefix(p, ctx+"/")
+}
+
+// ContextExcludes are the paths, relative to s's build context, of
+// slipway's own files inside it: the service.yaml of every service whose
+// directory lies in the context, and slipway.yaml and .slipway/ when the
+// context is the repository root. They never reach a build, so editing
+// them never ships in an image.
+func (p *Plan) ContextExcludes(s Service) []string {
+	var out []string
+	for _, o := range p.Services {
+		if o.File != "" && config.Within(o.File, s.Context) {
+			out = append(out, ContextPath(s.Context, o.File))
+		}
+	}
+	if s.Context == "." {
+		out = append(out, config.ProjectFile, ".slipway")
 	}
 	sort.Strings(out)
 	return out

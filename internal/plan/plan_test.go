@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/monorepo"
 )
 
@@ -282,5 +283,31 @@ func TestMakeDirtyWithoutIndex(t *testing.T) {
 	}
 	if p.DirtyUnchecked == "" || p.DirtyError() != nil {
 		t.Errorf("no index: unchecked %q, err %v", p.DirtyUnchecked, p.DirtyError())
+	}
+}
+
+func TestContextExcludesSlipwaysOwnFiles(t *testing.T) {
+	p := &Plan{Services: []Service{
+		{Service: config.Service{Name: "api", Dir: "src/api", File: "src/api/service.yaml", Context: "src/api"}},
+		{Service: config.Service{Name: "web", Dir: "src/web", Context: "."}},
+		{Service: config.Service{Name: "worker", Dir: "src/worker", File: "src/worker/service.yaml", Context: "src/worker/app"}},
+	}}
+	for _, c := range []struct {
+		svc  int
+		want string
+	}{
+		{0, "service.yaml"},
+		{1, ".slipway,slipway.yaml,src/api/service.yaml,src/worker/service.yaml"},
+		{2, ""}, // the context lies below the service.yaml
+	} {
+		if got := strings.Join(p.ContextExcludes(p.Services[c.svc]), ","); got != c.want {
+			t.Errorf("%s: excludes %q, want %q", p.Services[c.svc].Name, got, c.want)
+		}
+	}
+	if got := ContextPath("src/x/src", "src/x/src/Dockerfile"); got != "Dockerfile" {
+		t.Errorf("ContextPath = %q", got)
+	}
+	if got := ContextPath(".", "src/x/Dockerfile"); got != "src/x/Dockerfile" {
+		t.Errorf("ContextPath(.) = %q", got)
 	}
 }

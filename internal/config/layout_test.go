@@ -1,0 +1,98 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// A monorepo laid out as public ones are: services under src/, one with
+// its Dockerfile nested next to its code, one built from the repository
+// root so that it can COPY a shared library; directories that are not
+// services are listed with the reason, not dropped in silence.
+func TestLayoutOfAPublicMonorepo(t *testing.T) {
+	fsys := fstest.MapFS{
+		"src/cart/Dockerfile":                file("FROM scratch\n"),
+		"src/cart/package.json":              file("{}\n"),
+		"src/checkout/src/Dockerfile":        file("FROM scratch\n"),
+		"src/checkout/src/go.mod":            file("module checkout\n"),
+		"src/checkout/README.md":             file("docs\n"),
+		"src/pricing/Dockerfile":             file("FROM scratch\n"),
+		"src/pricing/service.yaml":           file("build:\n  context: .\n  dockerfile: Dockerfile\n  target: run\n  args: {MODE: release}\n"),
+		"src/protos/demo.proto":              file("syntax = \"proto3\";\n"),
+		"src/twins/a/Dockerfile":             file("FROM scratch\n"),
+		"src/twins/b/Dockerfile":             file("FROM scratch\n"),
+		"src/cart/node_modules/x/Dockerfile": file("FROM scratch\n"),
+		"lib/money/money.go":                 file("package money\n"),
+	}
+	cfg, err := LoadFS(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range cfg.Services {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "cart,checkout,pricing" {
+		t.Fatalf("services %v", names)
+	}
+	cart, _ := cfg.Service("cart")
+	if cart.Context != "src/cart" || cart.Dockerfile != "Dockerfile" || cart.Workdir != "src/cart" || cart.Language != "node" {
+		t.Errorf("cart %+v", cart)
+	}
+	co, _ := cfg.Service("checkout")
+	if co.Dockerfile != "src/Dockerfile" || co.Context != "src/checkout/src" || co.Language != "go" || co.Workdir != "src/checkout/src" {
+		t.Errorf("checkout (nested Dockerfile) %+v", co)
+	}
+	pr, _ := cfg.Service("pricing")
+	if pr.Context != "." || pr.Dockerfile != "Dockerfile" || pr.Target != "run" || pr.BuildArgs["MODE"] != "release" || pr.Workdir != "src/pricing" {
+		t.Errorf("pricing (root context) %+v", pr)
+	}
+	want := map[string]string{
+		"src/protos": "no Dockerfile and no service.yaml",
+		"src/twins":  "several Dockerfiles (a/Dockerfile, b/Dockerfile): add a service.yaml naming build.dockerfile",
+	}
+	if len(cfg.Skipped) != len(want) {
+		t.Errorf("skipped %+v", cfg.Skipped)
+	}
+	for _, s := range cfg.Skipped {
+		if want[s.Dir] != s.Reason {
+			t.Errorf("skipped %s: %q, want %q", s.Dir, s.Reason, want[s.Dir])
+		}
+	}
+}
+
+func TestLayoutErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		fsys fstest.MapFS
+		want []string
+	}{
+		{"nothing where services are looked for", fstest.MapFS{"README.md": file("hi\n")},
+			[]string{`slipway.yaml: services: no service directory found: looked in services/*, src/*, apps/*; set services: in slipway.yaml`}},
+		{"a glob that matches nothing", fstest.MapFS{"slipway.yaml": file("services: [backend/*]\n"), "src/a/Dockerfile": file("FROM scratch\n")},
+			[]string{`slipway.yaml:1: services[0]: "backend/*" matches no directory`}},
+		{"a bad glob", fstest.MapFS{"slipway.yaml": file("services: [\"src/[\"]\n")},
+			[]string{`services[0]: "src/[" is not a valid glob`}},
+		{"services and servicesDir", fstest.MapFS{"slipway.yaml": file("servicesDir: src\nservices: [src/*]\n"), "src/a/Dockerfile": file("FROM scratch\n")},
+			[]string{"servicesDir: services is set too: keep one"}},
+		{"a context outside the repository", fstest.MapFS{
+			"src/a/Dockerfile": file("FROM scratch\n"), "src/a/service.yaml": file("build:\n  context: ../..\n")},
+			[]string{`src/a/service.yaml:2: build.context: "../.." must be a clean path inside the repository`}},
+		{"a context that is not there", fstest.MapFS{
+			"src/a/Dockerfile": file("FROM scratch\n"), "src/a/service.yaml": file("build:\n  context: shared\n")},
+			[]string{"src/a/service.yaml:2: build.context: shared is not a directory of the repository"}},
+		{"a Dockerfile outside the context", fstest.MapFS{
+			"src/a/Dockerfile": file("FROM scratch\n"), "lib/x.go": file("package x\n"), "src/a/service.yaml": file("build:\n  context: lib\n")},
+			[]string{"src/a/service.yaml:2: build.context: src/a/Dockerfile is outside the build context lib: the Dockerfile is read from the context"}},
+		{"dockerfile given twice", fstest.MapFS{
+			"src/a/Dockerfile": file("FROM scratch\n"), "src/a/service.yaml": file("dockerfile: Dockerfile\nbuild:\n  dockerfile: Dockerfile\n")},
+			[]string{"src/a/service.yaml:3: build.dockerfile: also given as dockerfile: keep one"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := LoadFS(c.fsys)
+			wantErrors(t, err, c.want...)
+		})
+	}
+}
