@@ -50,11 +50,23 @@ const cosignPasswordEnv = "SLIPWAY_E2E_COSIGN_PASSWORD"
 
 func newSlipwayRun(t testing.TB) *slipwayRun {
 	t.Helper()
+	return newSlipwayRunOf(t, testutil.RepoRoot(t), "services", "deploy", "slipway.yaml")
+}
+
+// newSlipwayRunOf is newSlipwayRun over another monorepo: the given
+// entries of dir (all of it without any), committed as a fresh repository.
+// Its slipway.yaml must say name: shop and prefix: shop, which become the
+// run's own project name.
+func newSlipwayRunOf(t testing.TB, dir string, entries ...string) *slipwayRun {
+	t.Helper()
 	cli := daggerCLI(t)
 	root := testutil.RepoRoot(t)
 	r := &slipwayRun{t: t, cli: cli, module: root, fixture: t.TempDir(), project: fmt.Sprintf("e2e-%d", time.Now().UnixNano())}
-	for _, p := range []string{"services", "deploy", "slipway.yaml"} {
-		copyTree(t, filepath.Join(root, p), filepath.Join(r.fixture, p))
+	if len(entries) == 0 {
+		copyTree(t, dir, r.fixture)
+	}
+	for _, p := range entries {
+		copyTree(t, filepath.Join(dir, p), filepath.Join(r.fixture, p))
 	}
 	cfg := filepath.Join(r.fixture, "slipway.yaml")
 	b, err := os.ReadFile(cfg)

@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/testutil"
+)
+
+// TestModuleLayouts runs ci on a monorepo laid out as public ones are
+// (e2e/testdata/layouts), with no services list and no Dockerfile edits:
+// services under src/, one whose Dockerfile sits next to its code below
+// the service directory, one built from the repository root that COPYs a
+// shared library (its Dockerfile fails if slipway's own files reach the
+// build), and a directory that is not a service, which is named with the
+// reason. A new file at the root then rebuilds exactly the service whose
+// build context holds it.
+func TestModuleLayouts(t *testing.T) {
+	r := newSlipwayRunOf(t, filepath.Join(testutil.RepoRoot(t), "e2e", "testdata", "layouts"))
+
+	out := r.mustCall("services")
+	for _, want := range []string{"greeter", "pricing", "not a service: src/protos (no Dockerfile and no service.yaml)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("services does not say %q:\n%s", want, tail(out, 30))
+		}
+	}
+
+	r.mustCall("ci")
+	rep := r.lastReport()
+	got := byName(rep)
+	if rep.Count(report.Built) != 2 || !rep.OK() || got["greeter"].UnitTests != "passed" || got["pricing"].UnitTests != "passed" ||
+		got["greeter"].Smoke != "passed" || got["pricing"].Smoke != "passed" {
+		t.Fatalf("first run:\n%s", rep.Text())
+	}
+	_, dev := r.gitopsState()
+	for _, s := range []string{"greeter", "pricing"} {
+		if !strings.Contains(dev, got[s].Digest) {
+			t.Errorf("dev does not run %s at %s:\n%s", s, got[s].Digest, dev)
+		}
+	}
+
+	// A file at the repository root is in pricing's build context (the
+	// root: its Dockerfile could COPY it), not in greeter's.
+	if err := os.WriteFile(filepath.Join(r.fixture, "NOTES.md"), []byte("release notes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.commit("notes at the root")
+	r.mustCall("ci")
+	rep = r.lastReport()
+	again := byName(rep)
+	if again["pricing"].Status != report.Built || again["greeter"].Status != report.Reused || again["greeter"].Digest != got["greeter"].Digest {
+		t.Errorf("after a new file at the root:\n%s", rep.Text())
+	}
+}
