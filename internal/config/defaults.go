@@ -3,6 +3,7 @@ package config
 import (
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -121,7 +122,14 @@ func (s *Service) applyDefaults(fsys fs.FS) {
 		s.Image = s.Name
 	}
 	if s.Port == 0 {
+		// The port the image says it serves: the single EXPOSE of the
+		// Dockerfile's last stage, else 8080.
 		s.Port = 8080
+		if b, err := fs.ReadFile(fsys, path.Join(s.Dir, s.Dockerfile)); err == nil {
+			if ports := ExposedPorts(string(b)); len(ports) == 1 {
+				s.Port = ports[0]
+			}
+		}
 	}
 	if s.Test.Image == "" {
 		s.Test.Image = DefaultTestImages[s.Language]
@@ -163,4 +171,35 @@ func (s *Service) applyDefaults(fsys fs.FS) {
 	if s.Deploy.ImageName == "" {
 		s.Deploy.ImageName = s.Image
 	}
+}
+
+// ExposedPorts are the TCP ports the last stage of a Dockerfile EXPOSEs,
+// in order, each once ("8080", "8080/tcp"; UDP ports, ranges and ports
+// given by a variable are left out).
+func ExposedPorts(dockerfile string) []int {
+	var ports []int
+	seen := map[int]bool{}
+	// Continuation lines are joined first.
+	text := strings.ReplaceAll(dockerfile, "\\\n", " ")
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch strings.ToUpper(f[0]) {
+		case "FROM":
+			ports, seen = nil, map[int]bool{}
+		case "EXPOSE":
+			for _, p := range f[1:] {
+				num, proto, _ := strings.Cut(p, "/")
+				n, err := strconv.Atoi(num)
+				if err != nil || n < 1 || n > 65535 || (proto != "" && !strings.EqualFold(proto, "tcp")) || seen[n] {
+					continue
+				}
+				seen[n] = true
+				ports = append(ports, n)
+			}
+		}
+	}
+	return ports
 }

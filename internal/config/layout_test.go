@@ -96,3 +96,25 @@ func TestLayoutErrors(t *testing.T) {
 		})
 	}
 }
+
+// Without port:, a service's port is what its Dockerfile's last stage
+// EXPOSEs, when that is one port.
+func TestPortFromExpose(t *testing.T) {
+	fsys := fstest.MapFS{
+		"src/one/Dockerfile":   file("FROM golang AS build\nEXPOSE 9999\nFROM scratch\nEXPOSE \\\n  3550/tcp\n"),
+		"src/two/Dockerfile":   file("FROM scratch\nEXPOSE 8081 9090\n"),
+		"src/udp/Dockerfile":   file("FROM scratch\nEXPOSE 53/udp 7000\n"),
+		"src/none/Dockerfile":  file("FROM scratch\n"),
+		"src/set/Dockerfile":   file("FROM scratch\nEXPOSE 5000\n"),
+		"src/set/service.yaml": file("port: 5001\n"),
+	}
+	cfg, err := LoadFS(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"one": 3550, "two": 8080, "udp": 7000, "none": 8080, "set": 5001} {
+		if s, _ := cfg.Service(name); s.Port != want {
+			t.Errorf("%s: port %d, want %d", name, s.Port, want)
+		}
+	}
+}

@@ -40,7 +40,13 @@ func CheckImage(img Image, port int, required []string, dockerfile string) error
 		if len(seen) == 0 {
 			seen = append(seen, "none")
 		}
-		problems = append(problems, fmt.Sprintf("does not EXPOSE port %d declared in service.yaml (it exposes: %s); add EXPOSE %d to %s", port, strings.Join(seen, ", "), port, dockerfile))
+		fix := fmt.Sprintf("add EXPOSE %d to %s", port, dockerfile)
+		if len(img.ExposedPorts) == 1 {
+			// The image names the port it serves: most likely service.yaml
+			// is what is wrong.
+			fix = fmt.Sprintf("if the service listens on %d, set port: %d in service.yaml; otherwise %s", img.ExposedPorts[0], img.ExposedPorts[0], fix)
+		}
+		problems = append(problems, fmt.Sprintf("does not EXPOSE port %d of the service's configuration (it exposes: %s); %s", port, strings.Join(seen, ", "), fix))
 	}
 	var missing []string
 	for _, k := range required {

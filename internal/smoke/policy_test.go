@@ -20,7 +20,7 @@ func TestCheckImage(t *testing.T) {
 		{"no USER", Image{ExposedPorts: []int{8080}, Labels: good.Labels}, []string{`runs as root (USER "")`, "services/orders/Dockerfile"}},
 		{"USER root", Image{User: "root", ExposedPorts: []int{8080}, Labels: good.Labels}, []string{`USER "root"`}},
 		{"USER 0:0", Image{User: "0:0", ExposedPorts: []int{8080}, Labels: good.Labels}, []string{`USER "0:0"`}},
-		{"wrong port", Image{User: "app", ExposedPorts: []int{80}, Labels: good.Labels}, []string{"does not EXPOSE port 8080", "it exposes: 80", "add EXPOSE 8080"}},
+		{"wrong port", Image{User: "app", ExposedPorts: []int{80}, Labels: good.Labels}, []string{"does not EXPOSE port 8080", "it exposes: 80", "if the service listens on 80, set port: 80 in service.yaml; otherwise add EXPOSE 8080"}},
 		{"no port", Image{User: "app", Labels: good.Labels}, []string{"it exposes: none"}},
 		{"label missing and empty", Image{User: "app", ExposedPorts: []int{8080}, Labels: map[string]string{"team": " "}},
 			[]string{"lacks the required label(s) org.opencontainers.image.licenses, team", "LABEL org.opencontainers.image.licenses=…"}},
