@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/plan"
@@ -15,6 +16,17 @@ import (
 // volume, so successive runs see each other's commits).
 const throwawayDir = "/var/lib/slipway-gitops"
 
+// throwawayVolume names the cache volume of the project's throwaway GitOps
+// repository. It is seeded once from gitops.path, so a project that moves
+// its manifests elsewhere gets a new one seeded from the new place.
+func throwawayVolume(p *plan.Plan) string {
+	name := "slipway-gitops-" + p.Project.Name
+	if gp := p.Project.GitOps.Path; gp != "deploy" {
+		name += "-" + strings.NewReplacer("/", "-", ".", "_").Replace(gp)
+	}
+	return name
+}
+
 // gitopsWorker is the worker with the GitOps repository wired in: the real
 // one (credentials as secrets) or the throwaway one in a cache volume.
 func (m *Slipway) gitopsWorker(reg *registryTarget, p *plan.Plan) (*dagger.Container, []string) {
@@ -25,7 +37,7 @@ func (m *Slipway) gitopsWorker(reg *registryTarget, p *plan.Plan) (*dagger.Conta
 		repo = p.Project.GitOps.Repo
 	}
 	if repo == "" {
-		c = c.WithMountedCache(throwawayDir, dag.CacheVolume("slipway-gitops-"+p.Project.Name))
+		c = c.WithMountedCache(throwawayDir, dag.CacheVolume(throwawayVolume(p)))
 		args = append(args, "--throwaway", throwawayDir+"/repo.git")
 	} else {
 		args = append(args, "--repo", repo)

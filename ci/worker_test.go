@@ -41,3 +41,16 @@ func TestDescribePaths(t *testing.T) {
 		t.Errorf("describePaths = %q", got)
 	}
 }
+
+func TestThrowawayVolumeFollowsTheManifests(t *testing.T) {
+	p := &plan.Plan{}
+	p.Project.Name = "shop"
+	p.Project.GitOps.Path = "deploy"
+	if got := throwawayVolume(p); got != "slipway-gitops-shop" {
+		t.Errorf("default path: %q", got)
+	}
+	p.Project.GitOps.Path = "kubernetes/manifests"
+	if got := throwawayVolume(p); got != "slipway-gitops-shop-kubernetes-manifests" {
+		t.Errorf("moved manifests: %q", got)
+	}
+}

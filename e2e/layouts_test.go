@@ -55,3 +55,24 @@ func TestModuleLayouts(t *testing.T) {
 		t.Errorf("after a new file at the root:\n%s", rep.Text())
 	}
 }
+
+// TestModulePreflight: a GitOps layout that cannot take a service fails
+// check-config and ci before anything is built or pushed, naming the
+// environment, the service, the file and the entry.
+func TestModulePreflight(t *testing.T) {
+	r := newSlipwayRunOf(t, filepath.Join(testutil.RepoRoot(t), "e2e", "testdata", "layouts"))
+	r.edit("deploy/overlays/dev/kustomization.yaml", func(s string) string {
+		return strings.Replace(s, "- name: pricing", "- name: prices", 1)
+	})
+	r.commit("dev names pricing otherwise")
+	want := "environment dev, service pricing: deploy/overlays/dev/kustomization.yaml: images[name=pricing]"
+	for _, fn := range []string{"check-config", "ci"} {
+		out, err := r.call(fn)
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("%s: err=%v, want a failure naming %q:\n%s", fn, err, want, tail(out, 30))
+		}
+		if strings.Contains(out, "publishing to") || strings.Contains(out, ": building ") {
+			t.Errorf("%s built or published before the preflight failed:\n%s", fn, tail(out, 40))
+		}
+	}
+}

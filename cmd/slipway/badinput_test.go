@@ -227,3 +227,40 @@ func TestBadInputCatalogue(t *testing.T) {
 		})
 	}
 }
+
+// preflight names what the GitOps repository lacks before anything is
+// built: the seed directory of the throwaway repository, an environment's
+// directory, a service's entry.
+func TestPreflightNamesWhatTheGitOpsRepositoryLacks(t *testing.T) {
+	run1 := func(src string, extra ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		args := append([]string{"preflight", "--source", src, "--throwaway", filepath.Join(t.TempDir(), "repo.git")}, extra...)
+		return run(context.Background(), args, &out, &errOut), errOut.String()
+	}
+	if code, msg := run1(badInputSource(t, nil)); code != 0 || !strings.Contains(msg, "preflight: the GitOps repository takes every service's deployment (dev, staging, prod)") {
+		t.Fatalf("the sample: exit %d\n%s", code, msg)
+	}
+	cases := []struct {
+		name    string
+		breakIt func(root string)
+		want    string
+	}{
+		{"no deploy directory", func(root string) { os.RemoveAll(filepath.Join(root, "deploy")) },
+			"slipway.yaml: gitops.path: the repository has no directory deploy: with no GitOps repository configured (gitops.repo), deployments go to a throwaway one seeded from it"},
+		{"no prod overlay", func(root string) { os.RemoveAll(filepath.Join(root, "deploy", "overlays", "prod")) },
+			"environment prod: the GitOps repository has no directory deploy/overlays/prod"},
+		{"an entry missing", func(root string) {
+			p := filepath.Join(root, "deploy", "overlays", "staging", "kustomization.yaml")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(b, []byte("- name: notify\n    newName"), []byte("- name: notifier\n    newName"), 1), 0o644)
+		}, "environment staging, service notify: deploy/overlays/staging/kustomization.yaml: images[name=notify]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, msg := run1(badInputSource(t, c.breakIt))
+			if code != 1 || !strings.Contains(msg, c.want) {
+				t.Errorf("exit %d, want 1 and %q:\n%s", code, c.want, msg)
+			}
+		})
+	}
+}

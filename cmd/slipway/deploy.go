@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/slipwayci/slipway/internal/config"
@@ -19,6 +20,7 @@ import (
 
 func init() {
 	register("deploy", "write images into one environment of the GitOps repository (JSON result)", runDeploy)
+	register("preflight", "check, writing nothing, that the GitOps repository can take every service's deployment", runPreflight)
 }
 
 // gitopsFlags are the flags that say which GitOps repository to write.
@@ -186,4 +188,48 @@ func newVerifier(c *registry.Client) (*signing.Verifier, error) {
 		return nil, err
 	}
 	return s.Verifier(), nil
+}
+
+func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("preflight", stderr)
+	g := addGitopsFlags(fs)
+	var envs listFlag
+	fs.Var(&envs, "env", "check only this environment (repeatable; default: every environment)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *g.throwaway != "" {
+		// The throwaway repository is seeded from the source's gitops.path:
+		// say what is missing in the terms of the configuration.
+		cfg, err := config.Load(*g.source)
+		if err != nil {
+			return err
+		}
+		gc := cfg.Project.GitOps
+		if st, err := os.Stat(filepath.Join(*g.source, filepath.FromSlash(gc.Path))); err != nil || !st.IsDir() {
+			return fmt.Errorf("%s: gitops.path: the repository has no directory %s: with no GitOps repository configured (gitops.repo), deployments go to a throwaway one seeded from it; "+
+				"add %s/ with a directory per environment (%s), or set gitops.path or gitops.repo", config.ProjectFile, gc.Path, gc.Path, gc.Overlay)
+		}
+	}
+	cfg, url, gopts, err := g.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	repo, err := gitops.Clone(ctx, url, gopts...)
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	if _, err := repo.Checkout(ctx, cfg.Project.GitOps.Branch); err != nil {
+		return err
+	}
+	if err := deploy.PreflightError(deploy.Preflight(repo.Dir(), cfg, envs)); err != nil {
+		return err
+	}
+	checked := strings.Join(envs, ", ")
+	if checked == "" {
+		checked = strings.Join(cfg.EnvironmentNames(), ", ")
+	}
+	fmt.Fprintf(stderr, "preflight: the GitOps repository takes every service's deployment (%s)\n", checked)
+	return nil
 }

@@ -1,0 +1,108 @@
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/slipwayci/slipway/internal/config"
+)
+
+func preflightConfig(t *testing.T, services map[string]string) *config.Config {
+	t.Helper()
+	fsys := fstest.MapFS{"slipway.yaml": {Data: []byte("environments: [{name: dev, autoDeploy: true}, {name: prod}]\n")}}
+	for name, yaml := range services {
+		fsys["services/"+name+"/Dockerfile"] = &fstest.MapFile{Data: []byte("FROM scratch\n")}
+		if yaml != "" {
+			fsys["services/"+name+"/service.yaml"] = &fstest.MapFile{Data: []byte(yaml)}
+		}
+	}
+	cfg, err := config.LoadFS(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func gitopsTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func snapshotTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			body, _ := os.ReadFile(p)
+			b.WriteString(p + "\n" + string(body))
+		}
+		return nil
+	})
+	return b.String()
+}
+
+const kustomization = "images:\n  - name: api\n    newTag: v1\n  - name: web\n    newTag: v1\n"
+
+func TestPreflight(t *testing.T) {
+	good := gitopsTree(t, map[string]string{
+		"deploy/overlays/dev/kustomization.yaml":  kustomization,
+		"deploy/overlays/prod/kustomization.yaml": kustomization,
+	})
+	before := snapshotTree(t, good)
+	if p := Preflight(good, preflightConfig(t, map[string]string{"api": "", "web": ""}), nil); len(p) != 0 {
+		t.Errorf("a good layout: %v", p)
+	}
+	if snapshotTree(t, good) != before {
+		t.Error("the preflight wrote to the checkout")
+	}
+
+	cases := []struct {
+		name     string
+		services map[string]string
+		files    map[string]string
+		envs     []string
+		want     []string
+	}{
+		{"no directory for an environment", map[string]string{"api": ""},
+			map[string]string{"deploy/overlays/dev/kustomization.yaml": kustomization}, nil,
+			[]string{`environment prod: the GitOps repository has no directory deploy/overlays/prod (slipway.yaml: gitops.path "deploy", gitops.overlay "overlays/{env}")`}},
+		{"only the environments asked for", map[string]string{"api": ""},
+			map[string]string{"deploy/overlays/dev/kustomization.yaml": kustomization}, []string{"dev"}, nil},
+		{"no entry for a service", map[string]string{"api": "", "cart": ""},
+			map[string]string{"deploy/overlays/dev/kustomization.yaml": kustomization}, []string{"dev"},
+			[]string{"environment dev, service cart: deploy/overlays/dev/kustomization.yaml: images[name=cart]"}},
+		{"two services on one helm image block", map[string]string{
+			"api": "deploy: {kind: helm, file: values.yaml}\n", "web": "deploy: {kind: helm, file: values.yaml}\n"},
+			map[string]string{"deploy/overlays/dev/values.yaml": "image:\n  repository: x\n  tag: v1\n"}, []string{"dev"},
+			[]string{"environment dev: services api and web both write image in deploy/overlays/dev/values.yaml: they would overwrite each other"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := Preflight(gitopsTree(t, c.files), preflightConfig(t, c.services), c.envs)
+			if len(got) != len(c.want) {
+				t.Fatalf("problems %q, want %q", got, c.want)
+			}
+			for i, w := range c.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("problem %q does not say %q", got[i], w)
+				}
+			}
+		})
+	}
+	if err := PreflightError([]string{"a", "b"}); err == nil || !strings.Contains(err.Error(), "nothing was built or written):\n  a\n  b") {
+		t.Errorf("PreflightError: %v", err)
+	}
+}
