@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -291,7 +292,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	timed("test", t0)
 	r.UnitTests, r.IntegrationTests = tr.unit, tr.integration
 	if tr.err != nil {
-		return fail("test", tr.err)
+		return fail(tr.stage, tr.err)
 	}
 
 	progress("%s: building %s/%s", s.Name, s.Dir, s.Dockerfile)
@@ -299,7 +300,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	img, err := m.build(p, s).Sync(ctx)
 	timed("build", t0)
 	if err != nil {
-		return fail("build", err)
+		return fail("build", fmt.Errorf("building %s from %s (context %s): %w", s.Name, path.Join(s.Dir, s.Dockerfile), s.Context, explain(err)))
 	}
 
 	progress("%s: smoke test", s.Name)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -135,4 +136,31 @@ func runID() string {
 // progress prints one line of progress; the engine shows it live.
 func progress(format string, args ...any) {
 	fmt.Printf("slipway: "+format+"\n", args...)
+}
+
+// outputLines is how much of a failed step's output an error carries.
+const outputLines = 40
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("… (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// explain adds to an error from the engine the last lines of what the
+// failing process printed (the engine's own message names only its command
+// and exit code).
+func explain(err error) error {
+	var ee *dagger.ExecError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	out := strings.TrimSpace(ee.Stdout + "\n" + ee.Stderr)
+	if out == "" {
+		return err
+	}
+	return fmt.Errorf("%w\n%s", err, lastLines(out, outputLines))
 }

@@ -21,6 +21,9 @@ import (
 type testResult struct {
 	unit, integration string // passed, failed, not configured, skipped
 	err               error  // names the failed tests
+	// stage is where the tests stopped: "dependencies" when the
+	// dependency step failed, else "test".
+	stage string
 	elapsed           time.Duration
 	output            string // everything the test commands printed
 	// suites are what the test-result attestation records per kind.
@@ -181,9 +184,31 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		progress("%s: tests %s (unit), %s (integration)", s.Name, res.unit, res.integration)
 		return res
 	}
+	res.stage = "test"
 	base := m.testBase(p, s)
 	if setup := languageSetup[s.Language]; setup != "" {
-		base = base.WithExec([]string{"sh", "-c", setup})
+		// The dependency step runs on its own, so that its failure is
+		// named for what it is, with what it printed.
+		progress("%s: dependencies: %s", s.Name, setup)
+		r, err := exec(ctx, base, []string{"sh", "-c", setup})
+		switch {
+		case err != nil:
+			res.err = fmt.Errorf("the dependency step could not run (%s): %w", setup, explain(err))
+		case r.exit != 0:
+			res.output += r.stdout + r.stderr
+			res.err = fmt.Errorf("the dependency step failed (exit %d): %s\n%s", r.exit, setup, lastLines(strings.TrimSpace(r.stdout+"\n"+r.stderr), outputLines))
+		default:
+			base = r.ctr
+		}
+		if res.err != nil {
+			res.stage = "dependencies"
+			for _, kind := range []string{"unit", "integration"} {
+				res.set(kind, provenance.TestSuite{Status: testout.Skipped, Reason: "not run: the dependency step failed"})
+			}
+			progress("%s: dependency step FAILED", s.Name)
+			res.elapsed = time.Since(start)
+			return res
+		}
 	}
 	run := func(kind, cmd string, c *dagger.Container) {
 		r, err := exec(ctx, c, []string{"sh", "-c", cmd})
@@ -194,12 +219,12 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		switch {
 		case err != nil:
 			suite.Status, suite.Reason = testout.Failed, "the command could not run"
-			res.err = fmt.Errorf("running %s tests: %w", kind, err)
+			res.err = fmt.Errorf("running %s tests: %w", kind, explain(err))
 		default:
 			o := testout.Judge(r.exit, r.stdout+"\n"+r.stderr)
 			suite.Status, suite.Counts, suite.Reason = o.Status, o.Counts, o.Reason
 			if o.Status == testout.Failed {
-				res.err = fmt.Errorf("%s", testout.Summary(kind, r.exit, r.stdout+"\n"+r.stderr, 15))
+				res.err = fmt.Errorf("%s", testout.Summary(kind, r.exit, r.stdout+"\n"+r.stderr, outputLines))
 			}
 		}
 		res.set(kind, suite)

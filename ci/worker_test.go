@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/slipwayci/slipway/internal/monorepo"
@@ -52,5 +54,20 @@ func TestThrowawayVolumeFollowsTheManifests(t *testing.T) {
 	p.Project.GitOps.Path = "kubernetes/manifests"
 	if got := throwawayVolume(p); got != "slipway-gitops-shop-kubernetes-manifests" {
 		t.Errorf("moved manifests: %q", got)
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	var in []string
+	for i := 1; i <= 50; i++ {
+		in = append(in, fmt.Sprintf("line %d", i))
+	}
+	got := lastLines(strings.Join(in, "\n")+"\n", 40)
+	lines := strings.Split(got, "\n")
+	if len(lines) != 41 || lines[0] != "… (10 lines before)" || lines[1] != "line 11" || lines[40] != "line 50" {
+		t.Errorf("lastLines kept %d lines: first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
+	}
+	if got := lastLines("one\ntwo\n", 40); got != "one\ntwo" {
+		t.Errorf("short output: %q", got)
 	}
 }

@@ -54,6 +54,29 @@ func TestModuleLayouts(t *testing.T) {
 	if again["pricing"].Status != report.Built || again["greeter"].Status != report.Reused || again["greeter"].Digest != got["greeter"].Digest {
 		t.Errorf("after a new file at the root:\n%s", rep.Text())
 	}
+
+	// A dependency that cannot be had fails its service at "dependencies",
+	// in the tool's own words; a failing Dockerfile step fails at "build",
+	// naming the service, the Dockerfile and the context, with the step's
+	// output.
+	r.edit("src/greeter/src/go.mod", func(s string) string { return s + "\nrequire example.invalid/nothing v1.0.0\n" })
+	r.edit("src/pricing/Dockerfile", func(s string) string {
+		return strings.Replace(s, "RUN go build", "RUN echo pricing-broken-on-purpose && exit 3\nRUN go build", 1)
+	})
+	r.commit("greeter needs a module that does not exist; pricing's build fails")
+	if out, err := r.call("ci"); err == nil {
+		t.Fatalf("ci passed:\n%s", tail(out, 30))
+	}
+	rep = r.lastReport()
+	failed := byName(rep)
+	if g := failed["greeter"]; g.Status != report.Failed || g.Stage != "dependencies" ||
+		!strings.Contains(g.Error, "the dependency step failed") || !strings.Contains(g.Error, "example.invalid/nothing") {
+		t.Errorf("greeter: %+v", g)
+	}
+	if p := failed["pricing"]; p.Status != report.Failed || p.Stage != "build" ||
+		!strings.Contains(p.Error, "building pricing from src/pricing/Dockerfile (context .)") || !strings.Contains(p.Error, "pricing-broken-on-purpose") {
+		t.Errorf("pricing: stage %s: %s", p.Stage, p.Error)
+	}
 }
 
 // TestModulePreflight: a GitOps layout that cannot take a service fails
