@@ -57,8 +57,8 @@ func TestModuleLayouts(t *testing.T) {
 
 	// A dependency that cannot be had fails its service at "dependencies",
 	// in the tool's own words; a failing Dockerfile step fails at "build",
-	// naming the service, the Dockerfile and the context, with the step's
-	// output.
+	// naming the service, the Dockerfile, the context, the step and its
+	// exit code.
 	r.edit("src/greeter/src/go.mod", func(s string) string { return s + "\nrequire example.invalid/nothing v1.0.0\n" })
 	r.edit("src/pricing/Dockerfile", func(s string) string {
 		return strings.Replace(s, "RUN go build", "RUN echo pricing-broken-on-purpose && exit 3\nRUN go build", 1)
@@ -74,7 +74,8 @@ func TestModuleLayouts(t *testing.T) {
 		t.Errorf("greeter: %+v", g)
 	}
 	if p := failed["pricing"]; p.Status != report.Failed || p.Stage != "build" ||
-		!strings.Contains(p.Error, "building pricing from src/pricing/Dockerfile (context .)") || !strings.Contains(p.Error, "pricing-broken-on-purpose") {
+		!strings.Contains(p.Error, "building pricing from src/pricing/Dockerfile (context .)") || !strings.Contains(p.Error, "pricing-broken-on-purpose && exit 3") ||
+		!strings.Contains(p.Error, "exit code: 3") {
 		t.Errorf("pricing: stage %s: %s", p.Stage, p.Error)
 	}
 }
