@@ -34,6 +34,12 @@ func (m *Slipway) buildContext(p *plan.Plan, s plan.Service) *dagger.Directory {
 
 // build is the lazy image of s; nothing runs until it is used.
 func (m *Slipway) build(p *plan.Plan, s plan.Service) *dagger.Container {
+	return m.buildStage(p, s, s.Target)
+}
+
+// buildStage builds one stage of s's Dockerfile (the last when target is
+// ""), with s's context and build arguments, labelled as s's image.
+func (m *Slipway) buildStage(p *plan.Plan, s plan.Service, target string) *dagger.Container {
 	var args []dagger.BuildArg
 	keys := make([]string, 0, len(s.BuildArgs))
 	for k := range s.BuildArgs {
@@ -45,7 +51,7 @@ func (m *Slipway) build(p *plan.Plan, s plan.Service) *dagger.Container {
 	}
 	c := m.buildContext(p, s).DockerBuild(dagger.DirectoryDockerBuildOpts{
 		Dockerfile: plan.ContextPath(s.Context, path.Join(s.Dir, s.Dockerfile)),
-		Target:     s.Target,
+		Target:     target,
 		BuildArgs:  args,
 	})
 	labels := p.Labels(s)

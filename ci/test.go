@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -167,11 +168,11 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 	start := time.Now()
 	var res testResult
 	notConfigured := func(kind string) provenance.TestSuite {
-		return provenance.TestSuite{Status: testout.NotConfigured, Reason: fmt.Sprintf("no test.%s command in %s/service.yaml, and no default for language %q", kind, s.Dir, s.Language)}
+		return provenance.TestSuite{Status: testout.NotConfigured, Reason: fmt.Sprintf("no test.%s in %s/service.yaml, and no tests slipway recognises in %s (language %s)", kind, s.Dir, s.Workdir, s.Language)}
 	}
 	if s.Test.Skip {
 		for _, kind := range []string{"unit", "integration"} {
-			cmd := s.Test.Unit
+			cmd := s.Test.Unit + s.Test.Target
 			if kind == "integration" {
 				cmd = s.Test.Integration
 			}
@@ -185,6 +186,23 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		return res
 	}
 	res.stage = "test"
+	if s.Test.Target != "" {
+		// The tests are a stage of the Dockerfile: building it runs them.
+		cmd := fmt.Sprintf("build the Dockerfile stage %q of %s", s.Test.Target, path.Join(s.Dir, s.Dockerfile))
+		progress("%s: unit tests: %s", s.Name, cmd)
+		suite := provenance.TestSuite{Command: cmd, Status: testout.Passed}
+		if _, err := m.buildStage(p, s, s.Test.Target).Sync(ctx); err != nil {
+			suite.Status, suite.Reason = testout.Failed, "the stage failed"
+			res.err = fmt.Errorf("unit tests failed: the Dockerfile stage %q of %s: %w", s.Test.Target, path.Join(s.Dir, s.Dockerfile), explain(err))
+		}
+		res.set("unit", suite)
+		progress("%s: unit tests %s", s.Name, suite.Status)
+		if s.Test.Integration == "" {
+			res.set("integration", notConfigured("integration"))
+			res.elapsed = time.Since(start)
+			return res
+		}
+	}
 	base := m.testBase(p, s)
 	if setup := languageSetup[s.Language]; setup != "" {
 		// The dependency step runs on its own, so that its failure is
@@ -230,10 +248,12 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		res.set(kind, suite)
 		progress("%s: %s tests %s%s", s.Name, kind, suite.Status, countsNote(suite.Counts))
 	}
-	if s.Test.Unit != "" {
+	switch {
+	case s.Test.Target != "": // ran above
+	case s.Test.Unit != "":
 		progress("%s: unit tests: %s", s.Name, s.Test.Unit)
 		run("unit", s.Test.Unit, base)
-	} else {
+	default:
 		res.set("unit", notConfigured("unit"))
 	}
 	switch {

@@ -15,14 +15,15 @@ import (
 // services under src/, one whose Dockerfile sits next to its code below
 // the service directory, one built from the repository root that COPYs a
 // shared library (its Dockerfile fails if slipway's own files reach the
-// build), and a directory that is not a service, which is named with the
-// reason. A new file at the root then rebuilds exactly the service whose
-// build context holds it.
+// build), one in no language slipway knows whose tests are a Dockerfile
+// stage and whose port is the one it EXPOSEs, and a directory that is not
+// a service, which is named with the reason. A new file at the root then
+// rebuilds exactly the service whose build context holds it.
 func TestModuleLayouts(t *testing.T) {
 	r := newSlipwayRunOf(t, filepath.Join(testutil.RepoRoot(t), "e2e", "testdata", "layouts"))
 
 	out := r.mustCall("services")
-	for _, want := range []string{"greeter", "pricing", "not a service: src/protos (no Dockerfile and no service.yaml)"} {
+	for _, want := range []string{"greeter", "pricing", "static", "not a service: src/protos (no Dockerfile and no service.yaml)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("services does not say %q:\n%s", want, tail(out, 30))
 		}
@@ -31,12 +32,16 @@ func TestModuleLayouts(t *testing.T) {
 	r.mustCall("ci")
 	rep := r.lastReport()
 	got := byName(rep)
-	if rep.Count(report.Built) != 2 || !rep.OK() || got["greeter"].UnitTests != "passed" || got["pricing"].UnitTests != "passed" ||
-		got["greeter"].Smoke != "passed" || got["pricing"].Smoke != "passed" {
+	if rep.Count(report.Built) != 3 || !rep.OK() {
 		t.Fatalf("first run:\n%s", rep.Text())
 	}
+	for _, s := range []string{"greeter", "pricing", "static"} {
+		if got[s].UnitTests != "passed" || got[s].Smoke != "passed" {
+			t.Errorf("%s: unit tests %q, smoke %q", s, got[s].UnitTests, got[s].Smoke)
+		}
+	}
 	_, dev := r.gitopsState()
-	for _, s := range []string{"greeter", "pricing"} {
+	for _, s := range []string{"greeter", "pricing", "static"} {
 		if !strings.Contains(dev, got[s].Digest) {
 			t.Errorf("dev does not run %s at %s:\n%s", s, got[s].Digest, dev)
 		}
@@ -51,7 +56,8 @@ func TestModuleLayouts(t *testing.T) {
 	r.mustCall("ci")
 	rep = r.lastReport()
 	again := byName(rep)
-	if again["pricing"].Status != report.Built || again["greeter"].Status != report.Reused || again["greeter"].Digest != got["greeter"].Digest {
+	if again["pricing"].Status != report.Built || again["greeter"].Status != report.Reused || again["greeter"].Digest != got["greeter"].Digest ||
+		again["static"].Status != report.Reused {
 		t.Errorf("after a new file at the root:\n%s", rep.Text())
 	}
 
@@ -63,7 +69,8 @@ func TestModuleLayouts(t *testing.T) {
 	r.edit("src/pricing/Dockerfile", func(s string) string {
 		return strings.Replace(s, "RUN go build", "RUN echo pricing-broken-on-purpose && exit 3\nRUN go build", 1)
 	})
-	r.commit("greeter needs a module that does not exist; pricing's build fails")
+	r.edit("src/static/site/index.html", func(s string) string { return strings.Replace(s, "hello", "goodbye", 1) })
+	r.commit("greeter needs a module that does not exist; pricing's build fails; static's page fails its check")
 	if out, err := r.call("ci"); err == nil {
 		t.Fatalf("ci passed:\n%s", tail(out, 30))
 	}
@@ -77,6 +84,10 @@ func TestModuleLayouts(t *testing.T) {
 		!strings.Contains(p.Error, "building pricing from src/pricing/Dockerfile (context .)") || !strings.Contains(p.Error, "pricing-broken-on-purpose && exit 3") ||
 		!strings.Contains(p.Error, "exit code: 3") {
 		t.Errorf("pricing: stage %s: %s", p.Stage, p.Error)
+	}
+	if s := failed["static"]; s.Status != report.Failed || s.Stage != "test" || s.UnitTests != "failed" ||
+		!strings.Contains(s.Error, `unit tests failed: the Dockerfile stage "test" of src/static/Dockerfile`) {
+		t.Errorf("static: stage %s, unit tests %s: %s", s.Stage, s.UnitTests, s.Error)
 	}
 }
 

@@ -199,7 +199,8 @@ type Service struct {
 	// File is the service.yaml path relative to the root, or "" when the
 	// service was detected without one.
 	File string `yaml:"-" json:"file,omitempty"`
-	// Language is go, python, node or docker (any other Dockerfile).
+	// Language is go, python, node, java, dotnet, rust or docker (any
+	// other Dockerfile).
 	Language string `yaml:"language" json:"language"`
 	// Build says how the image is built; its fields are merged into
 	// Dockerfile, Target, BuildArgs and Context.
@@ -235,6 +236,8 @@ type Service struct {
 	Smoke Smoke `yaml:"smoke" json:"smoke"`
 	// Deploy says where the service is deployed.
 	Deploy Deploy `yaml:"deploy" json:"deploy"`
+	// unitSet records that test.unit was written in service.yaml.
+	unitSet bool
 }
 
 // Build is the build block of service.yaml.
@@ -261,6 +264,11 @@ type Test struct {
 	// Integration is the integration test command, run with Dependencies
 	// bound; empty means none.
 	Integration string `yaml:"integration" json:"integration,omitempty"`
+	// Target is a stage of the service's Dockerfile that runs its tests:
+	// the stage is built (with the build's context and arguments) and must
+	// succeed. It takes the place of the unit test command, for any
+	// language.
+	Target string `yaml:"target" json:"target,omitempty"`
 	// Env for both test commands (no secrets).
 	Env map[string]string `yaml:"env" json:"env,omitempty"`
 	// Skip disables tests for this service (reported as skipped).

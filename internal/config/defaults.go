@@ -79,20 +79,61 @@ func (p *Project) applyDefaults() {
 	}
 }
 
-// Default images by language, overridable per service (test.image) and by
-// the module's image arguments. They are ordinary Docker Hub names so that a
-// laptop with Docker pulls them as they are; the offline harness mirrors them.
+// Default images by language, overridable per service (test.image). They
+// are ordinary Docker Hub names so that a laptop with Docker pulls them as
+// they are; the offline harness mirrors the Go, Python and Node ones.
 var DefaultTestImages = map[string]string{
 	"go":     "golang:1.26-alpine",
 	"python": "python:3.11-slim-bookworm",
 	"node":   "node:18-bookworm-slim",
+	"java":   "maven:3.9-eclipse-temurin-21",
+	"dotnet": "mcr.microsoft.com/dotnet/sdk:8.0",
+	"rust":   "rust:1.83-slim-bookworm",
 }
 
-// DefaultUnitCommands run a language's conventional test runner.
+// DefaultUnitCommands run a language's conventional test runner (Python's
+// and Java's depend on the layout: see unitDefault).
 var DefaultUnitCommands = map[string]string{
 	"go":     "go test ./...",
 	"python": "python3 -m unittest discover -s tests -v",
 	"node":   "node --test",
+	"java":   "mvn -B -q test",
+	"dotnet": "dotnet test",
+	"rust":   "cargo test --locked",
+}
+
+// unitDefault is the default unit test command for the service's layout
+// ("" when there is no test to run).
+func (s *Service) unitDefault(fsys fs.FS) string {
+	dir := s.Workdir
+	has := func(name string) bool { return exists(fsys, path.Join(dir, name)) }
+	contains := func(name, what string) bool {
+		b, err := fs.ReadFile(fsys, path.Join(dir, name))
+		return err == nil && strings.Contains(string(b), what)
+	}
+	switch s.Language {
+	case "python":
+		// pytest where the project uses it; unittest only where a test
+		// directory exists.
+		switch {
+		case has("pytest.ini"), has("conftest.py"), contains("pyproject.toml", "[tool.pytest"), contains("setup.cfg", "[tool:pytest]"),
+			contains("requirements.txt", "pytest"), contains("requirements-dev.txt", "pytest"):
+			return "python3 -m pytest -v"
+		case has("tests"):
+			return "python3 -m unittest discover -s tests -v"
+		case has("test"):
+			return "python3 -m unittest discover -s test -v"
+		}
+		return ""
+	case "java":
+		if has("build.gradle") || has("build.gradle.kts") {
+			if has("gradlew") {
+				return "./gradlew test --no-daemon"
+			}
+			return "gradle test --no-daemon"
+		}
+	}
+	return DefaultUnitCommands[s.Language]
 }
 
 func (s *Service) applyDefaults(fsys fs.FS) {
@@ -133,11 +174,15 @@ func (s *Service) applyDefaults(fsys fs.FS) {
 	}
 	if s.Test.Image == "" {
 		s.Test.Image = DefaultTestImages[s.Language]
+		if s.Language == "java" && (exists(fsys, path.Join(s.Workdir, "build.gradle")) || exists(fsys, path.Join(s.Workdir, "build.gradle.kts"))) {
+			s.Test.Image = "gradle:8.10-jdk21"
+		}
 	}
-	if s.Test.Unit == "" {
-		s.Test.Unit = DefaultUnitCommands[s.Language]
+	s.unitSet = s.Test.Unit != ""
+	if s.Test.Unit == "" && s.Test.Target == "" {
+		s.Test.Unit = s.unitDefault(fsys)
 	}
-	if s.Test.Unit == "" && s.Test.Integration == "" {
+	if s.Test.Unit == "" && s.Test.Integration == "" && s.Test.Target == "" {
 		s.Test.Skip = true
 	}
 	if s.Smoke.Path == "" {

@@ -118,3 +118,53 @@ func TestPortFromExpose(t *testing.T) {
 		}
 	}
 }
+
+// Languages slipway recognises get a test image and command for their
+// layout; a Dockerfile stage can run the tests of any language; a service
+// with nothing to run is "no tests", never a default that fails.
+func TestTestDefaultsByLayout(t *testing.T) {
+	df := file("FROM scratch\n")
+	fsys := fstest.MapFS{
+		"src/mvn/Dockerfile": df, "src/mvn/pom.xml": file("<project/>\n"),
+		"src/gradle/Dockerfile": df, "src/gradle/build.gradle.kts": file(""), "src/gradle/gradlew": file(""),
+		"src/cs/Dockerfile": df, "src/cs/cart.csproj": file("<Project/>\n"),
+		"src/rs/Dockerfile": df, "src/rs/Cargo.toml": file("[package]\n"),
+		"src/pyt/Dockerfile": df, "src/pyt/requirements.txt": file("flask\npytest==8.0\n"),
+		"src/pyu/Dockerfile": df, "src/pyu/pyproject.toml": file("[project]\n"), "src/pyu/tests/test_a.py": file(""),
+		"src/pyn/Dockerfile": df, "src/pyn/requirements.txt": file("flask\n"),
+		"src/shell/Dockerfile":  df,
+		"src/staged/Dockerfile": file("FROM scratch AS test\nFROM scratch\n"), "src/staged/service.yaml": file("test:\n  target: test\n"),
+	}
+	cfg, err := LoadFS(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][3]string{
+		"mvn":    {"java", "maven:3.9-eclipse-temurin-21", "mvn -B -q test"},
+		"gradle": {"java", "gradle:8.10-jdk21", "./gradlew test --no-daemon"},
+		"cs":     {"dotnet", "mcr.microsoft.com/dotnet/sdk:8.0", "dotnet test"},
+		"rs":     {"rust", "rust:1.83-slim-bookworm", "cargo test --locked"},
+		"pyt":    {"python", "python:3.11-slim-bookworm", "python3 -m pytest -v"},
+		"pyu":    {"python", "python:3.11-slim-bookworm", "python3 -m unittest discover -s tests -v"},
+		"pyn":    {"python", "python:3.11-slim-bookworm", ""},
+		"shell":  {"docker", "", ""},
+		"staged": {"docker", "", ""},
+	} {
+		s, err := cfg.Service(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Language != want[0] || s.Test.Image != want[1] || s.Test.Unit != want[2] {
+			t.Errorf("%s: language %q, image %q, unit %q; want %q", name, s.Language, s.Test.Image, s.Test.Unit, want)
+		}
+		skip := want[2] == "" && name != "staged"
+		if s.Test.Skip != skip {
+			t.Errorf("%s: skip %v, want %v (nothing to run is no tests)", name, s.Test.Skip, skip)
+		}
+	}
+	if s, _ := cfg.Service("staged"); s.Test.Target != "test" {
+		t.Errorf("staged: target %q", s.Test.Target)
+	}
+	_, err = LoadFS(fstest.MapFS{"src/a/Dockerfile": df, "src/a/service.yaml": file("test:\n  unit: make test\n  target: test\n")})
+	wantErrors(t, err, "src/a/service.yaml:3: test.target: test.unit is set too")
+}

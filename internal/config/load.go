@@ -304,6 +304,22 @@ func DetectLanguage(fsys fs.FS, dir string) string {
 		return "node"
 	case exists(fsys, path.Join(dir, "pyproject.toml")), exists(fsys, path.Join(dir, "requirements.txt")):
 		return "python"
+	case exists(fsys, path.Join(dir, "pom.xml")), exists(fsys, path.Join(dir, "build.gradle")), exists(fsys, path.Join(dir, "build.gradle.kts")):
+		return "java"
+	case exists(fsys, path.Join(dir, "Cargo.toml")):
+		return "rust"
+	case globAny(fsys, dir, "*.csproj", "*.fsproj", "*.sln"):
+		return "dotnet"
 	}
 	return "docker"
+}
+
+// globAny reports whether dir holds a file matching any of the patterns.
+func globAny(fsys fs.FS, dir string, patterns ...string) bool {
+	for _, p := range patterns {
+		if m, _ := fs.Glob(fsys, path.Join(dir, p)); len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -142,7 +142,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-var languages = []string{"go", "python", "node", "docker"}
+var languages = []string{"go", "python", "node", "java", "dotnet", "rust", "docker"}
 
 func (s *Service) validate(fsys fs.FS, c collector) {
 	if !dnsLabel.MatchString(s.Name) {
@@ -188,7 +188,10 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 			c.add(fmt.Sprintf("shared[%d]", i), "%s does not exist", sh)
 		}
 	}
-	if !s.Test.Skip && s.Test.Image == "" {
+	if s.Test.Target != "" && s.Test.Unit != "" && s.unitSet {
+		c.add("test.target", "test.unit is set too: the stage takes the place of the unit test command; keep one")
+	}
+	if !s.Test.Skip && s.Test.Image == "" && (s.Test.Unit != "" || s.Test.Integration != "") {
 		c.add("test.image", "no default test image for language %q: set test.image", s.Language)
 	}
 	checkEnv(c, "test.env", s.Test.Env)
