@@ -24,9 +24,9 @@ type testResult struct {
 	err               error  // names the failed tests
 	// stage is where the tests stopped: "dependencies" when the
 	// dependency step failed, else "test".
-	stage string
-	elapsed           time.Duration
-	output            string // everything the test commands printed
+	stage   string
+	elapsed time.Duration
+	output  string // everything the test commands printed
 	// suites are what the test-result attestation records per kind.
 	suites map[string]provenance.TestSuite
 }
