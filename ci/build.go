@@ -41,16 +41,22 @@ func (m *Slipway) build(p *plan.Plan, s plan.Service) *dagger.Container {
 // ""), with s's context and build arguments, labelled as s's image.
 func (m *Slipway) buildStage(p *plan.Plan, s plan.Service, target string) *dagger.Container {
 	var args []dagger.BuildArg
-	keys := make([]string, 0, len(s.BuildArgs))
-	for k := range s.BuildArgs {
+	keys := make([]string, 0, len(s.EffectiveBuildArgs))
+	for k := range s.EffectiveBuildArgs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		args = append(args, dagger.BuildArg{Name: k, Value: s.BuildArgs[k]})
+		args = append(args, dagger.BuildArg{Name: k, Value: s.EffectiveBuildArgs[k]})
 	}
-	c := m.buildContext(p, s).DockerBuild(dagger.DirectoryDockerBuildOpts{
-		Dockerfile: plan.ContextPath(s.Context, path.Join(s.Dir, s.Dockerfile)),
+	dir, dockerfile := m.buildContext(p, s), plan.ContextPath(s.Context, path.Join(s.Dir, s.Dockerfile))
+	if s.BuildDockerfile != "" {
+		// slipway.yaml's env reaches every stage, declared or not.
+		dir = dir.WithNewFile(plan.GeneratedDockerfile, s.BuildDockerfile).WithNewFile(".dockerignore", s.BuildDockerignore)
+		dockerfile = plan.GeneratedDockerfile
+	}
+	c := dir.DockerBuild(dagger.DirectoryDockerBuildOpts{
+		Dockerfile: dockerfile,
 		Target:     target,
 		BuildArgs:  args,
 	})

@@ -132,13 +132,14 @@ func (m *Slipway) testBase(p *plan.Plan, s plan.Service) *dagger.Container {
 	if s.Language == "go" {
 		c = c.WithEnvVariable("GOMODCACHE", "/go/pkg/mod").WithEnvVariable("GOCACHE", "/root/.cache/go-build")
 	}
-	keys := make([]string, 0, len(s.Test.Env))
-	for k := range s.Test.Env {
+	env := p.Project.TestEnv(s.Service)
+	keys := make([]string, 0, len(env))
+	for k := range env {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		c = c.WithEnvVariable(k, s.Test.Env[k])
+		c = c.WithEnvVariable(k, env[k])
 	}
 	return c
 }
@@ -204,26 +205,35 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		}
 	}
 	base := m.testBase(p, s)
+	// slipway.yaml's setup, then the service's, then the dependency step:
+	// each runs on its own, so that a failure is named for what it is,
+	// with what it printed.
+	type step struct{ stage, what, cmd string }
+	var steps []step
+	for _, cmd := range p.Project.SetupCommands(s.Service) {
+		steps = append(steps, step{"setup", "setup step", cmd})
+	}
 	if setup := languageSetup[s.Language]; setup != "" {
-		// The dependency step runs on its own, so that its failure is
-		// named for what it is, with what it printed.
-		progress("%s: dependencies: %s", s.Name, setup)
-		r, err := exec(ctx, base, []string{"sh", "-c", setup})
+		steps = append(steps, step{"dependencies", "dependency step", setup})
+	}
+	for _, st := range steps {
+		progress("%s: %s: %s", s.Name, st.stage, st.cmd)
+		r, err := exec(ctx, base, []string{"sh", "-c", st.cmd})
 		switch {
 		case err != nil:
-			res.err = fmt.Errorf("the dependency step could not run (%s): %w", setup, explain(err))
+			res.err = fmt.Errorf("the %s could not run (%s): %w", st.what, st.cmd, explain(err))
 		case r.exit != 0:
 			res.output += r.stdout + r.stderr
-			res.err = fmt.Errorf("the dependency step failed (exit %d): %s\n%s", r.exit, setup, lastLines(strings.TrimSpace(r.stdout+"\n"+r.stderr), outputLines))
+			res.err = fmt.Errorf("the %s failed (exit %d): %s\n%s", st.what, r.exit, st.cmd, lastLines(strings.TrimSpace(r.stdout+"\n"+r.stderr), outputLines))
 		default:
 			base = r.ctr
 		}
 		if res.err != nil {
-			res.stage = "dependencies"
+			res.stage = st.stage
 			for _, kind := range []string{"unit", "integration"} {
-				res.set(kind, provenance.TestSuite{Status: testout.Skipped, Reason: "not run: the dependency step failed"})
+				res.set(kind, provenance.TestSuite{Status: testout.Skipped, Reason: "not run: the " + st.what + " failed"})
 			}
-			progress("%s: dependency step FAILED", s.Name)
+			progress("%s: %s FAILED", s.Name, st.what)
 			res.elapsed = time.Since(start)
 			return res
 		}

@@ -17,8 +17,10 @@ import (
 // shared library (its Dockerfile fails if slipway's own files reach the
 // build), one in no language slipway knows whose tests are a Dockerfile
 // stage and whose port is the one it EXPOSEs, and a directory that is not
-// a service, which is named with the reason. A new file at the root then
-// rebuilds exactly the service whose build context holds it.
+// a service, which is named with the reason. slipway.yaml's env and setup
+// reach every test and build (greeter's tests and Dockerfile check them).
+// A new file at the root then rebuilds exactly the service whose build
+// context holds it.
 func TestModuleLayouts(t *testing.T) {
 	r := newSlipwayRunOf(t, filepath.Join(testutil.RepoRoot(t), "e2e", "testdata", "layouts"))
 

@@ -67,6 +67,50 @@ type Project struct {
 	Scan Scan `yaml:"scan" json:"scan"`
 	// Images is the policy every built image must meet before it runs.
 	Images Images `yaml:"images" json:"images"`
+	// Env is given to every service's setup and dependency step, tests
+	// (test.env overrides it) and build (as build arguments, declared in
+	// the Dockerfile or not; build.args overrides it): package proxies and
+	// indexes such as GOPROXY, PIP_INDEX_URL or npm_config_registry. No
+	// secrets here.
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Setup are shell commands run in every test container before the
+	// dependency step (OS packages a native dependency needs, say).
+	Setup []string `yaml:"setup" json:"setup,omitempty"`
+}
+
+// BuildArgs are the build arguments of s: the project's env, then the
+// service's own build arguments over it.
+func (p Project) BuildArgs(s Service) map[string]string {
+	if len(p.Env) == 0 {
+		return s.BuildArgs
+	}
+	out := make(map[string]string, len(p.Env)+len(s.BuildArgs))
+	for k, v := range p.Env {
+		out[k] = v
+	}
+	for k, v := range s.BuildArgs {
+		out[k] = v
+	}
+	return out
+}
+
+// TestEnv is the environment of s's tests: the project's env, then the
+// service's test.env over it.
+func (p Project) TestEnv(s Service) map[string]string {
+	out := make(map[string]string, len(p.Env)+len(s.Test.Env))
+	for k, v := range p.Env {
+		out[k] = v
+	}
+	for k, v := range s.Test.Env {
+		out[k] = v
+	}
+	return out
+}
+
+// SetupCommands are the commands run before s's dependency step: the
+// project's setup, then the service's test.setup.
+func (p Project) SetupCommands(s Service) []string {
+	return append(append([]string(nil), p.Setup...), s.Test.Setup...)
 }
 
 // Images is the image policy: besides a non-root user and the declared
@@ -269,8 +313,11 @@ type Test struct {
 	// succeed. It takes the place of the unit test command, for any
 	// language.
 	Target string `yaml:"target" json:"target,omitempty"`
-	// Env for both test commands (no secrets).
+	// Env for both test commands (no secrets); over slipway.yaml's env.
 	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Setup are shell commands run before the dependency step, after
+	// slipway.yaml's setup (e.g. "apk add --no-cache make g++").
+	Setup []string `yaml:"setup" json:"setup,omitempty"`
 	// Skip disables tests for this service (reported as skipped).
 	Skip bool `yaml:"skip" json:"skip,omitempty"`
 }

@@ -48,6 +48,12 @@ func (p *Project) validate(c collector) {
 			c.add(fmt.Sprintf("shared[%d]", i), "%s", err)
 		}
 	}
+	checkEnv(c, "env", p.Env)
+	for i, cmd := range p.Setup {
+		if strings.TrimSpace(cmd) == "" {
+			c.add(fmt.Sprintf("setup[%d]", i), "empty command")
+		}
+	}
 	if p.Parallelism < 1 || p.Parallelism > 64 {
 		c.add("parallelism", "must be between 1 and 64, got %d", p.Parallelism)
 	}
@@ -195,6 +201,11 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 		c.add("test.image", "no default test image for language %q: set test.image", s.Language)
 	}
 	checkEnv(c, "test.env", s.Test.Env)
+	for i, cmd := range s.Test.Setup {
+		if strings.TrimSpace(cmd) == "" {
+			c.add(fmt.Sprintf("test.setup[%d]", i), "empty command")
+		}
+	}
 	checkEnv(c, "env", s.Env)
 	names := map[string]bool{}
 	for i, d := range s.Dependencies {

@@ -168,6 +168,17 @@ func InputDigest(fsys fs.FS, proj config.Project, svc config.Service) (Inputs, e
 	if svc.Context != "" && svc.Context != svc.Dir {
 		fmt.Fprintf(h, "context %s\n", svc.Context)
 	}
+	// So does the project-wide environment of setup, tests and builds.
+	if len(proj.Env) > 0 || len(proj.Setup) > 0 {
+		project, err := json.Marshal(struct {
+			Env   map[string]string
+			Setup []string
+		}{proj.Env, proj.Setup})
+		if err != nil {
+			return Inputs{}, err
+		}
+		fmt.Fprintf(h, "project %s\n", project)
+	}
 	last := ""
 	files := 0
 	for _, e := range entries {

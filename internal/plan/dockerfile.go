@@ -135,3 +135,39 @@ func expand(s string, args, buildArgs map[string]string) string {
 		return m
 	})
 }
+
+// GeneratedDockerfile is the name, at the top of the build context, of the
+// Dockerfile slipway builds when it declares the project's env (see
+// DeclareArgs); .dockerignore keeps it out of COPY.
+const GeneratedDockerfile = ".slipway.Dockerfile"
+
+// DeclareArgs returns the Dockerfile with an ARG instruction for every name
+// after each FROM, so that build arguments given for those names reach
+// every stage's RUN steps as environment variables whether the Dockerfile
+// declares them or not (BuildKit ignores undeclared build arguments).
+// Every other line is kept as it is.
+func DeclareArgs(dockerfile string, names []string) string {
+	if len(names) == 0 {
+		return dockerfile
+	}
+	var b strings.Builder
+	inFrom := false
+	for _, raw := range strings.SplitAfter(dockerfile, "\n") {
+		t := strings.TrimSpace(raw)
+		b.WriteString(raw)
+		if !inFrom {
+			f := strings.Fields(t)
+			inFrom = len(f) > 0 && strings.EqualFold(f[0], "FROM")
+		}
+		if inFrom && !strings.HasSuffix(t, `\`) {
+			inFrom = false
+			if !strings.HasSuffix(raw, "\n") {
+				b.WriteString("\n")
+			}
+			for _, n := range names {
+				b.WriteString("ARG " + n + "\n")
+			}
+		}
+	}
+	return b.String()
+}

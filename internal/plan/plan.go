@@ -73,6 +73,15 @@ type Service struct {
 	// From are the same base images with the line of their FROM, so that
 	// a base image that cannot be resolved is named by file and line.
 	From []From `json:"from,omitempty"`
+	// EffectiveBuildArgs are the build's arguments: slipway.yaml's env,
+	// then the service's own over it.
+	EffectiveBuildArgs map[string]string `json:"effectiveBuildArgs,omitempty"`
+	// BuildDockerfile is, when slipway.yaml sets env, the Dockerfile to
+	// build instead (GeneratedDockerfile: every env name declared as an
+	// ARG in every stage), and BuildDockerignore the context's
+	// .dockerignore that keeps it out of COPY.
+	BuildDockerfile   string `json:"buildDockerfile,omitempty"`
+	BuildDockerignore string `json:"buildDockerignore,omitempty"`
 }
 
 // Affected reports whether the service must be tested and built.
@@ -221,7 +230,21 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("service %s: reading %s: %w", s.Name, df, err)
 		}
-		ps.From = FromLines(string(b), s.BuildArgs)
+		ps.EffectiveBuildArgs = cfg.Project.BuildArgs(s)
+		ps.From = FromLines(string(b), ps.EffectiveBuildArgs)
+		if len(cfg.Project.Env) > 0 {
+			names := make([]string, 0, len(cfg.Project.Env))
+			for k := range cfg.Project.Env {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			ps.BuildDockerfile = DeclareArgs(string(b), names)
+			ignore, err := fs.ReadFile(fsys, path.Join(s.Context, ".dockerignore"))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("service %s: reading %s: %w", s.Name, path.Join(s.Context, ".dockerignore"), err)
+			}
+			ps.BuildDockerignore = strings.TrimRight(string(ignore), "\n") + "\n" + GeneratedDockerfile + "\n"
+		}
 		for _, f := range ps.From {
 			ps.BaseImages = append(ps.BaseImages, f.Ref)
 		}

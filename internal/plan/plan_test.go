@@ -311,3 +311,14 @@ func TestContextExcludesSlipwaysOwnFiles(t *testing.T) {
 		t.Errorf("ContextPath(.) = %q", got)
 	}
 }
+
+func TestDeclareArgs(t *testing.T) {
+	in := "# syntax=docker/dockerfile:1\nARG BASE=golang:1.26-alpine\nFROM $BASE AS build\nRUN go build\nfrom \\\n  scratch\nCOPY --from=build /x /x"
+	want := "# syntax=docker/dockerfile:1\nARG BASE=golang:1.26-alpine\nFROM $BASE AS build\nARG GOPROXY\nARG PIP_INDEX_URL\nRUN go build\nfrom \\\n  scratch\nARG GOPROXY\nARG PIP_INDEX_URL\nCOPY --from=build /x /x"
+	if got := DeclareArgs(in, []string{"GOPROXY", "PIP_INDEX_URL"}); got != want {
+		t.Errorf("DeclareArgs:\n%s\nwant:\n%s", got, want)
+	}
+	if got := DeclareArgs(in, nil); got != in {
+		t.Error("no names changed the Dockerfile")
+	}
+}
