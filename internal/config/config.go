@@ -156,6 +156,10 @@ type Environment struct {
 	MaxScanAge Duration `yaml:"maxScanAge" json:"maxScanAge,omitempty"`
 	// Mode is how GitOps changes land: "commit" (default) or "pull-request".
 	Mode string `yaml:"mode" json:"mode"`
+	// Directory holds the environment's manifests, relative to gitops.path
+	// ("." for gitops.path itself). Default: gitops.overlay with {env}
+	// replaced by the name.
+	Directory string `yaml:"directory" json:"directory,omitempty"`
 	// FailOnSet records that policy.failOn was written in slipway.yaml (or
 	// comes from the built-in environments), rather than defaulted.
 	FailOnSet bool `yaml:"-" json:"failOnSet,omitempty"`
@@ -371,6 +375,9 @@ type Deploy struct {
 	// ImageName is the image name as written in the manifests (default:
 	// the service's image name).
 	ImageName string `yaml:"imageName" json:"imageName"`
+	// Create adds the service's entry to a kustomization's images list
+	// when it is missing, instead of failing.
+	Create bool `yaml:"create" json:"create,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s", "2m" in YAML.

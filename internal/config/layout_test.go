@@ -168,3 +168,33 @@ func TestTestDefaultsByLayout(t *testing.T) {
 	_, err = LoadFS(fstest.MapFS{"src/a/Dockerfile": df, "src/a/service.yaml": file("test:\n  unit: make test\n  target: test\n")})
 	wantErrors(t, err, "src/a/service.yaml:3: test.target: test.unit is set too")
 }
+
+// Manifests beside the code: one environment may write gitops.path itself
+// (overlay "."), several need {env} or directories of their own.
+func TestGitOpsDirectories(t *testing.T) {
+	df := file("FROM scratch\n")
+	cfg, err := LoadFS(fstest.MapFS{
+		"slipway.yaml":     file("environments: [{name: prod, autoDeploy: true}]\ngitops: {path: k8s, overlay: .}\n"),
+		"src/a/Dockerfile": df, "src/a/service.yaml": file("deploy: {create: true}\n"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := cfg.Service("a"); !a.Deploy.Create {
+		t.Error("deploy.create was not read")
+	}
+	cfg, err = LoadFS(fstest.MapFS{
+		"slipway.yaml":     file("environments: [{name: dev, autoDeploy: true, directory: .}, {name: prod, directory: prod}]\ngitops: {path: k8s, overlay: .}\n"),
+		"src/a/Dockerfile": df,
+	})
+	if err != nil || cfg.Project.Environments[1].Directory != "prod" {
+		t.Fatalf("directories of their own: %v", err)
+	}
+	_, err = LoadFS(fstest.MapFS{
+		"slipway.yaml":     file("environments: [{name: dev}, {name: prod}]\ngitops: {overlay: manifests}\n"),
+		"src/a/Dockerfile": df,
+	})
+	wantErrors(t, err, `slipway.yaml:2: gitops.overlay: "manifests" has no {env}, so environments dev, prod would write the same files`)
+	_, err = LoadFS(fstest.MapFS{"src/a/Dockerfile": df, "src/a/service.yaml": file("deploy: {kind: helm, create: true}\n")})
+	wantErrors(t, err, "deploy.create: only a kustomize images entry can be created (deploy.kind is helm)")
+}

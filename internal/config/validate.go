@@ -94,8 +94,21 @@ func (p *Project) validate(c collector) {
 	if err := relPath(p.GitOps.Path); err != "" {
 		c.add("gitops.path", "%s", err)
 	}
-	if !strings.Contains(p.GitOps.Overlay, "{env}") {
-		c.add("gitops.overlay", "%q must contain {env}", p.GitOps.Overlay)
+	var sharing []string
+	for i, e := range p.Environments {
+		if e.Directory == "" {
+			sharing = append(sharing, e.Name)
+			continue
+		}
+		if err := relPath(e.Directory); err != "" {
+			c.add(fmt.Sprintf("environments[%d].directory", i), "%s", err)
+		}
+	}
+	if err := relPath(strings.ReplaceAll(p.GitOps.Overlay, "{env}", "env")); err != "" {
+		c.add("gitops.overlay", "%s", err)
+	} else if !strings.Contains(p.GitOps.Overlay, "{env}") && len(sharing) > 1 {
+		c.add("gitops.overlay", "%q has no {env}, so environments %s would write the same files: use {env} in it, or give each environment its own directory (environments[].directory)",
+			p.GitOps.Overlay, strings.Join(sharing, ", "))
 	}
 	if r := p.GitOps.Repo; r != "" && !(strings.HasPrefix(r, "https://") || strings.HasPrefix(r, "http://") || strings.HasPrefix(r, "ssh://") || strings.HasPrefix(r, "file://") || strings.Contains(r, "@")) {
 		c.add("gitops.repo", "%q is not a git URL (https://…, ssh://…, git@host:path or file://…)", r)
@@ -247,6 +260,9 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 	case "kustomize", "helm", "manifest":
 	default:
 		c.add("deploy.kind", "%q is not a deploy kind (kustomize, helm or manifest)", s.Deploy.Kind)
+	}
+	if s.Deploy.Create && s.Deploy.Kind != "kustomize" {
+		c.add("deploy.create", "only a kustomize images entry can be created (deploy.kind is %s)", s.Deploy.Kind)
 	}
 	if s.Deploy.Kind == "manifest" && s.Deploy.File == "" {
 		c.add("deploy.file", "is required for deploy.kind manifest (the file holding the Deployment, relative to the environment directory)")

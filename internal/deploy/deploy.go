@@ -95,14 +95,18 @@ func Layout(cfg *config.Config) gitops.Layout {
 		Environments: map[string]gitops.Environment{},
 	}
 	for _, s := range cfg.Services {
-		t := gitops.Target{Kind: gitops.Kind(s.Deploy.Kind), File: s.Deploy.File, Image: s.Deploy.ImageName}
+		t := gitops.Target{Kind: gitops.Kind(s.Deploy.Kind), File: s.Deploy.File, Image: s.Deploy.ImageName, Create: s.Deploy.Create}
 		if s.Deploy.Kind == "helm" {
 			t.Path = s.Deploy.Key
 		}
 		l.Services[s.Name] = t
 	}
 	for _, e := range cfg.Project.Environments {
-		l.Environments[e.Name] = gitops.Environment{PullRequest: e.Mode == "pull-request"}
+		env := gitops.Environment{PullRequest: e.Mode == "pull-request"}
+		if e.Directory != "" {
+			env.Directory = path.Join(g.Path, e.Directory)
+		}
+		l.Environments[e.Name] = env
 	}
 	return l
 }

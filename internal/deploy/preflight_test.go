@@ -106,3 +106,26 @@ func TestPreflight(t *testing.T) {
 		t.Errorf("PreflightError: %v", err)
 	}
 }
+
+// A single set of manifests beside the code: overlay "." writes gitops.path
+// itself, and deploy.create adds a missing kustomize entry.
+func TestLayoutOfManifestsBesideTheCode(t *testing.T) {
+	fsys := fstest.MapFS{
+		"slipway.yaml":          {Data: []byte("environments: [{name: prod, autoDeploy: true}]\ngitops: {path: k8s, overlay: .}\n")},
+		"src/api/Dockerfile":    {Data: []byte("FROM scratch\n")},
+		"src/cart/Dockerfile":   {Data: []byte("FROM scratch\n")},
+		"src/cart/service.yaml": {Data: []byte("deploy: {create: true}\n")},
+	}
+	cfg, err := config.LoadFS(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Layout(cfg).Resolve("prod", "api")
+	if err != nil || r.File != "k8s/kustomization.yaml" {
+		t.Fatalf("api resolves to %q (%v), want k8s/kustomization.yaml", r.File, err)
+	}
+	dir := gitopsTree(t, map[string]string{"k8s/kustomization.yaml": "resources: [deploy.yaml]\nimages:\n  - name: api\n    newTag: v1\n"})
+	if p := Preflight(dir, cfg, nil); len(p) != 0 {
+		t.Errorf("cart's entry is created, api's is there: %v", p)
+	}
+}
