@@ -84,9 +84,15 @@ func (m *Slipway) smoke(ctx context.Context, p *plan.Plan, s plan.Service, img *
 	app = dependencies(app, s)
 	svc := app.WithExposedPort(s.Port).AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
 
-	args := []string{wire.WorkerBin, "probe",
-		"--url", fmt.Sprintf("http://app:%d%s", s.Port, s.Smoke.Path),
-		"--timeout", s.Smoke.Timeout.D().String()}
+	args := []string{wire.WorkerBin, "probe", "--protocol", s.Smoke.Protocol, "--timeout", s.Smoke.Timeout.D().String()}
+	switch s.Smoke.Protocol {
+	case "grpc":
+		args = append(args, "--addr", fmt.Sprintf("app:%d", s.Port), "--grpc-service", s.Smoke.GRPCService)
+	case "tcp":
+		args = append(args, "--addr", fmt.Sprintf("app:%d", s.Port))
+	default:
+		args = append(args, "--url", fmt.Sprintf("http://app:%d%s", s.Port, s.Smoke.Path))
+	}
 	if s.Smoke.ExpectStatus != 0 {
 		args = append(args, "--status", fmt.Sprint(s.Smoke.ExpectStatus))
 	}

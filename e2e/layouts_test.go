@@ -16,7 +16,8 @@ import (
 // the service directory, one built from the repository root that COPYs a
 // shared library (its Dockerfile fails if slipway's own files reach the
 // build), one in no language slipway knows whose tests are a Dockerfile
-// stage and whose port is the one it EXPOSEs, and a directory that is not
+// stage and whose port is the one it EXPOSEs, a gRPC service with no tests
+// smoke-tested through the standard health service, and a directory that is not
 // a service, which is named with the reason. slipway.yaml's env and setup
 // reach every test and build (greeter's tests and Dockerfile check them).
 // A new file at the root then rebuilds exactly the service whose build
@@ -25,7 +26,7 @@ func TestModuleLayouts(t *testing.T) {
 	r := newSlipwayRunOf(t, filepath.Join(testutil.RepoRoot(t), "e2e", "testdata", "layouts"))
 
 	out := r.mustCall("services")
-	for _, want := range []string{"greeter", "pricing", "static", "not a service: src/protos (no Dockerfile and no service.yaml)"} {
+	for _, want := range []string{"cart", "greeter", "pricing", "static", "not a service: src/protos (no Dockerfile and no service.yaml)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("services does not say %q:\n%s", want, tail(out, 30))
 		}
@@ -34,7 +35,7 @@ func TestModuleLayouts(t *testing.T) {
 	r.mustCall("ci")
 	rep := r.lastReport()
 	got := byName(rep)
-	if rep.Count(report.Built) != 3 || !rep.OK() {
+	if rep.Count(report.Built) != 4 || !rep.OK() {
 		t.Fatalf("first run:\n%s", rep.Text())
 	}
 	for _, s := range []string{"greeter", "pricing", "static"} {
@@ -42,8 +43,12 @@ func TestModuleLayouts(t *testing.T) {
 			t.Errorf("%s: unit tests %q, smoke %q", s, got[s].UnitTests, got[s].Smoke)
 		}
 	}
+	// A service without tests says so: not configured, never passed.
+	if c := got["cart"]; c.UnitTests != "not configured" || c.Smoke != "passed" {
+		t.Errorf("cart: unit tests %q, smoke %q", c.UnitTests, c.Smoke)
+	}
 	_, dev := r.gitopsState()
-	for _, s := range []string{"greeter", "pricing", "static"} {
+	for _, s := range []string{"cart", "greeter", "pricing", "static"} {
 		if !strings.Contains(dev, got[s].Digest) {
 			t.Errorf("dev does not run %s at %s:\n%s", s, got[s].Digest, dev)
 		}
@@ -59,7 +64,7 @@ func TestModuleLayouts(t *testing.T) {
 	rep = r.lastReport()
 	again := byName(rep)
 	if again["pricing"].Status != report.Built || again["greeter"].Status != report.Reused || again["greeter"].Digest != got["greeter"].Digest ||
-		again["static"].Status != report.Reused {
+		again["static"].Status != report.Reused || again["cart"].Status != report.Reused {
 		t.Errorf("after a new file at the root:\n%s", rep.Text())
 	}
 

@@ -342,6 +342,13 @@ type Dependency struct {
 type Smoke struct {
 	// Skip disables the smoke test.
 	Skip bool `yaml:"skip" json:"skip,omitempty"`
+	// Protocol of the readiness probe: http (default: GET Path), grpc
+	// (the standard grpc.health.v1 service must answer SERVING for
+	// GRPCService) or tcp (the port must accept a connection).
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// GRPCService is the service name asked of the gRPC health service
+	// ("" for the server as a whole).
+	GRPCService string `yaml:"grpcService" json:"grpcService,omitempty"`
 	// Path of the readiness endpoint (default /health/ready).
 	Path string `yaml:"path" json:"path"`
 	// ExpectStatus is the expected HTTP status; 0 means any 2xx.

@@ -185,6 +185,9 @@ func (s *Service) applyDefaults(fsys fs.FS) {
 	if s.Test.Unit == "" && s.Test.Integration == "" && s.Test.Target == "" {
 		s.Test.Skip = true
 	}
+	if s.Smoke.Protocol == "" {
+		s.Smoke.Protocol = "http"
+	}
 	if s.Smoke.Path == "" {
 		s.Smoke.Path = "/health/ready"
 	}

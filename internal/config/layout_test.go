@@ -198,3 +198,24 @@ func TestGitOpsDirectories(t *testing.T) {
 	_, err = LoadFS(fstest.MapFS{"src/a/Dockerfile": df, "src/a/service.yaml": file("deploy: {kind: helm, create: true}\n")})
 	wantErrors(t, err, "deploy.create: only a kustomize images entry can be created (deploy.kind is helm)")
 }
+
+func TestSmokeProtocols(t *testing.T) {
+	df := file("FROM scratch\nEXPOSE 9090\n")
+	cfg, err := LoadFS(fstest.MapFS{
+		"src/rpc/Dockerfile": df, "src/rpc/service.yaml": file("smoke: {protocol: grpc, grpcService: shop.Cart}\n"),
+		"src/db/Dockerfile": df, "src/db/service.yaml": file("smoke: {protocol: tcp}\n"),
+		"src/web/Dockerfile": df,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"rpc": "grpc", "db": "tcp", "web": "http"} {
+		if s, _ := cfg.Service(name); s.Smoke.Protocol != want || s.Port != 9090 {
+			t.Errorf("%s: protocol %q port %d", name, s.Smoke.Protocol, s.Port)
+		}
+	}
+	_, err = LoadFS(fstest.MapFS{"src/a/Dockerfile": df, "src/a/service.yaml": file("smoke:\n  protocol: udp\n")})
+	wantErrors(t, err, `src/a/service.yaml:2: smoke.protocol: "udp" is not a probe protocol (http, grpc or tcp)`)
+	_, err = LoadFS(fstest.MapFS{"src/a/Dockerfile": df, "src/a/service.yaml": file("smoke:\n  protocol: grpc\n  requests: [{path: /x}]\n")})
+	wantErrors(t, err, "smoke.protocol: smoke.requests and smoke.expectStatus are HTTP: they do not apply to grpc")
+}

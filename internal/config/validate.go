@@ -213,6 +213,14 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 	if !s.Test.Skip && s.Test.Image == "" && (s.Test.Unit != "" || s.Test.Integration != "") {
 		c.add("test.image", "no default test image for language %q: set test.image", s.Language)
 	}
+	switch s.Smoke.Protocol {
+	case "http", "grpc", "tcp":
+	default:
+		c.add("smoke.protocol", "%q is not a probe protocol (http, grpc or tcp)", s.Smoke.Protocol)
+	}
+	if s.Smoke.Protocol != "http" && (len(s.Smoke.Requests) > 0 || s.Smoke.ExpectStatus != 0) {
+		c.add("smoke.protocol", "smoke.requests and smoke.expectStatus are HTTP: they do not apply to %s", s.Smoke.Protocol)
+	}
 	checkEnv(c, "test.env", s.Test.Env)
 	for i, cmd := range s.Test.Setup {
 		if strings.TrimSpace(cmd) == "" {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -155,4 +156,52 @@ func Run(ctx context.Context, c Check) (Result, error) {
 		res.Lines = append(res.Lines, fmt.Sprintf("%s %s -> %d", rq.Method, rq.Path, r.status))
 	}
 	return res, nil
+}
+
+// Poll calls attempt until it succeeds or timeout passes, every interval,
+// and says how long it took; the error names what was asked and carries
+// attempt's last error. It is the readiness loop of every protocol.
+func Poll(ctx context.Context, what string, timeout, interval time.Duration, attempt func(context.Context) error) (Result, error) {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	if interval <= 0 {
+		interval = 500 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	var res Result
+	var lastErr error
+	for {
+		res.Attempts++
+		err := attempt(ctx)
+		if err == nil {
+			res.Ready = time.Since(start)
+			res.Lines = append(res.Lines, fmt.Sprintf("ready: %s after %s (%d attempts)", what, res.Ready.Round(time.Millisecond), res.Attempts))
+			return res, nil
+		}
+		if ctx.Err() == nil || lastErr == nil {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("%s did not succeed within %s: %v", what, timeout, lastErr)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// RunTCP waits until addr (host:port) accepts a TCP connection.
+func RunTCP(ctx context.Context, addr string, timeout time.Duration) (Result, error) {
+	var d net.Dialer
+	return Poll(ctx, "TCP connect to "+addr, timeout, 0, func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		c, err := d.DialContext(actx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
 }

@@ -2,6 +2,7 @@ package smoke
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,5 +93,30 @@ func TestParseRequest(t *testing.T) {
 		if _, err := ParseRequest(bad); err == nil {
 			t.Errorf("ParseRequest(%q) accepted", bad)
 		}
+	}
+}
+
+func TestRunTCP(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	res, err := RunTCP(context.Background(), addr, 5*time.Second)
+	if err != nil || !strings.Contains(res.Lines[0], "ready: TCP connect to "+addr) {
+		t.Fatalf("RunTCP: %v %+v", err, res)
+	}
+	lis.Close()
+	if _, err := RunTCP(context.Background(), addr, 1200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "TCP connect to "+addr+" did not succeed within 1.2s") {
+		t.Errorf("a closed port: %v", err)
 	}
 }
