@@ -18,7 +18,10 @@ import (
 // build), one in no language slipway knows whose tests are a Dockerfile
 // stage and whose port is the one it EXPOSEs, a gRPC service with no tests
 // smoke-tested through the standard health service, and a directory that is not
-// a service, which is named with the reason. slipway.yaml's env and setup
+// a service, which is named with the reason. The manifests sit beside the
+// code: raw Deployments in one directory and a Helm chart with a values
+// block per service, and slipway.yaml configures every service (there is
+// no service.yaml). slipway.yaml's env and setup
 // reach every test and build (greeter's tests and Dockerfile check them).
 // A new file at the root then rebuilds exactly the service whose build
 // context holds it.
@@ -103,11 +106,11 @@ func TestModuleLayouts(t *testing.T) {
 // environment, the service, the file and the entry.
 func TestModulePreflight(t *testing.T) {
 	r := newSlipwayRunOf(t, filepath.Join(testutil.RepoRoot(t), "e2e", "testdata", "layouts"))
-	r.edit("deploy/overlays/dev/kustomization.yaml", func(s string) string {
-		return strings.Replace(s, "- name: pricing", "- name: prices", 1)
+	r.edit("deploy/kubernetes-manifests/pricing.yaml", func(s string) string {
+		return strings.Replace(s, "image: pricing:bootstrap", "image: prices:bootstrap", 1)
 	})
-	r.commit("dev names pricing otherwise")
-	want := "environment dev, service pricing: deploy/overlays/dev/kustomization.yaml: images[name=pricing]"
+	r.commit("the pricing manifest names another image")
+	want := "environment dev, service pricing: deploy/kubernetes-manifests/pricing.yaml: containers[image=pricing].image"
 	for _, fn := range []string{"check-config", "ci"} {
 		out, err := r.call(fn)
 		if err == nil || !strings.Contains(out, want) {
@@ -117,4 +120,22 @@ func TestModulePreflight(t *testing.T) {
 			t.Errorf("%s built or published before the preflight failed:\n%s", fn, tail(out, 40))
 		}
 	}
+}
+
+// layoutManifests is what the fixture's environment runs, as the
+// throwaway GitOps repository holds it: the raw manifests and the Helm
+// chart's values, one after the other.
+func layoutManifests(r *slipwayRun) string {
+	r.t.Helper()
+	dir := filepath.Join(r.t.TempDir(), "gitops")
+	r.mustCall("gitops", "export", "--path", dir)
+	var b strings.Builder
+	for _, f := range []string{"kubernetes-manifests/greeter.yaml", "kubernetes-manifests/pricing.yaml", "helm-chart/values.yaml"} {
+		body, err := os.ReadFile(filepath.Join(dir, "deploy", filepath.FromSlash(f)))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		b.WriteString("# " + f + "\n" + string(body))
+	}
+	return b.String()
 }

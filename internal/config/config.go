@@ -76,6 +76,11 @@ type Project struct {
 	// Setup are shell commands run in every test container before the
 	// dependency step (OS packages a native dependency needs, say).
 	Setup []string `yaml:"setup" json:"setup,omitempty"`
+	// ServiceConfig configures services in slipway.yaml instead of a
+	// service.yaml in their directory: the service directory, then what
+	// its service.yaml would say. A repository adopts slipway with this
+	// one file.
+	ServiceConfig map[string]yaml.Node `yaml:"serviceConfig" json:"-"`
 }
 
 // BuildArgs are the build arguments of s: the project's env, then the
@@ -375,7 +380,9 @@ type Deploy struct {
 	// Kind of manifest edit: kustomize (default), helm or manifest.
 	Kind string `yaml:"kind" json:"kind"`
 	// File, relative to the environment directory, that holds the image
-	// (default kustomization.yaml).
+	// (default kustomization.yaml); with a leading /, relative to the
+	// GitOps repository's root instead (a Helm chart's values.yaml beside
+	// the manifests).
 	File string `yaml:"file" json:"file"`
 	// Key is the dotted path of the image block for helm values.
 	Key string `yaml:"key" json:"key,omitempty"`

@@ -71,8 +71,12 @@ type collector struct {
 	file string
 	root *yamlTree
 	errs *Errors
+	// prefix is put before every field: a service configured in
+	// slipway.yaml (serviceConfig.<dir>.) is validated like a service.yaml.
+	prefix string
 }
 
 func (c collector) add(field, format string, args ...any) {
+	field = c.prefix + field
 	*c.errs = append(*c.errs, &Error{File: c.file, Field: field, Line: c.root.line(field), Msg: fmt.Sprintf(format, args...)})
 }

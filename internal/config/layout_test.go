@@ -219,3 +219,41 @@ func TestSmokeProtocols(t *testing.T) {
 	_, err = LoadFS(fstest.MapFS{"src/a/Dockerfile": df, "src/a/service.yaml": file("smoke:\n  protocol: grpc\n  requests: [{path: /x}]\n")})
 	wantErrors(t, err, "smoke.protocol: smoke.requests and smoke.expectStatus are HTTP: they do not apply to grpc")
 }
+
+// A repository adopts slipway with slipway.yaml alone: services are
+// configured there as in a service.yaml, and errors point there.
+func TestServiceConfigInSlipwayYAML(t *testing.T) {
+	df := file("FROM scratch\n")
+	cfg, err := LoadFS(fstest.MapFS{
+		"slipway.yaml":           file("serviceConfig:\n  src/pricing:\n    build: {context: .}\n    smoke: {protocol: tcp}\n  src/twins:\n    build: {dockerfile: a/Dockerfile}\n"),
+		"src/pricing/Dockerfile": df, "src/twins/a/Dockerfile": df, "src/twins/b/Dockerfile": df,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := cfg.Service("pricing")
+	tw, err := cfg.Service("twins")
+	if p.Context != "." || p.Smoke.Protocol != "tcp" || err != nil || tw.Dockerfile != "a/Dockerfile" || p.File != "" {
+		t.Errorf("pricing %+v, twins %+v (%v)", p, tw, err)
+	}
+	cases := []struct {
+		name string
+		fsys fstest.MapFS
+		want string
+	}{
+		{"an unknown field", fstest.MapFS{"slipway.yaml": file("serviceConfig:\n  src/a:\n    smoke: {protocl: tcp}\n"), "src/a/Dockerfile": df},
+			"slipway.yaml:3: serviceConfig.src/a.protocl: unknown field"},
+		{"a bad value", fstest.MapFS{"slipway.yaml": file("serviceConfig:\n  src/a:\n    port: 70000\n"), "src/a/Dockerfile": df},
+			"slipway.yaml:3: serviceConfig.src/a.port: 70000 is not a TCP port"},
+		{"no such directory", fstest.MapFS{"slipway.yaml": file("serviceConfig:\n  src/b:\n    port: 80\n"), "src/a/Dockerfile": df},
+			"slipway.yaml:2: serviceConfig.src/b: no service directory src/b"},
+		{"configured twice", fstest.MapFS{"slipway.yaml": file("serviceConfig:\n  src/a:\n    port: 80\n"), "src/a/Dockerfile": df, "src/a/service.yaml": file("port: 81\n")},
+			"serviceConfig.src/a: src/a/service.yaml exists too: configure the service in one place"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := LoadFS(c.fsys)
+			wantErrors(t, err, c.want)
+		})
+	}
+}

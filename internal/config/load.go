@@ -143,6 +143,11 @@ func discover(fsys fs.FS, p Project, pc collector) (svcs []Service, skipped []Sk
 			pc.add(fmt.Sprintf("services[%d]", i), "%q matches no directory", g)
 		}
 	}
+	for _, dir := range sortedNodeKeys(p.ServiceConfig) {
+		if !seen[dir] {
+			pc.add("serviceConfig."+dir, "no service directory %s: serviceConfig is keyed by the directories services: matches (%s)", dir, strings.Join(p.Services, ", "))
+		}
+	}
 	if len(dirs) == 0 && p.DefaultServices {
 		pc.add("services", "no service directory found: looked in %s; set services: in %s to the globs of your service directories, e.g. [\"backend/*\"]",
 			strings.Join(p.Services, ", "), ProjectFile)
@@ -150,7 +155,7 @@ func discover(fsys fs.FS, p Project, pc collector) (svcs []Service, skipped []Sk
 	}
 	sort.Strings(dirs)
 	for _, dir := range dirs {
-		s, reason, err := loadService(fsys, dir, pc.errs)
+		s, reason, err := loadService(fsys, dir, pc, p.ServiceConfig)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -211,12 +216,34 @@ func ignoredDir(name string) bool {
 // loadService reads one service directory. It returns the service, or the
 // reason the directory is not one; configuration errors go to errs (and
 // then neither is returned).
-func loadService(fsys fs.FS, dir string, errs *Errors) (*Service, string, error) {
+func loadService(fsys fs.FS, dir string, pc collector, inProject map[string]yaml.Node) (*Service, string, error) {
 	var s Service
+	errs := pc.errs
 	file := path.Join(dir, ServiceFile)
 	var tree *yamlTree
 	b, err := fs.ReadFile(fsys, file)
+	node, configured := inProject[dir]
 	switch {
+	case configured && err == nil:
+		pc.add("serviceConfig."+dir, "%s exists too: configure the service in one place", file)
+		return nil, "", nil
+	case configured:
+		// Configured in slipway.yaml: decoded as strictly as a service.yaml,
+		// errors located there.
+		pc.prefix = "serviceConfig." + dir + "."
+		if err := decodeNode(&node, &s); err != nil {
+			e := &Error{File: ProjectFile, Field: pc.prefix + err.field, Line: pc.root.line(pc.prefix + err.field), Msg: err.msg}
+			if err.line > 0 {
+				// The node was decoded on its own: its line 1 is node.Line.
+				e.Line = node.Line + err.line - 1
+			}
+			*errs = append(*errs, e)
+			return nil, "", nil
+		}
+		s.Dir = dir
+		c := pc
+		s.mergeBuild(c)
+		return finishService(fsys, &s, c, dir)
 	case err == nil:
 		t, derr := decodeStrict(file, b, &s)
 		if derr != nil {
@@ -239,6 +266,14 @@ func loadService(fsys fs.FS, dir string, errs *Errors) (*Service, string, error)
 		c.file = path.Join(dir, "Dockerfile")
 	}
 	s.mergeBuild(c)
+	return finishService(fsys, &s, c, dir)
+}
+
+// finishService finds a nested Dockerfile when the service names none and
+// has none at its top, applies the defaults and validates.
+func finishService(fsys fs.FS, sp *Service, c collector, dir string) (*Service, string, error) {
+	s := *sp
+	configured := s.File != "" || c.prefix != ""
 	if s.Dockerfile == "" && !exists(fsys, path.Join(dir, "Dockerfile")) {
 		nested, err := nestedDockerfiles(fsys, dir)
 		if err != nil {
@@ -250,13 +285,12 @@ func loadService(fsys fs.FS, dir string, errs *Errors) (*Service, string, error)
 			if s.Context == "" {
 				s.Context = path.Dir(path.Join(dir, nested[0]))
 			}
-			c.file = path.Join(dir, nested[0])
-			if s.File != "" {
-				c.file = file
+			if !configured {
+				c.file = path.Join(dir, nested[0])
 			}
-		case s.File != "":
-			// service.yaml says this is a service: validate reports the
-			// missing Dockerfile.
+		case configured:
+			// service.yaml (or slipway.yaml) says this is a service:
+			// validate reports the missing Dockerfile.
 		case len(nested) == 0:
 			return nil, "no Dockerfile and no " + ServiceFile, nil
 		default:
@@ -322,4 +356,41 @@ func globAny(fsys fs.FS, dir string, patterns ...string) bool {
 		}
 	}
 	return false
+}
+
+// nodeError is a problem decoding a service configured in slipway.yaml,
+// with its line in the node decoded on its own (0 when unknown).
+type nodeError struct {
+	field, msg string
+	line       int
+}
+
+// decodeNode decodes a service's configuration from its node in
+// slipway.yaml as strictly as a service.yaml: an unknown field is an error
+// naming it.
+func decodeNode(n *yaml.Node, out *Service) *nodeError {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return &nodeError{"", err.Error(), 0}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil {
+		e := yamlError(ProjectFile, err)
+		var es Errors
+		if errors.As(e, &es) && len(es) > 0 {
+			return &nodeError{es[0].Field, es[0].Msg, es[0].Line}
+		}
+		return &nodeError{"", err.Error(), 0}
+	}
+	return nil
+}
+
+func sortedNodeKeys(m map[string]yaml.Node) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

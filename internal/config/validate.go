@@ -275,7 +275,9 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 	if s.Deploy.Kind == "manifest" && s.Deploy.File == "" {
 		c.add("deploy.file", "is required for deploy.kind manifest (the file holding the Deployment, relative to the environment directory)")
 	} else if s.Deploy.File != "" {
-		if err := relPath(s.Deploy.File); err != "" {
+		// A leading / means the GitOps repository's root rather than the
+		// environment's directory.
+		if err := relPath(strings.TrimPrefix(s.Deploy.File, "/")); err != "" {
 			c.add("deploy.file", "%s", err)
 		}
 	}
@@ -314,21 +316,24 @@ func (cfg *Config) crossValidate(errs *Errors) {
 	names := map[string]string{}
 	images := map[string]string{}
 	for _, s := range cfg.Services {
-		file := s.File
+		file, prefix := s.File, ""
 		if file == "" {
 			file = path.Join(s.Dir, "Dockerfile")
 		}
+		if _, ok := cfg.Project.ServiceConfig[s.Dir]; ok {
+			file, prefix = ProjectFile, "serviceConfig."+s.Dir+"."
+		}
 		if other, ok := names[s.Name]; ok {
-			*errs = append(*errs, &Error{File: file, Field: "name", Msg: fmt.Sprintf("service name %q is also used by %s", s.Name, other)})
+			*errs = append(*errs, &Error{File: file, Field: prefix + "name", Msg: fmt.Sprintf("service name %q is also used by %s", s.Name, other)})
 		}
 		names[s.Name] = s.Dir
 		if other, ok := images[s.Image]; ok {
-			*errs = append(*errs, &Error{File: file, Field: "image", Msg: fmt.Sprintf("image %q is also used by service %s", s.Image, other)})
+			*errs = append(*errs, &Error{File: file, Field: prefix + "image", Msg: fmt.Sprintf("image %q is also used by service %s", s.Image, other)})
 		}
 		images[s.Image] = s.Name
 		for i, e := range s.Deploy.Environments {
 			if !envs[e] {
-				*errs = append(*errs, &Error{File: file, Field: fmt.Sprintf("deploy.environments[%d]", i), Msg: fmt.Sprintf("unknown environment %q (slipway.yaml declares %s)", e, strings.Join(cfg.EnvironmentNames(), ", "))})
+				*errs = append(*errs, &Error{File: file, Field: fmt.Sprintf("%sdeploy.environments[%d]", prefix, i), Msg: fmt.Sprintf("unknown environment %q (slipway.yaml declares %s)", e, strings.Join(cfg.EnvironmentNames(), ", "))})
 			}
 		}
 	}
