@@ -46,7 +46,7 @@ func (m *Slipway) CheckConfig(ctx context.Context) error {
 // nothing: the worker's preflight.
 func (m *Slipway) preflight(ctx context.Context, reg *registryTarget, p *plan.Plan, envs []string) error {
 	c, gargs := m.gitopsWorker(reg, p)
-	args := append([]string{wire.WorkerBin, "preflight"}, gargs...)
+	args := append([]string{wire.WorkerBin, "preflight", "--registry", reg.address}, gargs...)
 	for _, e := range envs {
 		args = append(args, "--env", e)
 	}

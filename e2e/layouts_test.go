@@ -50,7 +50,7 @@ func TestModuleLayouts(t *testing.T) {
 	if c := got["cart"]; c.UnitTests != "not configured" || c.Smoke != "passed" {
 		t.Errorf("cart: unit tests %q, smoke %q", c.UnitTests, c.Smoke)
 	}
-	_, dev := r.gitopsState()
+	dev := layoutManifests(r)
 	for _, s := range []string{"cart", "greeter", "pricing", "static"} {
 		if !strings.Contains(dev, got[s].Digest) {
 			t.Errorf("dev does not run %s at %s:\n%s", s, got[s].Digest, dev)

@@ -195,6 +195,7 @@ func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	g := addGitopsFlags(fs)
 	var envs listFlag
 	fs.Var(&envs, "env", "check only this environment (repeatable; default: every environment)")
+	registry := fs.String("registry", "", "the registry address deployments name images by (default: registry.address in slipway.yaml)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -223,7 +224,11 @@ func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := repo.Checkout(ctx, cfg.Project.GitOps.Branch); err != nil {
 		return err
 	}
-	if err := deploy.PreflightError(deploy.Preflight(repo.Dir(), cfg, envs)); err != nil {
+	reg := *registry
+	if reg == "" {
+		reg = cfg.Project.Registry.Address
+	}
+	if err := deploy.PreflightError(deploy.Preflight(repo.Dir(), cfg, envs, reg)); err != nil {
 		return err
 	}
 	checked := strings.Join(envs, ", ")

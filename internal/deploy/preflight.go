@@ -18,9 +18,12 @@ const preflightDigest = "sha256:000000000000000000000000000000000000000000000000
 // GitOps checkout at dir: the environment's directory and the service's
 // file exist, the editor finds the service's entry and can write an image
 // there, and no two services write the same file and key (they would
-// overwrite each other). It returns every problem, each naming the
-// environment, the service, the file and the setting to change.
-func Preflight(dir string, cfg *config.Config, envs []string) []string {
+// overwrite each other). The images are named as a deploy to registry
+// would name them ("" leaves the names in the files), since editors find
+// an entry by the name it has now or the one written. It returns every
+// problem, each naming the environment, the service, the file and the
+// setting to change.
+func Preflight(dir string, cfg *config.Config, envs []string, registry string) []string {
 	layout := Layout(cfg)
 	if len(envs) == 0 {
 		envs = cfg.EnvironmentNames()
@@ -54,7 +57,11 @@ func Preflight(dir string, cfg *config.Config, envs []string) []string {
 				continue
 			}
 			writers[where] = s.Name
-			if _, err := gitops.PlanUpdate(dir, layout, env, []gitops.Change{{Service: s.Name, Digest: preflightDigest}}); err != nil {
+			change := gitops.Change{Service: s.Name, Digest: preflightDigest}
+			if registry != "" {
+				change.Image = cfg.Project.ImageRepository(registry, s)
+			}
+			if _, err := gitops.PlanUpdate(dir, layout, env, []gitops.Change{change}); err != nil {
 				problems = append(problems, err.Error())
 			}
 		}

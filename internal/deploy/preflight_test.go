@@ -62,7 +62,7 @@ func TestPreflight(t *testing.T) {
 		"deploy/overlays/prod/kustomization.yaml": kustomization,
 	})
 	before := snapshotTree(t, good)
-	if p := Preflight(good, preflightConfig(t, map[string]string{"api": "", "web": ""}), nil); len(p) != 0 {
+	if p := Preflight(good, preflightConfig(t, map[string]string{"api": "", "web": ""}), nil, "registry.example.com"); len(p) != 0 {
 		t.Errorf("a good layout: %v", p)
 	}
 	if snapshotTree(t, good) != before {
@@ -91,7 +91,7 @@ func TestPreflight(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := Preflight(gitopsTree(t, c.files), preflightConfig(t, c.services), c.envs)
+			got := Preflight(gitopsTree(t, c.files), preflightConfig(t, c.services), c.envs, "")
 			if len(got) != len(c.want) {
 				t.Fatalf("problems %q, want %q", got, c.want)
 			}
@@ -125,7 +125,21 @@ func TestLayoutOfManifestsBesideTheCode(t *testing.T) {
 		t.Fatalf("api resolves to %q (%v), want k8s/kustomization.yaml", r.File, err)
 	}
 	dir := gitopsTree(t, map[string]string{"k8s/kustomization.yaml": "resources: [deploy.yaml]\nimages:\n  - name: api\n    newTag: v1\n"})
-	if p := Preflight(dir, cfg, nil); len(p) != 0 {
+	if p := Preflight(dir, cfg, nil, "registry:5000"); len(p) != 0 {
 		t.Errorf("cart's entry is created, api's is there: %v", p)
+	}
+}
+
+// After a first deploy a manifest names the full repository: the preflight
+// finds the container by the name a deploy writes.
+func TestPreflightAfterADeploy(t *testing.T) {
+	cfg := preflightConfig(t, map[string]string{"api": "deploy: {kind: manifest, file: api.yaml}\n"})
+	deployed := "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: registry:5000/slipway/api:abc@" + preflightDigest + "\n"
+	dir := gitopsTree(t, map[string]string{"deploy/overlays/dev/api.yaml": deployed, "deploy/overlays/prod/api.yaml": deployed})
+	if p := Preflight(dir, cfg, nil, "registry:5000"); len(p) != 0 {
+		t.Errorf("a deployed manifest: %v", p)
+	}
+	if p := Preflight(dir, cfg, nil, ""); len(p) != 2 {
+		t.Errorf("without the registry the entry cannot be found, and the check can fail: %v", p)
 	}
 }
