@@ -49,11 +49,7 @@ func (p *Project) validate(c collector) {
 		}
 	}
 	checkEnv(c, "env", p.Env)
-	for i, cmd := range p.Setup {
-		if strings.TrimSpace(cmd) == "" {
-			c.add(fmt.Sprintf("setup[%d]", i), "empty command")
-		}
-	}
+	checkCommands(c, "setup", p.Setup)
 	if p.Parallelism < 1 || p.Parallelism > 64 {
 		c.add("parallelism", "must be between 1 and 64, got %d", p.Parallelism)
 	}
@@ -222,11 +218,7 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 		c.add("smoke.protocol", "smoke.requests and smoke.expectStatus are HTTP: they do not apply to %s", s.Smoke.Protocol)
 	}
 	checkEnv(c, "test.env", s.Test.Env)
-	for i, cmd := range s.Test.Setup {
-		if strings.TrimSpace(cmd) == "" {
-			c.add(fmt.Sprintf("test.setup[%d]", i), "empty command")
-		}
-	}
+	checkCommands(c, "test.setup", s.Test.Setup)
 	checkEnv(c, "env", s.Env)
 	names := map[string]bool{}
 	for i, d := range s.Dependencies {
@@ -279,6 +271,15 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 		// environment's directory.
 		if err := relPath(strings.TrimPrefix(s.Deploy.File, "/")); err != "" {
 			c.add("deploy.file", "%s", err)
+		}
+	}
+}
+
+// checkCommands refuses empty shell commands in a list.
+func checkCommands(c collector, field string, cmds []string) {
+	for i, cmd := range cmds {
+		if strings.TrimSpace(cmd) == "" {
+			c.add(fmt.Sprintf("%s[%d]", field, i), "empty command")
 		}
 	}
 }
