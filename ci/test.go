@@ -198,8 +198,13 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		}
 		res.set("unit", suite)
 		progress("%s: unit tests %s", s.Name, suite.Status)
-		if s.Test.Integration == "" {
+		switch {
+		case s.Test.Integration == "":
 			res.set("integration", notConfigured("integration"))
+		case res.err != nil:
+			res.set("integration", provenance.TestSuite{Status: testout.Skipped, Reason: "not run: the unit tests failed"})
+		}
+		if s.Test.Integration == "" || res.err != nil {
 			res.elapsed = time.Since(start)
 			return res
 		}
