@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"sort"
+	"strings"
+	"sync"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
+	"github.com/slipwayci/slipway/internal/buildsecrets"
 	"github.com/slipwayci/slipway/internal/plan"
 )
 
@@ -59,6 +63,7 @@ func (m *Slipway) buildStage(p *plan.Plan, s plan.Service, target string) *dagge
 		Dockerfile: dockerfile,
 		Target:     target,
 		BuildArgs:  args,
+		Secrets:    knownBuildSecrets(s.BuildSecrets),
 	})
 	labels := p.Labels(s)
 	lk := make([]string, 0, len(labels))
@@ -75,4 +80,71 @@ func (m *Slipway) buildStage(p *plan.Plan, s plan.Service, target string) *dagge
 		c = c.WithAnnotation(k, labels[k])
 	}
 	return c
+}
+
+// The build secrets of one call, read from --build-secrets once.
+var (
+	buildSecretsOnce sync.Once
+	buildSecretsMu   sync.Mutex
+	buildSecretsByID map[string]*dagger.Secret
+	buildSecretsErr  error
+)
+
+// checkBuildSecrets reads --build-secrets (once per call) and fails, naming
+// the service and the ids, when s's build.secrets asks for one it lacks.
+// Every path that builds an image calls it first.
+func (m *Slipway) checkBuildSecrets(ctx context.Context, s plan.Service) error {
+	if len(s.BuildSecrets) == 0 {
+		return nil
+	}
+	buildSecretsOnce.Do(func() {
+		byID := map[string]*dagger.Secret{}
+		if m.BuildSecrets != nil {
+			text, err := m.BuildSecrets.Plaintext(ctx)
+			if err != nil {
+				buildSecretsErr = fmt.Errorf("reading --build-secrets: %w", err)
+				return
+			}
+			values, err := buildsecrets.Parse(text)
+			if err != nil {
+				buildSecretsErr = err
+				return
+			}
+			for id, v := range values {
+				byID[id] = dag.SetSecret(id, v)
+			}
+		}
+		buildSecretsMu.Lock()
+		buildSecretsByID = byID
+		buildSecretsMu.Unlock()
+	})
+	if buildSecretsErr != nil {
+		return buildSecretsErr
+	}
+	buildSecretsMu.Lock()
+	defer buildSecretsMu.Unlock()
+	var missing []string
+	for _, id := range s.BuildSecrets {
+		if buildSecretsByID[id] == nil {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("service %s: build.secrets lists %s, which --build-secrets does not hold (pass --build-secrets file://… or env://… with NAME=value lines)",
+			s.Name, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// knownBuildSecrets are the secrets for ids that checkBuildSecrets found.
+func knownBuildSecrets(ids []string) []*dagger.Secret {
+	buildSecretsMu.Lock()
+	defer buildSecretsMu.Unlock()
+	var out []*dagger.Secret
+	for _, id := range ids {
+		if sec := buildSecretsByID[id]; sec != nil {
+			out = append(out, sec)
+		}
+	}
+	return out
 }

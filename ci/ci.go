@@ -286,6 +286,9 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		return fail("scan", err)
 	}
 
+	if err := m.checkBuildSecrets(ctx, s); err != nil {
+		return fail("build", err)
+	}
 	started := time.Now()
 	t0 := started
 	tr := m.testService(ctx, p, s)

@@ -75,6 +75,8 @@ type Slipway struct {
 	WorkerImageRef string
 	// +private
 	WorkerFromSource bool
+	// +private
+	BuildSecrets *dagger.Secret
 }
 
 func New(
@@ -168,6 +170,12 @@ func New(
 	// use, or to check a prebuilt image against its source).
 	// +optional
 	workerFromSource bool,
+	// Build secrets, one NAME=value per line (e.g. file://build.env or
+	// env://BUILD_SECRETS): a service whose build.secrets lists NAME gets
+	// it in its Dockerfile as RUN --mount=type=secret,id=NAME. The values
+	// never reach an image layer, the configuration or the report.
+	// +optional
+	buildSecrets *dagger.Secret,
 ) *Slipway {
 	return &Slipway{
 		Source:           source,
@@ -192,5 +200,6 @@ func New(
 		WorkerBaseImage:  workerBaseImage,
 		WorkerImageRef:   workerImage,
 		WorkerFromSource: workerFromSource,
+		BuildSecrets:     buildSecrets,
 	}
 }

@@ -96,7 +96,8 @@ func (m *Slipway) configPlan(ctx context.Context, services ...string) (*plan.Pla
 	return m.plan(ctx, nil, planOpts{services: services})
 }
 
-// oneService is the configuration plan of one service, and that service.
+// oneService is the configuration plan of one service, and that service,
+// with the build secrets it needs at hand.
 func (m *Slipway) oneService(ctx context.Context, name string) (*plan.Plan, plan.Service, error) {
 	p, err := m.configPlan(ctx, name)
 	if err != nil {
@@ -105,6 +106,9 @@ func (m *Slipway) oneService(ctx context.Context, name string) (*plan.Plan, plan
 	s, ok := p.Service(name)
 	if !ok {
 		return nil, plan.Service{}, fmt.Errorf("unknown service %q", name)
+	}
+	if err := m.checkBuildSecrets(ctx, s); err != nil {
+		return nil, plan.Service{}, err
 	}
 	return p, s, nil
 }

@@ -192,7 +192,10 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		cmd := fmt.Sprintf("build the Dockerfile stage %q of %s", s.Test.Target, path.Join(s.Dir, s.Dockerfile))
 		progress("%s: unit tests: %s", s.Name, cmd)
 		suite := provenance.TestSuite{Command: cmd, Status: testout.Passed}
-		if _, err := m.buildStage(p, s, s.Test.Target).Sync(ctx); err != nil {
+		if err := m.checkBuildSecrets(ctx, s); err != nil {
+			suite.Status, suite.Reason = testout.Failed, "the stage could not be built"
+			res.err = err
+		} else if _, err := m.buildStage(p, s, s.Test.Target).Sync(ctx); err != nil {
 			suite.Status, suite.Reason = testout.Failed, "the stage failed"
 			res.err = fmt.Errorf("unit tests failed: the Dockerfile stage %q of %s: %w", s.Test.Target, path.Join(s.Dir, s.Dockerfile), explain(err))
 		}

@@ -1,34 +1,52 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/testutil"
 )
 
 // TestModuleLayouts runs ci on a monorepo laid out as public ones are
-// (e2e/testdata/layouts), with no services list and no Dockerfile edits:
-// services under src/, one whose Dockerfile sits next to its code below
-// the service directory, one built from the repository root that COPYs a
-// shared library (its Dockerfile fails if slipway's own files reach the
-// build), one in no language slipway knows whose tests are a Dockerfile
-// stage and whose port is the one it EXPOSEs, a gRPC service with no tests
-// smoke-tested through the standard health service, and a directory that is not
-// a service, which is named with the reason. The manifests sit beside the
-// code: raw Deployments in one directory and a Helm chart with a values
-// block per service, and slipway.yaml configures every service (there is
-// no service.yaml). slipway.yaml's env and setup
-// reach every test and build (greeter's tests and Dockerfile check them).
+// (e2e/testdata/layouts), configured by its slipway.yaml alone (no
+// service.yaml, no Dockerfile written for slipway):
+//   - services under src/, found without a services list; src/protos, not
+//     a service, is named with the reason;
+//   - greeter's Dockerfile sits next to its code below the service
+//     directory; pricing builds from the repository root to COPY a shared
+//     library, mounts a build secret, and fails if slipway's own files
+//     reach its build; static, in no language slipway knows, is tested by
+//     a Dockerfile stage and serves the port it EXPOSEs; cart is a gRPC
+//     service with no tests, smoke-tested through the standard health
+//     service;
+//   - the manifests sit beside the code: raw Deployments in one directory
+//     and a Helm chart with a values block per service;
+//   - slipway.yaml's env and setup reach every test and build.
+//
 // A new file at the root then rebuilds exactly the service whose build
-// context holds it.
+// context holds it, and failures name their stage in the tool's words.
 func TestModuleLayouts(t *testing.T) {
 	r := newSlipwayRunOf(t, filepath.Join(testutil.RepoRoot(t), "e2e", "testdata", "layouts"))
 
-	out := r.mustCall("services")
+	// pricing's build mounts a secret: without --build-secrets it is
+	// refused by name before anything is built.
+	out, err := r.call("build", "--service", "pricing", "sync")
+	if want := "service pricing: build.secrets lists SHOP_TOKEN, which --build-secrets does not hold"; err == nil || !strings.Contains(out, want) {
+		t.Errorf("build without the secret: err=%v, want %q:\n%s", err, want, tail(out, 20))
+	}
+	token := fmt.Sprintf("shop-token-%x-do-not-leak", time.Now().UnixNano())
+	secrets := filepath.Join(t.TempDir(), "build.env")
+	if err := os.WriteFile(secrets, []byte("# build secrets\nSHOP_TOKEN="+token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.moduleArgs = []string{"--build-secrets", "file://" + secrets}
+
+	out = r.mustCall("services")
 	for _, want := range []string{"cart", "greeter", "pricing", "static", "not a service: src/protos (no Dockerfile and no service.yaml)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("services does not say %q:\n%s", want, tail(out, 30))
@@ -98,6 +116,18 @@ func TestModuleLayouts(t *testing.T) {
 	if s := failed["static"]; s.Status != report.Failed || s.Stage != "test" || s.UnitTests != "failed" ||
 		!strings.Contains(s.Error, `unit tests failed: the Dockerfile stage "test" of src/static/Dockerfile`) {
 		t.Errorf("static: stage %s, unit tests %s: %s", s.Stage, s.UnitTests, s.Error)
+	}
+
+	// The build secret appears nowhere the runs left traces.
+	b, err := rep.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	seen := r.seen.String()
+	r.mu.Unlock()
+	if strings.Contains(seen, token) || strings.Contains(string(b), token) || strings.Contains(layoutManifests(r), token) {
+		t.Error("the build secret leaked into the output, the report or the GitOps repository")
 	}
 }
 

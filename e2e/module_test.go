@@ -44,6 +44,8 @@ type slipwayRun struct {
 	seen bytes.Buffer
 	// stdout is the standard output of the last call (the function's result).
 	stdout string
+	// moduleArgs are further module (constructor) arguments of every call.
+	moduleArgs []string
 }
 
 const cosignPasswordEnv = "SLIPWAY_E2E_COSIGN_PASSWORD"
@@ -171,7 +173,7 @@ func (r *slipwayRun) call(args ...string) (string, error) {
 	defer cancel()
 	full := append(append([]string{"call", "--progress=plain", "-m", r.module,
 		"--source", r.fixture,
-		"--signing-key", "file://" + r.keyFile, "--signing-password", "env://" + cosignPasswordEnv}, workerArgs()...), args...)
+		"--signing-key", "file://" + r.keyFile, "--signing-password", "env://" + cosignPasswordEnv}, append(workerArgs(), r.moduleArgs...)...), args...)
 	cmd := exec.CommandContext(ctx, r.cli, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

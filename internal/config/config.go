@@ -269,6 +269,9 @@ type Service struct {
 	// service directory unless build.context says otherwise, or the
 	// directory of a Dockerfile found below the service directory.
 	Context string `yaml:"-" json:"context"`
+	// BuildSecrets are the ids of the build secrets the service's build
+	// mounts (build.secrets).
+	BuildSecrets []string `yaml:"-" json:"buildSecrets,omitempty"`
 	// Workdir is where the tests run, relative to the repository root: the
 	// service directory, or the directory of a Dockerfile found below it
 	// when the language was recognised there.
@@ -305,6 +308,10 @@ type Build struct {
 	Target string `yaml:"target"`
 	// Args are build arguments (no secrets here).
 	Args map[string]string `yaml:"args"`
+	// Secrets are the ids of the build secrets the Dockerfile mounts
+	// (RUN --mount=type=secret,id=ID); their values come from the module's
+	// --build-secrets, never from configuration.
+	Secrets []string `yaml:"secrets"`
 }
 
 // Test says how a service is tested.

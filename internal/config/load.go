@@ -327,6 +327,7 @@ func (s *Service) mergeBuild(c collector) {
 	if b.Context != "" {
 		s.Context = path.Clean(b.Context)
 	}
+	s.BuildSecrets = b.Secrets
 }
 
 // DetectLanguage guesses a service's language from the files in dir.

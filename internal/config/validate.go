@@ -219,6 +219,11 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 	}
 	checkEnv(c, "test.env", s.Test.Env)
 	checkCommands(c, "test.setup", s.Test.Setup)
+	for i, id := range s.BuildSecrets {
+		if !envVarName.MatchString(id) {
+			c.add(fmt.Sprintf("build.secrets[%d]", i), "%q is not a secret id (letters, digits and _, as in RUN --mount=type=secret,id=ID)", id)
+		}
+	}
 	checkEnv(c, "env", s.Env)
 	names := map[string]bool{}
 	for i, d := range s.Dependencies {

@@ -168,6 +168,10 @@ func InputDigest(fsys fs.FS, proj config.Project, svc config.Service) (Inputs, e
 	if svc.Context != "" && svc.Context != svc.Dir {
 		fmt.Fprintf(h, "context %s\n", svc.Context)
 	}
+	// Which build secrets the build mounts (never their values).
+	if len(svc.BuildSecrets) > 0 {
+		fmt.Fprintf(h, "build-secrets %s\n", strings.Join(svc.BuildSecrets, ","))
+	}
 	// So does the project-wide environment of setup, tests and builds.
 	if len(proj.Env) > 0 || len(proj.Setup) > 0 {
 		project, err := json.Marshal(struct {
