@@ -240,7 +240,8 @@ func (r *slipwayRun) gitopsState() (commits int, dev string) {
 }
 
 // exposeRegistry makes the embedded registry reachable on the host, as a
-// user would to look inside, and returns its address.
+// user would to look inside (`dagger call embedded-registry up --ports`),
+// and returns its address. The tunnel is watched: see registryTunnel.
 func (r *slipwayRun) exposeRegistry() string {
 	r.t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -249,26 +250,15 @@ func (r *slipwayRun) exposeRegistry() string {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, r.cli, append(append([]string{"call", "--progress=plain", "-m", r.module, "--source", r.fixture},
-		workerArgs()...), "embedded-registry", "up", "--ports", fmt.Sprintf("%d:5000", port))...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	args := append(append([]string{"call", "--progress=plain", "-m", r.module, "--source", r.fixture},
+		workerArgs()...), "embedded-registry", "up", "--ports", fmt.Sprintf("%d:5000", port))
+	tn := &registryTunnel{t: r.t, cli: r.cli, args: args, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	if err := tn.start(); err != nil {
 		r.t.Fatal(err)
 	}
-	r.t.Cleanup(func() { cancel(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if _, err := crane.Catalog(addr); err == nil {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("the embedded registry did not come up on %s:\n%s", addr, tail(out.String(), 40))
-		}
-		time.Sleep(time.Second)
-	}
+	tunnels.Store(tn.addr, tn)
+	r.t.Cleanup(func() { tunnels.Delete(tn.addr); tn.stop() })
+	return tn.addr
 }
 
 func tail(s string, n int) string {
