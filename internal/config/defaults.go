@@ -3,9 +3,10 @@ package config
 import (
 	"io/fs"
 	"path"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/dockerfile"
 )
 
 // DefaultServiceGlobs are where services are looked for when slipway.yaml
@@ -167,7 +168,7 @@ func (s *Service) applyDefaults(fsys fs.FS) {
 		// Dockerfile's last stage, else 8080.
 		s.Port = 8080
 		if b, err := fs.ReadFile(fsys, path.Join(s.Dir, s.Dockerfile)); err == nil {
-			if ports := ExposedPorts(string(b)); len(ports) == 1 {
+			if ports := dockerfile.ExposedPorts(string(b)); len(ports) == 1 {
 				s.Port = ports[0]
 			}
 		}
@@ -219,35 +220,4 @@ func (s *Service) applyDefaults(fsys fs.FS) {
 	if s.Deploy.ImageName == "" {
 		s.Deploy.ImageName = s.Image
 	}
-}
-
-// ExposedPorts are the TCP ports the last stage of a Dockerfile EXPOSEs,
-// in order, each once ("8080", "8080/tcp"; UDP ports, ranges and ports
-// given by a variable are left out).
-func ExposedPorts(dockerfile string) []int {
-	var ports []int
-	seen := map[int]bool{}
-	// Continuation lines are joined first.
-	text := strings.ReplaceAll(dockerfile, "\\\n", " ")
-	for _, line := range strings.Split(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		switch strings.ToUpper(f[0]) {
-		case "FROM":
-			ports, seen = nil, map[int]bool{}
-		case "EXPOSE":
-			for _, p := range f[1:] {
-				num, proto, _ := strings.Cut(p, "/")
-				n, err := strconv.Atoi(num)
-				if err != nil || n < 1 || n > 65535 || (proto != "" && !strings.EqualFold(proto, "tcp")) || seen[n] {
-					continue
-				}
-				seen[n] = true
-				ports = append(ports, n)
-			}
-		}
-	}
-	return ports
 }

@@ -3,6 +3,8 @@ package plan
 import (
 	"regexp"
 	"strings"
+
+	"github.com/slipwayci/slipway/internal/dockerfile"
 )
 
 // BaseImages returns the images a Dockerfile builds from, in order of first
@@ -35,14 +37,14 @@ func Pinned(ref string) string {
 }
 
 // FromLines is BaseImages with the line of each reference's first FROM.
-func FromLines(dockerfile string, buildArgs map[string]string) []From {
+func FromLines(text string, buildArgs map[string]string) []From {
 	args := map[string]string{}
 	stages := map[string]bool{}
 	seen := map[string]bool{}
 	var out []From
 	sawFrom := false
-	for _, ll := range logicalLines(dockerfile) {
-		line := ll.text
+	for _, ll := range dockerfile.Lines(text) {
+		line := ll.Text
 		fields := strings.Fields(line)
 		if len(fields) == 0 {
 			continue
@@ -70,47 +72,12 @@ func FromLines(dockerfile string, buildArgs map[string]string) []From {
 			case ref == "" || strings.EqualFold(ref, "scratch") || stages[strings.ToLower(ref)] || strings.Contains(ref, "$"):
 			case !seen[ref]:
 				seen[ref] = true
-				out = append(out, From{Ref: ref, Line: ll.line})
+				out = append(out, From{Ref: ref, Line: ll.Line})
 			}
 			if len(rest) >= 3 && strings.EqualFold(rest[1], "AS") {
 				stages[strings.ToLower(rest[2])] = true
 			}
 		}
-	}
-	return out
-}
-
-// logicalLine is one instruction with the line it starts on.
-type logicalLine struct {
-	text string
-	line int
-}
-
-// logicalLines joins continued lines and drops comments and blank lines.
-func logicalLines(s string) []logicalLine {
-	var out []logicalLine
-	var cur strings.Builder
-	start := 0
-	for i, raw := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
-		t := strings.TrimSpace(raw)
-		if strings.HasPrefix(t, "#") && cur.Len() == 0 {
-			continue
-		}
-		if cur.Len() == 0 {
-			start = i + 1
-		}
-		if strings.HasSuffix(t, `\`) {
-			cur.WriteString(strings.TrimSuffix(t, `\`) + " ")
-			continue
-		}
-		cur.WriteString(t)
-		if l := strings.TrimSpace(cur.String()); l != "" {
-			out = append(out, logicalLine{l, start})
-		}
-		cur.Reset()
-	}
-	if l := strings.TrimSpace(cur.String()); l != "" {
-		out = append(out, logicalLine{l, start})
 	}
 	return out
 }
