@@ -52,6 +52,13 @@ func (g gitopsFlags) open(ctx context.Context, stderr io.Writer) (*config.Config
 	}
 	opts := []gitops.Option{gitops.WithAuthor(gc.AuthorName, gc.AuthorEmail)}
 	if *g.throwaway != "" {
+		// The throwaway repository is seeded from the source's gitops.path:
+		// say what is missing in the terms of the configuration, for every
+		// command that writes or reads it.
+		if st, err := os.Stat(filepath.Join(*g.source, filepath.FromSlash(gc.Path))); err != nil || !st.IsDir() {
+			return nil, "", nil, fmt.Errorf("%s: gitops.path: the repository has no directory %s: with no GitOps repository configured (gitops.repo), deployments go to a throwaway one seeded from it; "+
+				"add %s/ with a directory per environment (%s), or set gitops.path or gitops.repo", config.ProjectFile, gc.Path, gc.Path, gc.Overlay)
+		}
 		gitops.UseInProcessFileTransport()
 		created, err := gitops.SeedThrowaway(ctx, *g.throwaway, gc.Branch, os.DirFS(*g.source), gc.Path, gc.AuthorName, gc.AuthorEmail)
 		if err != nil {
@@ -198,19 +205,6 @@ func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	registry := fs.String("registry", "", "the registry address deployments name images by (default: registry.address in slipway.yaml)")
 	if err := parse(fs, args); err != nil {
 		return err
-	}
-	if *g.throwaway != "" {
-		// The throwaway repository is seeded from the source's gitops.path:
-		// say what is missing in the terms of the configuration.
-		cfg, err := config.Load(*g.source)
-		if err != nil {
-			return err
-		}
-		gc := cfg.Project.GitOps
-		if st, err := os.Stat(filepath.Join(*g.source, filepath.FromSlash(gc.Path))); err != nil || !st.IsDir() {
-			return fmt.Errorf("%s: gitops.path: the repository has no directory %s: with no GitOps repository configured (gitops.repo), deployments go to a throwaway one seeded from it; "+
-				"add %s/ with a directory per environment (%s), or set gitops.path or gitops.repo", config.ProjectFile, gc.Path, gc.Path, gc.Overlay)
-		}
 	}
 	cfg, url, gopts, err := g.open(ctx, stderr)
 	if err != nil {
