@@ -79,7 +79,8 @@ type Service struct {
 	// BuildDockerfile is, when slipway.yaml sets env, the Dockerfile to
 	// build instead (GeneratedDockerfile: every env name declared as an
 	// ARG in every stage), and BuildDockerignore the context's
-	// .dockerignore that keeps it out of COPY.
+	// .dockerignore that keeps it (and a .dockerignore slipway had to
+	// create) out of COPY.
 	BuildDockerfile   string `json:"buildDockerfile,omitempty"`
 	BuildDockerignore string `json:"buildDockerignore,omitempty"`
 }
@@ -244,6 +245,10 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 				return nil, fmt.Errorf("service %s: reading %s: %w", s.Name, path.Join(s.Context, ".dockerignore"), err)
 			}
 			ps.BuildDockerignore = strings.TrimRight(string(ignore), "\n") + "\n" + GeneratedDockerfile + "\n"
+			if err != nil {
+				// The .dockerignore is slipway's own too: it stays out of COPY.
+				ps.BuildDockerignore = GeneratedDockerfile + "\n.dockerignore\n"
+			}
 		}
 		for _, f := range ps.From {
 			ps.BaseImages = append(ps.BaseImages, f.Ref)
