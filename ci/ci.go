@@ -104,26 +104,17 @@ func (m *Slipway) Ci(
 		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
 	}
 
-	// The GitOps repository must be able to take what this run deploys
-	// before anything is built.
-	if !skipDeploy {
-		var auto []string
-		for _, e := range p.Project.Environments {
-			if e.AutoDeploy {
-				auto = append(auto, e.Name)
-			}
-		}
-		if len(auto) > 0 {
-			if err := mm.preflight(ctx, reg, p, auto); err != nil {
-				return "", err
-			}
+	// The denylist is read once, before anything is written: every service
+	// of the run decides on the same one. The GitOps repository must also
+	// be able to take what this run deploys, before anything is built.
+	var preflight []string
+	for _, e := range p.Project.Environments {
+		if e.AutoDeploy && !skipDeploy {
+			preflight = append(preflight, e.Name)
 		}
 	}
-
-	// The denylist is read once, before anything is written: every service
-	// of the run decides on the same one.
 	rs := runState{force: force}
-	if rs.state, err = mm.stateSnapshot(ctx, reg, p); err != nil {
+	if rs.state, err = mm.stateSnapshot(ctx, reg, p, preflight); err != nil {
 		return "", err
 	}
 

@@ -22,13 +22,18 @@ type runState struct {
 
 // stateSnapshot reads the GitOps repository's state file (pins and
 // denylist) once, before anything is written, for every later step of the
-// run.
-func (m *Slipway) stateSnapshot(ctx context.Context, reg *registryTarget, p *plan.Plan) (*dagger.File, error) {
+// run. In the same worker call it first runs the preflight of the
+// environments given (the ones the run deploys to), so that one GitOps read
+// stands before anything is built.
+func (m *Slipway) stateSnapshot(ctx context.Context, reg *registryTarget, p *plan.Plan, preflight []string) (*dagger.File, error) {
 	c, gargs := m.gitopsWorker(reg, p)
-	args := append([]string{wire.WorkerBin, "state-snapshot", "--out", wire.StateFile}, gargs...)
+	args := append([]string{wire.WorkerBin, "state-snapshot", "--out", wire.StateFile, "--registry", reg.address}, gargs...)
+	for _, e := range preflight {
+		args = append(args, "--preflight", e)
+	}
 	r, err := execChecked(ctx, fresh(c), args)
 	if err != nil {
-		return nil, fmt.Errorf("reading the denylist from the GitOps repository's state file: %w", err)
+		return nil, err
 	}
 	return r.ctr.File(wire.StateFile), nil
 }

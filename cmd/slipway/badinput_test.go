@@ -263,4 +263,22 @@ func TestPreflightNamesWhatTheGitOpsRepositoryLacks(t *testing.T) {
 			}
 		})
 	}
+
+	// ci runs the same check in its state snapshot, for the environments
+	// it deploys to: a broken one fails it and no snapshot is written.
+	snapshot := func(src string) (int, string, bool) {
+		var out, errOut bytes.Buffer
+		file := filepath.Join(t.TempDir(), "state.json")
+		code := run(context.Background(), []string{"state-snapshot", "--source", src, "--throwaway", filepath.Join(t.TempDir(), "repo.git"),
+			"--preflight", "dev", "--registry", "registry:5000", "--out", file}, &out, &errOut)
+		_, err := os.Stat(file)
+		return code, errOut.String(), err == nil
+	}
+	if code, msg, wrote := snapshot(badInputSource(t, nil)); code != 0 || !wrote {
+		t.Errorf("state-snapshot --preflight dev on the sample: exit %d, snapshot written %v\n%s", code, wrote, msg)
+	}
+	broken := badInputSource(t, func(root string) { os.RemoveAll(filepath.Join(root, "deploy", "overlays", "dev")) })
+	if code, msg, wrote := snapshot(broken); code != 1 || wrote || !strings.Contains(msg, "environment dev: the GitOps repository has no directory deploy/overlays/dev") {
+		t.Errorf("state-snapshot --preflight dev without dev's directory: exit %d, snapshot written %v\n%s", code, wrote, msg)
+	}
 }

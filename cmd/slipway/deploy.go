@@ -210,6 +210,13 @@ func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	return checkLayout(ctx, stderr, cfg, url, gopts, envs, *registry)
+}
+
+// checkLayout is the preflight of envs (every environment when none is
+// given) against a checkout of the GitOps repository, naming images as a
+// deploy to registry (default: registry.address) would.
+func checkLayout(ctx context.Context, stderr io.Writer, cfg *config.Config, url string, gopts []gitops.Option, envs []string, registry string) error {
 	repo, err := gitops.Clone(ctx, url, gopts...)
 	if err != nil {
 		return err
@@ -218,11 +225,10 @@ func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := repo.Checkout(ctx, cfg.Project.GitOps.Branch); err != nil {
 		return err
 	}
-	reg := *registry
-	if reg == "" {
-		reg = cfg.Project.Registry.Address
+	if registry == "" {
+		registry = cfg.Project.Registry.Address
 	}
-	if err := deploy.PreflightError(deploy.Preflight(repo.Dir(), cfg, envs, reg)); err != nil {
+	if err := deploy.PreflightError(deploy.Preflight(repo.Dir(), cfg, envs, registry)); err != nil {
 		return err
 	}
 	checked := strings.Join(envs, ", ")

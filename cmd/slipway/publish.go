@@ -226,6 +226,9 @@ func runStateSnapshot(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := newFlags("state-snapshot", stderr)
 	g := addGitopsFlags(fs)
 	out := fs.String("out", "", "write the JSON snapshot here instead of stdout")
+	var preflight listFlag
+	fs.Var(&preflight, "preflight", "first check that the GitOps repository can take this environment's deployments, as the preflight command does (repeatable)")
+	registry := fs.String("registry", "", "with --preflight: the registry address deployments name images by")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -233,9 +236,14 @@ func runStateSnapshot(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	if len(preflight) > 0 {
+		if err := checkLayout(ctx, stderr, cfg, url, gopts, preflight, *registry); err != nil {
+			return err
+		}
+	}
 	st, tip, err := state.Load(ctx, url, cfg.Project.GitOps.Branch, state.Path(cfg), gopts...)
 	if err != nil {
-		return fmt.Errorf("reading the denylist: %w", err)
+		return fmt.Errorf("reading the denylist from the GitOps repository's state file: %w", err)
 	}
 	fmt.Fprintf(stderr, "state: %s at %.12s: %d pins, %d denylisted digests\n", st.File(), tip, len(st.Pins()), len(st.Denylist()))
 	b, err := json.MarshalIndent(st.Snapshot(tip), "", "  ")
