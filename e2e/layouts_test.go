@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/crane"
 
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/testutil"
@@ -64,6 +67,22 @@ func TestModuleLayouts(t *testing.T) {
 			t.Errorf("%s: unit tests %q, smoke %q", s, got[s].UnitTests, got[s].Smoke)
 		}
 	}
+	// The build secret is in no layer of the image pricing ships.
+	tarball := filepath.Join(t.TempDir(), "pricing.tar")
+	r.mustCall("build", "--service", "pricing", "export", "--path", tarball)
+	img, err := crane.Load(tarball)
+	if err != nil {
+		t.Fatalf("reading pricing's image: %v", err)
+	}
+	// Every layer, uncompressed, as the container's filesystem.
+	var fsys bytes.Buffer
+	if err := crane.Export(img, &fsys); err != nil {
+		t.Fatal(err)
+	}
+	if fsys.Len() == 0 || !bytes.Contains(fsys.Bytes(), []byte("pricing")) || bytes.Contains(fsys.Bytes(), []byte(token)) {
+		t.Errorf("pricing's image (%d bytes of files) holds the build secret, or is not the image", fsys.Len())
+	}
+
 	// A service without tests says so: not configured, never passed.
 	if c := got["cart"]; c.UnitTests != "not configured" || c.Smoke != "passed" {
 		t.Errorf("cart: unit tests %q, smoke %q", c.UnitTests, c.Smoke)
