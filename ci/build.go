@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/buildsecrets"
+	"github.com/slipwayci/slipway/internal/dockerfile"
 	"github.com/slipwayci/slipway/internal/plan"
 )
 
@@ -26,7 +27,17 @@ func (m *Slipway) Build(
 	if err != nil {
 		return nil, err
 	}
-	return m.build(p, s), nil
+	c, err := m.build(p, s).Sync(ctx)
+	if err != nil {
+		return nil, m.buildFailed(ctx, p, s, err)
+	}
+	return c, nil
+}
+
+// buildFailed is the error of a failed build of s's image: the service, its
+// Dockerfile and context, and what the failing step printed.
+func (m *Slipway) buildFailed(ctx context.Context, p *plan.Plan, s plan.Service, err error) error {
+	return fmt.Errorf("building %s from %s (context %s): %w", s.Name, path.Join(s.Dir, s.Dockerfile), s.Context, m.failedStep(ctx, p, s, err))
 }
 
 // buildContext is s's build context without slipway's own files: no
@@ -44,27 +55,7 @@ func (m *Slipway) build(p *plan.Plan, s plan.Service) *dagger.Container {
 // buildStage builds one stage of s's Dockerfile (the last when target is
 // ""), with s's context and build arguments, labelled as s's image.
 func (m *Slipway) buildStage(p *plan.Plan, s plan.Service, target string) *dagger.Container {
-	var args []dagger.BuildArg
-	keys := make([]string, 0, len(s.EffectiveBuildArgs))
-	for k := range s.EffectiveBuildArgs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, dagger.BuildArg{Name: k, Value: s.EffectiveBuildArgs[k]})
-	}
-	dir, dockerfile := m.buildContext(p, s), plan.ContextPath(s.Context, path.Join(s.Dir, s.Dockerfile))
-	if s.BuildDockerfile != "" {
-		// slipway.yaml's env reaches every stage, declared or not.
-		dir = dir.WithNewFile(plan.GeneratedDockerfile, s.BuildDockerfile).WithNewFile(".dockerignore", s.BuildDockerignore)
-		dockerfile = plan.GeneratedDockerfile
-	}
-	c := dir.DockerBuild(dagger.DirectoryDockerBuildOpts{
-		Dockerfile: dockerfile,
-		Target:     target,
-		BuildArgs:  args,
-		Secrets:    knownBuildSecrets(s.BuildSecrets),
-	})
+	c := m.dockerBuild(p, s, s.BuildDockerfile, target)
 	labels := p.Labels(s)
 	lk := make([]string, 0, len(labels))
 	for k := range labels {
@@ -80,6 +71,65 @@ func (m *Slipway) buildStage(p *plan.Plan, s plan.Service, target string) *dagge
 		c = c.WithAnnotation(k, labels[k])
 	}
 	return c
+}
+
+// dockerBuild builds s's context with the given Dockerfile text in place
+// of s's own (none: s's own), s's build arguments and build secrets.
+func (m *Slipway) dockerBuild(p *plan.Plan, s plan.Service, dockerfileText, target string) *dagger.Container {
+	var args []dagger.BuildArg
+	keys := make([]string, 0, len(s.EffectiveBuildArgs))
+	for k := range s.EffectiveBuildArgs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, dagger.BuildArg{Name: k, Value: s.EffectiveBuildArgs[k]})
+	}
+	dir, dockerfile := m.buildContext(p, s), plan.ContextPath(s.Context, path.Join(s.Dir, s.Dockerfile))
+	if dockerfileText != "" {
+		dir = dir.WithNewFile(plan.GeneratedDockerfile, dockerfileText).WithNewFile(".dockerignore", s.BuildDockerignore)
+		dockerfile = plan.GeneratedDockerfile
+	}
+	return dir.DockerBuild(dagger.DirectoryDockerBuildOpts{
+		Dockerfile: dockerfile,
+		Target:     target,
+		BuildArgs:  args,
+		Secrets:    knownBuildSecrets(s.BuildSecrets),
+	})
+}
+
+// stepLog is where a replayed build step writes what it printed.
+const stepLog = "/tmp/.slipway-failed-step.log"
+
+// failedStep explains a failed build of s (target "": the image) with what
+// the failing RUN step printed: the engine's error names only the step's
+// command and exit code, so the Dockerfile is cut after that step, the step
+// is replayed writing its output to a file (every earlier step is a cache
+// hit), and the file is read. Errors that name no RUN step, and steps that
+// cannot be replayed (exec form, heredoc), are returned as they are.
+func (m *Slipway) failedStep(ctx context.Context, p *plan.Plan, s plan.Service, err error) error {
+	err = explain(err)
+	process, _, ok := dockerfile.FailedProcess(err.Error())
+	if !ok {
+		return err
+	}
+	text := s.BuildDockerfile
+	if text == "" {
+		t, rerr := m.Source.File(path.Join(s.Dir, s.Dockerfile)).Contents(ctx)
+		if rerr != nil {
+			return err
+		}
+		text = t
+	}
+	replay, step, ok := dockerfile.ReplayStep(text, process, stepLog)
+	if !ok {
+		return err
+	}
+	out, rerr := m.dockerBuild(p, s, replay, "").File(stepLog).Contents(ctx)
+	if rerr != nil || strings.TrimSpace(out) == "" {
+		return err
+	}
+	return fmt.Errorf("%w\nthe step at %s:%d printed (replayed to read its output):\n%s", err, path.Join(s.Dir, s.Dockerfile), step.Line, lastLines(out, outputLines))
 }
 
 // The build secrets of one call, read from --build-secrets once.

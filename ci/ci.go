@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -294,7 +293,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 	img, err := m.build(p, s).Sync(ctx)
 	timed("build", t0)
 	if err != nil {
-		return fail("build", fmt.Errorf("building %s from %s (context %s): %w", s.Name, path.Join(s.Dir, s.Dockerfile), s.Context, explain(err)))
+		return fail("build", m.buildFailed(ctx, p, s, err))
 	}
 
 	progress("%s: smoke test", s.Name)

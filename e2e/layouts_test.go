@@ -114,7 +114,7 @@ func TestModuleLayouts(t *testing.T) {
 	// exit code.
 	r.edit("src/greeter/src/go.mod", func(s string) string { return s + "\nrequire example.invalid/nothing v1.0.0\n" })
 	r.edit("src/pricing/Dockerfile", func(s string) string {
-		return strings.Replace(s, "RUN go build", "RUN echo pricing-broken-on-purpose && exit 3\nRUN go build", 1)
+		return strings.Replace(s, "RUN go build", "RUN echo pricing-broken-on-purpose $((40+2)) && exit 3\nRUN go build", 1)
 	})
 	r.edit("src/static/site/index.html", func(s string) string { return strings.Replace(s, "hello", "goodbye", 1) })
 	r.commit("greeter needs a module that does not exist; pricing's build fails; static's page fails its check")
@@ -128,12 +128,15 @@ func TestModuleLayouts(t *testing.T) {
 		t.Errorf("greeter: %+v", g)
 	}
 	if p := failed["pricing"]; p.Status != report.Failed || p.Stage != "build" ||
-		!strings.Contains(p.Error, "building pricing from src/pricing/Dockerfile (context .)") || !strings.Contains(p.Error, "pricing-broken-on-purpose && exit 3") ||
-		!strings.Contains(p.Error, "exit code: 3") {
+		!strings.Contains(p.Error, "building pricing from src/pricing/Dockerfile (context .)") || !strings.Contains(p.Error, "pricing-broken-on-purpose $((40+2)) && exit 3") ||
+		!strings.Contains(p.Error, "exit code: 3") ||
+		// What the step printed, which the engine's error does not hold.
+		!strings.Contains(p.Error, "pricing-broken-on-purpose 42") || !strings.Contains(p.Error, "(exit status 3)") {
 		t.Errorf("pricing: stage %s: %s", p.Stage, p.Error)
 	}
 	if s := failed["static"]; s.Status != report.Failed || s.Stage != "test" || s.UnitTests != "failed" ||
-		!strings.Contains(s.Error, `unit tests failed: the Dockerfile stage "test" of src/static/Dockerfile`) {
+		!strings.Contains(s.Error, `unit tests failed: the Dockerfile stage "test" of src/static/Dockerfile`) ||
+		!strings.Contains(s.Error, "the step at src/static/Dockerfile:7 printed") || !strings.Contains(s.Error, "index.html does not say hello") {
 		t.Errorf("static: stage %s, unit tests %s: %s", s.Stage, s.UnitTests, s.Error)
 	}
 

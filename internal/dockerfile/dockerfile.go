@@ -2,7 +2,8 @@
 // build: its instructions as logical lines (continuations joined, comments
 // and blank lines dropped) and the ports its last stage EXPOSEs. Both the
 // configuration (a service's default port) and the planner (base images)
-// read Dockerfiles through it.
+// read Dockerfiles through it. After a failed build it also finds the RUN
+// step that failed and writes the Dockerfile that replays it (step.go).
 package dockerfile
 
 import (
@@ -10,10 +11,11 @@ import (
 	"strings"
 )
 
-// Line is one instruction with the line it starts on (1-based).
+// Line is one instruction with the lines it starts and ends on (1-based).
 type Line struct {
 	Text string
 	Line int
+	End  int
 }
 
 // Lines joins continued lines and drops comments and blank lines.
@@ -35,12 +37,12 @@ func Lines(s string) []Line {
 		}
 		cur.WriteString(t)
 		if l := strings.TrimSpace(cur.String()); l != "" {
-			out = append(out, Line{l, start})
+			out = append(out, Line{l, start, i + 1})
 		}
 		cur.Reset()
 	}
 	if l := strings.TrimSpace(cur.String()); l != "" {
-		out = append(out, Line{l, start})
+		out = append(out, Line{l, start, strings.Count(s, "\n") + 1})
 	}
 	return out
 }

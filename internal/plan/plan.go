@@ -79,8 +79,8 @@ type Service struct {
 	// BuildDockerfile is, when slipway.yaml sets env, the Dockerfile to
 	// build instead (GeneratedDockerfile: every env name declared as an
 	// ARG in every stage), and BuildDockerignore the context's
-	// .dockerignore that keeps it (and a .dockerignore slipway had to
-	// create) out of COPY.
+	// .dockerignore for building any generated Dockerfile: it keeps that
+	// file (and a .dockerignore slipway had to create) out of COPY.
 	BuildDockerfile   string `json:"buildDockerfile,omitempty"`
 	BuildDockerignore string `json:"buildDockerignore,omitempty"`
 }
@@ -240,15 +240,18 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 			}
 			sort.Strings(names)
 			ps.BuildDockerfile = DeclareArgs(string(b), names)
-			ignore, err := fs.ReadFile(fsys, path.Join(s.Context, ".dockerignore"))
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("service %s: reading %s: %w", s.Name, path.Join(s.Context, ".dockerignore"), err)
-			}
+		}
+		// A generated Dockerfile (the one above, or the one that replays a
+		// failed step) stays out of COPY, and so does a .dockerignore that
+		// slipway has to create.
+		ignore, err := fs.ReadFile(fsys, path.Join(s.Context, ".dockerignore"))
+		switch {
+		case err == nil:
 			ps.BuildDockerignore = strings.TrimRight(string(ignore), "\n") + "\n" + GeneratedDockerfile + "\n"
-			if err != nil {
-				// The .dockerignore is slipway's own too: it stays out of COPY.
-				ps.BuildDockerignore = GeneratedDockerfile + "\n.dockerignore\n"
-			}
+		case errors.Is(err, fs.ErrNotExist):
+			ps.BuildDockerignore = GeneratedDockerfile + "\n.dockerignore\n"
+		default:
+			return nil, fmt.Errorf("service %s: reading %s: %w", s.Name, path.Join(s.Context, ".dockerignore"), err)
 		}
 		for _, f := range ps.From {
 			ps.BaseImages = append(ps.BaseImages, f.Ref)
