@@ -113,15 +113,16 @@ func (m *Slipway) failedStep(ctx context.Context, p *plan.Plan, s plan.Service, 
 	if !ok {
 		return err
 	}
-	text := s.BuildDockerfile
-	if text == "" {
-		t, rerr := m.Source.File(path.Join(s.Dir, s.Dockerfile)).Contents(ctx)
-		if rerr != nil {
-			return err
-		}
-		text = t
+	own, rerr := m.Source.File(path.Join(s.Dir, s.Dockerfile)).Contents(ctx)
+	if rerr != nil {
+		return err
 	}
-	replay, step, ok := dockerfile.ReplayStep(text, process, stepLog)
+	replay, step, ok := dockerfile.ReplayStep(own, process, stepLog)
+	if ok && s.BuildDockerfile != "" {
+		// The step is named by its line in the service's Dockerfile, and
+		// replayed from the one slipway generated from it.
+		replay, _, ok = dockerfile.ReplayStep(s.BuildDockerfile, process, stepLog)
+	}
 	if !ok {
 		return err
 	}

@@ -136,7 +136,7 @@ func TestModuleLayouts(t *testing.T) {
 	}
 	if s := failed["static"]; s.Status != report.Failed || s.Stage != "test" || s.UnitTests != "failed" ||
 		!strings.Contains(s.Error, `unit tests failed: the Dockerfile stage "test" of src/static/Dockerfile`) ||
-		!strings.Contains(s.Error, "the step at src/static/Dockerfile:7 printed") || !strings.Contains(s.Error, "index.html does not say hello") {
+		!strings.Contains(s.Error, "the step at src/static/Dockerfile:7 printed (replayed to read its output):\nindex.html does not say hello\n(exit status 1)") {
 		t.Errorf("static: stage %s, unit tests %s: %s", s.Stage, s.UnitTests, s.Error)
 	}
 
