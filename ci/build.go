@@ -94,7 +94,7 @@ func (m *Slipway) dockerBuild(p *plan.Plan, s plan.Service, dockerfileText, targ
 		Dockerfile: dockerfile,
 		Target:     target,
 		BuildArgs:  args,
-		Secrets:    knownBuildSecrets(s.BuildSecrets),
+		Secrets:    append(knownBuildSecrets(s.BuildSecrets), buildCA()...),
 	})
 }
 
@@ -142,9 +142,11 @@ var (
 )
 
 // checkBuildSecrets reads --build-secrets (once per call) and fails, naming
-// the service and the ids, when s's build.secrets asks for one it lacks.
-// Every path that builds an image calls it first.
-func (m *Slipway) checkBuildSecrets(ctx context.Context, s plan.Service) error {
+// the service and the ids, when s's build.secrets asks for one it lacks;
+// it also makes the caCertificates bundle that builds mount. Every path
+// that builds an image calls it first.
+func (m *Slipway) checkBuildSecrets(ctx context.Context, p *plan.Plan, s plan.Service) error {
+	m.prepareBuildCA(ctx, p)
 	if len(s.BuildSecrets) == 0 {
 		return nil
 	}

@@ -276,7 +276,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		return fail("scan", err)
 	}
 
-	if err := m.checkBuildSecrets(ctx, s); err != nil {
+	if err := m.checkBuildSecrets(ctx, p, s); err != nil {
 		return fail("build", err)
 	}
 	started := time.Now()

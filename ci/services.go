@@ -107,7 +107,7 @@ func (m *Slipway) oneService(ctx context.Context, name string) (*plan.Plan, plan
 	if !ok {
 		return nil, plan.Service{}, fmt.Errorf("unknown service %q", name)
 	}
-	if err := m.checkBuildSecrets(ctx, s); err != nil {
+	if err := m.checkBuildSecrets(ctx, p, s); err != nil {
 		return nil, plan.Service{}, err
 	}
 	return p, s, nil

@@ -121,9 +121,10 @@ var languageSetup = map[string]string{
 }
 
 // testBase is the container tests run in: the service's test image, its
-// source, its caches and its test environment.
-func (m *Slipway) testBase(p *plan.Plan, s plan.Service) *dagger.Container {
-	c := dag.Container().From(s.Test.Image).
+// source, its caches, its test environment and slipway.yaml's
+// caCertificates.
+func (m *Slipway) testBase(ctx context.Context, p *plan.Plan, s plan.Service) *dagger.Container {
+	c := withCACertificates(ctx, dag.Container().From(s.Test.Image), p, s.Test.Image).
 		WithDirectory("/src", m.serviceSource(p, s)).
 		WithWorkdir("/src/" + s.Workdir)
 	for _, cache := range languageCaches[s.Language] {
@@ -192,7 +193,7 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 		cmd := fmt.Sprintf("build the Dockerfile stage %q of %s", s.Test.Target, path.Join(s.Dir, s.Dockerfile))
 		progress("%s: unit tests: %s", s.Name, cmd)
 		suite := provenance.TestSuite{Command: cmd, Status: testout.Passed}
-		if err := m.checkBuildSecrets(ctx, s); err != nil {
+		if err := m.checkBuildSecrets(ctx, p, s); err != nil {
 			suite.Status, suite.Reason = testout.Failed, "the stage could not be built"
 			res.err = err
 		} else if _, err := m.buildStage(p, s, s.Test.Target).Sync(ctx); err != nil {
@@ -212,7 +213,7 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 			return res
 		}
 	}
-	base := m.testBase(p, s)
+	base := m.testBase(ctx, p, s)
 	// slipway.yaml's setup, then the service's, then the dependency step:
 	// each runs on its own, so that a failure is named for what it is,
 	// with what it printed.

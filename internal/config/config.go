@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/cabundle"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -73,6 +75,16 @@ type Project struct {
 	// indexes such as GOPROXY, PIP_INDEX_URL or npm_config_registry. No
 	// secrets here.
 	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// CACertificates are PEM files in the repository (a corporate root, a
+	// package mirror's CA) that every setup step, dependency step, test and
+	// build trusts besides the image's own roots: through the variables
+	// the common tools read (SSL_CERT_FILE, PIP_CERT, NODE_EXTRA_CA_CERTS,
+	// …, see internal/cabundle), and in builds as a secret mount on every
+	// RUN step, so the certificates never land in an image.
+	CACertificates []string `yaml:"caCertificates" json:"caCertificates,omitempty"`
+	// CABundle is the certificates CACertificates name, read when the
+	// configuration is loaded (PEM, each once).
+	CABundle string `yaml:"-" json:"-"`
 	// Setup are shell commands run in every test container before the
 	// dependency step (OS packages a native dependency needs, say).
 	Setup []string `yaml:"setup" json:"setup,omitempty"`
@@ -83,13 +95,14 @@ type Project struct {
 	ServiceConfig map[string]yaml.Node `yaml:"serviceConfig" json:"-"`
 }
 
-// BuildArgs are the build arguments of s: the project's env, then the
-// service's own build arguments over it.
+// BuildArgs are the build arguments of s: the variables that point tools
+// at caCertificates' bundle, then the project's env, then the service's
+// own build arguments over them.
 func (p Project) BuildArgs(s Service) map[string]string {
-	if len(p.Env) == 0 {
+	if len(p.Env) == 0 && p.CABundle == "" {
 		return s.BuildArgs
 	}
-	out := make(map[string]string, len(p.Env)+len(s.BuildArgs))
+	out := p.caEnv()
 	for k, v := range p.Env {
 		out[k] = v
 	}
@@ -102,7 +115,7 @@ func (p Project) BuildArgs(s Service) map[string]string {
 // TestEnv is the environment of s's tests: the project's env, then the
 // service's test.env over it.
 func (p Project) TestEnv(s Service) map[string]string {
-	out := make(map[string]string, len(p.Env)+len(s.Test.Env))
+	out := p.caEnv()
 	for k, v := range p.Env {
 		out[k] = v
 	}
@@ -110,6 +123,15 @@ func (p Project) TestEnv(s Service) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// caEnv is, when caCertificates are set, the variables that point tools at
+// their bundle; env and a service's own variables override them.
+func (p Project) caEnv() map[string]string {
+	if p.CABundle == "" {
+		return map[string]string{}
+	}
+	return cabundle.Env()
 }
 
 // SetupCommands are the commands run before s's dependency step: the

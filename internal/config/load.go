@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/slipwayci/slipway/internal/cabundle"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -34,6 +35,7 @@ func LoadFS(fsys fs.FS) (*Config, error) {
 	cfg.Project.applyDefaults()
 	pc := collector{file: ProjectFile, root: tree, errs: &errs}
 	cfg.Project.validate(pc)
+	cfg.Project.CABundle = readCACertificates(fsys, cfg.Project.CACertificates, pc)
 
 	svcs, skipped, err := discover(fsys, cfg.Project, pc)
 	if err != nil {
@@ -394,4 +396,31 @@ func sortedNodeKeys(m map[string]yaml.Node) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// readCACertificates reads caCertificates into one bundle, each
+// certificate once; a file that is missing or holds anything but
+// certificates is an error at its entry.
+func readCACertificates(fsys fs.FS, files []string, c collector) string {
+	var pems []string
+	for i, f := range files {
+		field := fmt.Sprintf("caCertificates[%d]", i)
+		if relPath(f) != "" {
+			continue // validate named it
+		}
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			c.add(field, "%s: no such file in the repository (a PEM file of CA certificates, relative to the repository root)", f)
+			continue
+		}
+		if _, err := cabundle.Parse(b); err != nil {
+			c.add(field, "%s %v", f, err)
+			continue
+		}
+		pems = append(pems, string(b))
+	}
+	if len(pems) == 0 {
+		return ""
+	}
+	return cabundle.Merge(pems...)
 }

@@ -49,6 +49,11 @@ func (p *Project) validate(c collector) {
 		}
 	}
 	checkEnv(c, "env", p.Env)
+	for i, f := range p.CACertificates {
+		if err := relPath(f); err != "" {
+			c.add(fmt.Sprintf("caCertificates[%d]", i), "%s", err)
+		}
+	}
 	checkCommands(c, "setup", p.Setup)
 	if p.Parallelism < 1 || p.Parallelism > 64 {
 		c.add("parallelism", "must be between 1 and 64, got %d", p.Parallelism)

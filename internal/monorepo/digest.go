@@ -183,6 +183,12 @@ func InputDigest(fsys fs.FS, proj config.Project, svc config.Service) (Inputs, e
 		}
 		fmt.Fprintf(h, "project %s\n", project)
 	}
+	// Whether tests and builds trust extra CAs, and which files hold them
+	// (a rotated certificate builds the same image: its content is left
+	// out).
+	if len(proj.CACertificates) > 0 {
+		fmt.Fprintf(h, "ca-certificates %s\n", strings.Join(proj.CACertificates, ","))
+	}
 	last := ""
 	files := 0
 	for _, e := range entries {

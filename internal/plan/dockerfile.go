@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/slipwayci/slipway/internal/cabundle"
 	"github.com/slipwayci/slipway/internal/dockerfile"
 )
 
@@ -135,6 +136,47 @@ func DeclareArgs(dockerfile string, names []string) string {
 				b.WriteString("ARG " + n + "\n")
 			}
 		}
+	}
+	return b.String()
+}
+
+// CAMounts are the mounts MountOnEveryRun gives every RUN step when
+// slipway.yaml sets caCertificates: the bundle and apt's configuration
+// for it, as secrets, so neither lands in a layer.
+// They are readable by every user, since a RUN step may run as any USER.
+var CAMounts = "--mount=type=secret,id=" + cabundle.BundleSecret + ",target=" + cabundle.BundlePath + ",mode=0444" +
+	" --mount=type=secret,id=" + cabundle.AptConfSecret + ",target=" + cabundle.AptConfPath + ",mode=0444"
+
+var heredocStart = regexp.MustCompile(`(?:^|\s)<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?(?:\s|$)`)
+
+// MountOnEveryRun returns the Dockerfile with mounts (RUN flags) added to
+// every RUN instruction; every other line is kept as it is.
+func MountOnEveryRun(dockerfile, mounts string) string {
+	var b strings.Builder
+	continued, heredoc := false, ""
+	for _, raw := range strings.SplitAfter(dockerfile, "\n") {
+		t := strings.TrimSpace(raw)
+		switch {
+		case heredoc != "":
+			if t == heredoc {
+				heredoc = ""
+			}
+		case continued || t == "" || strings.HasPrefix(t, "#"):
+		default:
+			if f := strings.Fields(t); strings.EqualFold(f[0], "RUN") {
+				i := strings.Index(raw, f[0]) + len(f[0])
+				raw = raw[:i] + " " + mounts + raw[i:]
+			}
+			if m := heredocStart.FindStringSubmatch(t); m != nil {
+				heredoc = m[1] // its body is not instructions
+			}
+		}
+		if heredoc == "" && t != "" && !strings.HasPrefix(t, "#") {
+			// Comments and blank lines inside a continued instruction
+			// do not end it.
+			continued = strings.HasSuffix(t, `\`)
+		}
+		b.WriteString(raw)
 	}
 	return b.String()
 }

@@ -233,13 +233,16 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 		}
 		ps.EffectiveBuildArgs = cfg.Project.BuildArgs(s)
 		ps.From = FromLines(string(b), ps.EffectiveBuildArgs)
-		if len(cfg.Project.Env) > 0 {
-			names := make([]string, 0, len(cfg.Project.Env))
-			for k := range cfg.Project.Env {
+		if project := cfg.Project.BuildArgs(config.Service{}); len(project) > 0 {
+			names := make([]string, 0, len(project))
+			for k := range project {
 				names = append(names, k)
 			}
 			sort.Strings(names)
 			ps.BuildDockerfile = DeclareArgs(string(b), names)
+			if cfg.Project.CABundle != "" {
+				ps.BuildDockerfile = MountOnEveryRun(ps.BuildDockerfile, CAMounts)
+			}
 		}
 		// A generated Dockerfile (the one above, or the one that replays a
 		// failed step) stays out of COPY, and so does a .dockerignore that

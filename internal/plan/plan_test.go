@@ -12,8 +12,10 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/cabundle"
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/monorepo"
+	"github.com/slipwayci/slipway/internal/testutil"
 )
 
 const sha = "0123456789abcdef0123456789abcdef01234567"
@@ -320,5 +322,65 @@ func TestDeclareArgs(t *testing.T) {
 	}
 	if got := DeclareArgs(in, nil); got != in {
 		t.Error("no names changed the Dockerfile")
+	}
+}
+
+func TestMountOnEveryRun(t *testing.T) {
+	in := "FROM golang AS build\n" +
+		"# RUN in a comment\n" +
+		"RUN go mod download\n" +
+		"  run --mount=type=cache,target=/c \\\n" +
+		"    RUN_ME=1 make \\\n" +
+		"    # a comment inside\n" +
+		"    run all\n" +
+		"RUN <<EOF\n" +
+		"RUN is a word here\n" +
+		"EOF\n" +
+		"RUN echo $((1<<2))\n" +
+		"COPY . .\n"
+	want := "FROM golang AS build\n" +
+		"# RUN in a comment\n" +
+		"RUN M go mod download\n" +
+		"  run M --mount=type=cache,target=/c \\\n" +
+		"    RUN_ME=1 make \\\n" +
+		"    # a comment inside\n" +
+		"    run all\n" +
+		"RUN M <<EOF\n" +
+		"RUN is a word here\n" +
+		"EOF\n" +
+		"RUN M echo $((1<<2))\n" +
+		"COPY . .\n"
+	if got := MountOnEveryRun(in, "M"); got != want {
+		t.Errorf("MountOnEveryRun:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// With caCertificates, every build gets a generated Dockerfile whose RUN
+// steps mount the bundle, and the variables that point tools at it.
+func TestCACertificatesReachEveryBuild(t *testing.T) {
+	fsys := repo()
+	fsys["slipway.yaml"] = &fstest.MapFile{Data: []byte("name: shop\nregistry: {address: ghcr.io/acme}\ncaCertificates: [corp.pem]\n")}
+	fsys["corp.pem"] = &fstest.MapFile{Data: []byte(testutil.NewCA(t, "corp").PEM)}
+	fsys["services/api/Dockerfile"] = &fstest.MapFile{Data: []byte("FROM golang AS build\nRUN go build\nFROM scratch\n")}
+	p, err := Make(context.Background(), fsys, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := p.Services[0]
+	for _, want := range []string{"ARG SSL_CERT_FILE\n", "RUN " + CAMounts + " go build\n", "FROM scratch\nARG APT_CONFIG\n"} {
+		if !strings.Contains(api.BuildDockerfile, want) {
+			t.Errorf("the generated Dockerfile lacks %q:\n%s", want, api.BuildDockerfile)
+		}
+	}
+	if api.EffectiveBuildArgs["SSL_CERT_FILE"] != cabundle.BundlePath || api.BuildDockerignore != GeneratedDockerfile+"\n.dockerignore\n" {
+		t.Errorf("build args %v, .dockerignore %q", api.EffectiveBuildArgs, api.BuildDockerignore)
+	}
+	// The bundle's variables change the build, so its input digest.
+	plain, err := Make(context.Background(), repo(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Services[0].BuildDockerfile != "" || plain.Services[0].Inputs.Digest == api.Inputs.Digest {
+		t.Errorf("without caCertificates: generated Dockerfile %q, same input digest %v", plain.Services[0].BuildDockerfile, plain.Services[0].Inputs.Digest == api.Inputs.Digest)
 	}
 }
