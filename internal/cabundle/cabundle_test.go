@@ -37,7 +37,7 @@ func TestParse(t *testing.T) {
 		"":   "holds no PEM certificate",
 		"hi": "holds no PEM certificate",
 		a + "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n": `block 2 is "PRIVATE KEY", not a CERTIFICATE`,
-		"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n":   "certificate 1 does not parse",
+		"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n":     "certificate 1 does not parse",
 	} {
 		if _, err := Parse([]byte(text)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%.30q) = %v, want %q", text, err, want)

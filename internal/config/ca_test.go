@@ -46,7 +46,7 @@ func TestCACertificates(t *testing.T) {
 func TestCACertificateErrors(t *testing.T) {
 	corp := testutil.NewCA(t, "corp root")
 	fsys := fstest.MapFS{
-		"slipway.yaml": file("caCertificates:\n  - certs/missing.pem\n  - certs/key.pem\n  - /etc/ssl/corp.pem\n  - certs/ok.pem\n  - README.md\n"),
+		"slipway.yaml":          file("caCertificates:\n  - certs/missing.pem\n  - certs/key.pem\n  - /etc/ssl/corp.pem\n  - certs/ok.pem\n  - README.md\n"),
 		"certs/key.pem":         file(corp.PEM + "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"),
 		"certs/ok.pem":          file(corp.PEM),
 		"README.md":             file("hello\n"),
