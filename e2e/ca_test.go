@@ -58,12 +58,13 @@ func TestModuleCACertificates(t *testing.T) {
 	}
 	r.commit("greeter needs a module from the corporate mirror")
 
-	if out, err := r.call("ci", "--services", "greeter"); err == nil {
+	out, err := r.call("ci", "--services", "greeter")
+	if err == nil {
 		t.Fatalf("ci passed although no image trusts the mirror's CA:\n%s", tail(out, 30))
 	}
 	g := byName(r.lastReport())["greeter"]
 	if g.Status != report.Failed || g.Stage != "dependencies" || !strings.Contains(g.Error, "x509: certificate signed by unknown authority") {
-		t.Fatalf("without caCertificates: greeter %s at %q: %s", g.Status, g.Stage, g.Error)
+		t.Fatalf("without caCertificates: greeter %s at %q: %s\n%s", g.Status, g.Stage, g.Error, tail(out, 30))
 	}
 	if n := mirror.zips.Load(); n != 0 {
 		t.Fatalf("the mirror served %d module zips to clients that do not trust it", n)
