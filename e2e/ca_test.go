@@ -58,7 +58,7 @@ func TestModuleCACertificates(t *testing.T) {
 	}
 	r.commit("greeter needs a module from the corporate mirror")
 
-	out, err := r.call("ci", "--services", "greeter")
+	out, err := r.call("ci", "--service", "greeter")
 	if err == nil {
 		t.Fatalf("ci passed although no image trusts the mirror's CA:\n%s", tail(out, 30))
 	}
@@ -78,7 +78,7 @@ func TestModuleCACertificates(t *testing.T) {
 	}
 	r.edit("slipway.yaml", func(s string) string { return s + "\ncaCertificates: [certs/corp-root.pem]\n" })
 	r.commit("trust the corporate root")
-	r.mustCall("ci", "--services", "greeter")
+	r.mustCall("ci", "--service", "greeter")
 	rep := r.lastReport()
 	if g := byName(rep)["greeter"]; g.Status != report.Built || g.UnitTests != "passed" || !rep.OK() {
 		t.Fatalf("with caCertificates:\n%s", rep.Text())
