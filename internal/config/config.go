@@ -83,8 +83,9 @@ type Project struct {
 	// RUN step, so the certificates never land in an image.
 	CACertificates []string `yaml:"caCertificates" json:"caCertificates,omitempty"`
 	// CABundle is the certificates CACertificates name, read when the
-	// configuration is loaded (PEM, each once).
-	CABundle string `yaml:"-" json:"-"`
+	// configuration is loaded (PEM, each once); the plan carries it from
+	// the worker to the module.
+	CABundle string `yaml:"-" json:"caBundle,omitempty"`
 	// Setup are shell commands run in every test container before the
 	// dependency step (OS packages a native dependency needs, say).
 	Setup []string `yaml:"setup" json:"setup,omitempty"`

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -365,6 +366,14 @@ func TestCACertificatesReachEveryBuild(t *testing.T) {
 	p, err := Make(context.Background(), fsys, Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The plan reaches the module as JSON, the bundle with it.
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, err := Parse(b); err != nil || q.Project.CABundle == "" || q.Project.CABundle != p.Project.CABundle {
+		t.Errorf("the bundle did not survive the plan's JSON (%v)", err)
 	}
 	api := p.Services[0]
 	for _, want := range []string{"ARG SSL_CERT_FILE\n", "RUN " + CAMounts + " go build\n", "FROM scratch\nARG APT_CONFIG\n"} {
