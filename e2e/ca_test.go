@@ -53,7 +53,7 @@ func TestModuleCACertificates(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(r.fixture, "src/greeter/src/go.sum"), []byte(mirror.goSum), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(r.fixture, "src/greeter/src/word.go"), []byte("package main\n\nimport \""+mod+"\"\n\nvar word = greeting.Word()\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(r.fixture, "src/greeter/src/word.go"), []byte("package main\n\nimport corp \""+mod+"\"\n\nvar word = corp.Word()\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r.commit("greeter needs a module from the corporate mirror")
