@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -56,6 +59,11 @@ func TestModuleCACertificates(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(r.fixture, "src/greeter/src/word.go"), []byte("package main\n\nimport corp \""+mod+"\"\n\nvar word = corp.Word()\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Its final stage runs a step too, which counts the certificates it is
+	// given: the bundle must reach it, and stay out of the image.
+	r.edit("src/greeter/src/Dockerfile", func(s string) string {
+		return strings.Replace(s, "FROM scratch\n", "FROM busybox:1.37\nRUN grep -c 'BEGIN CERTIFICATE' \"$SSL_CERT_FILE\" > /ca-count\n", 1)
+	})
 	r.commit("greeter needs a module from the corporate mirror")
 
 	out, err := r.call("ci", "--service", "greeter")
@@ -101,9 +109,28 @@ func TestModuleCACertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := strings.Split(strings.TrimSpace(ca.PEM), "\n")[1] // a line of the certificate's base64
-	if fsys.Len() == 0 || !bytes.Contains(fsys.Bytes(), []byte("greeter")) || bytes.Contains(fsys.Bytes(), []byte(body)) ||
-		bytes.Contains(fsys.Bytes(), []byte(strings.TrimPrefix(cabundle.BundlePath, "/"))) {
-		t.Errorf("greeter's image (%d bytes of files) holds the CA bundle, or is not the image", fsys.Len())
+	if fsys.Len() == 0 || !bytes.Contains(fsys.Bytes(), []byte("greeter")) || bytes.Contains(fsys.Bytes(), []byte(body)) {
+		t.Errorf("greeter's image (%d bytes of files) holds the CA certificate, or is not the image", fsys.Len())
+	}
+	tr := tar.NewReader(&fsys)
+	count := ""
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if strings.HasPrefix(name, strings.TrimPrefix(path.Dir(cabundle.BundlePath), "/")) {
+			t.Errorf("greeter's image holds %s", name)
+		}
+		if name == "ca-count" {
+			b, _ := io.ReadAll(tr)
+			count = strings.TrimSpace(string(b))
+		}
+	}
+	// The busybox image's own roots, and the corporate one.
+	if n, err := strconv.Atoi(count); err != nil || n < 2 {
+		t.Errorf("the final stage's RUN step saw %q certificates in $SSL_CERT_FILE", count)
 	}
 }
 
