@@ -104,6 +104,15 @@ func TestModuleCACertificates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading greeter's image: %v", err)
 	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cf.Config.Env {
+		if strings.HasPrefix(e, "SSL_CERT_FILE=") || strings.HasPrefix(e, "APT_CONFIG=") {
+			t.Errorf("greeter's image configuration sets %s", e)
+		}
+	}
 	var fsys bytes.Buffer
 	if err := crane.Export(img, &fsys); err != nil {
 		t.Fatal(err)
