@@ -143,3 +143,28 @@ func TestPreflightAfterADeploy(t *testing.T) {
 		t.Errorf("without the registry the entry cannot be found, and the check can fail: %v", p)
 	}
 }
+
+// After a promotion to another registry (promote --to-registry), or after
+// registry.address changed, an environment's manifests name the service's
+// repository on another registry: still the service's entry.
+func TestPreflightAfterAPromotionToAnotherRegistry(t *testing.T) {
+	cfg := preflightConfig(t, map[string]string{"api": "deploy: {kind: manifest, file: api.yaml}\n"})
+	at := func(repo string) string {
+		return "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: " + repo + ":abc@" + preflightDigest + "\n"
+	}
+	dir := gitopsTree(t, map[string]string{
+		"deploy/overlays/dev/api.yaml":  at("registry:5000/slipway/api"),
+		"deploy/overlays/prod/api.yaml": at("prod.example.com/mirror/slipway/api"),
+	})
+	if p := Preflight(dir, cfg, nil, "registry:5000"); len(p) != 0 {
+		t.Errorf("prod, promoted to another registry: %v", p)
+	}
+	// Another repository is not the service's.
+	dir = gitopsTree(t, map[string]string{
+		"deploy/overlays/dev/api.yaml":  at("registry:5000/slipway/api"),
+		"deploy/overlays/prod/api.yaml": at("prod.example.com/slipway/api-gateway"),
+	})
+	if p := Preflight(dir, cfg, nil, "registry:5000"); len(p) != 1 || !strings.Contains(p[0], "prod") {
+		t.Errorf("prod names another repository: %v", p)
+	}
+}

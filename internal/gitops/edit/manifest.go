@@ -15,6 +15,12 @@ type Match struct {
 	// Images selects containers whose image repository (the reference
 	// without tag and digest) is one of these.
 	Images []string
+	// Paths selects, besides Images, containers whose repository is one of
+	// these repository paths on any registry ("shop/orders" matches
+	// ghcr.io/acme/shop/orders and registry.local:5000/shop/orders): the
+	// same service's image after the registry changed, or after a promotion
+	// to another registry.
+	Paths []string
 }
 
 // String renders the match for error messages.
@@ -22,14 +28,38 @@ func (m Match) String() string {
 	if m.Container != "" {
 		return "name=" + m.Container
 	}
-	return "image=" + strings.Join(m.Images, "|")
+	s := "image=" + strings.Join(m.Images, "|")
+	if len(m.Paths) > 0 {
+		s += " or */" + strings.Join(m.Paths, "|*/")
+	}
+	return s
 }
 
 func (m Match) matches(name, image string) bool {
 	if m.Container != "" {
 		return name == m.Container
 	}
-	return slices.Contains(m.Images, ParseImage(image).Name)
+	repo := ParseImage(image).Name
+	if slices.Contains(m.Images, repo) {
+		return true
+	}
+	for _, p := range m.Paths {
+		if p != "" && (repo == p || strings.HasSuffix(repo, "/"+p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// RepositoryPath is a repository without its registry host: "shop/orders"
+// for registry.local:5000/shop/orders, and the repository itself when its
+// first component is no host (no dot or port, not localhost).
+func RepositoryPath(repo string) string {
+	first, rest, ok := strings.Cut(repo, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return rest
+	}
+	return repo
 }
 
 // podSpecPaths lists where each workload kind keeps its pod spec.
