@@ -168,3 +168,27 @@ func TestPreflightAfterAPromotionToAnotherRegistry(t *testing.T) {
 		t.Errorf("prod names another repository: %v", p)
 	}
 }
+
+// With a real registry the prefix defaults to none: the repository path is
+// the service's name alone, and still matches on another registry.
+func TestPreflightWithoutAPrefix(t *testing.T) {
+	fsys := fstest.MapFS{
+		"slipway.yaml":              {Data: []byte("registry: {address: ghcr.io/acme}\nenvironments: [{name: dev, autoDeploy: true}, {name: prod}]\n")},
+		"services/api/Dockerfile":   {Data: []byte("FROM scratch\n")},
+		"services/api/service.yaml": {Data: []byte("deploy: {kind: manifest, file: api.yaml}\n")},
+	}
+	cfg, err := config.LoadFS(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(repo string) string {
+		return "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: " + repo + ":abc@" + preflightDigest + "\n"
+	}
+	dir := gitopsTree(t, map[string]string{
+		"deploy/overlays/dev/api.yaml":  at("ghcr.io/acme/api"),
+		"deploy/overlays/prod/api.yaml": at("prod.example.com/api"),
+	})
+	if p := Preflight(dir, cfg, nil, "ghcr.io/acme"); len(p) != 0 {
+		t.Errorf("prod, promoted to another registry: %v", p)
+	}
+}

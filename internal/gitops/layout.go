@@ -368,11 +368,9 @@ func (r Resolved) apply(src []byte, img edit.Image) (edit.Result, error) {
 			m.Images = []string{r.Image}
 			if img.Name != "" && img.Name != r.Image {
 				m.Images = append(m.Images, img.Name)
-				// The same repository on another registry is the same
-				// service's image.
-				if path := edit.RepositoryPath(img.Name); path != img.Name && path != r.Image {
-					m.Paths = []string{path}
-				}
+				// The service's image on another registry (or under
+				// another namespace) is still the service's.
+				m.Paths = []string{path.Base(img.Name)}
 			}
 		}
 		return edit.Manifest(src, m, img)

@@ -210,22 +210,11 @@ func TestParseImage(t *testing.T) {
 	}
 }
 
-func TestRepositoryPath(t *testing.T) {
-	for in, want := range map[string]string{
-		"registry.local:5000/shop/orders": "shop/orders",
-		"ghcr.io/acme/orders":             "acme/orders",
-		"localhost/orders":                "orders",
-		"acme/orders":                     "acme/orders", // Docker Hub: no host
-		"orders":                          "orders",
-	} {
-		if got := RepositoryPath(in); got != want {
-			t.Errorf("RepositoryPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-	m := Match{Images: []string{"orders"}, Paths: []string{"shop/orders"}}
+func TestMatchByPath(t *testing.T) {
+	m := Match{Images: []string{"registry:5000/shop/orders"}, Paths: []string{"orders"}}
 	for image, want := range map[string]bool{
-		"orders:1": true, "prod.example.com/shop/orders@sha256:1": true, "shop/orders": true,
-		"prod.example.com/shop/orders-worker": false, "prod.example.com/myshop/orders": false,
+		"orders:1": true, "prod.example.com/shop/orders@sha256:1": true, "ghcr.io/acme/orders": true,
+		"prod.example.com/shop/orders-worker": false, "prod.example.com/myorders": false,
 	} {
 		if got := m.matches("c", image); got != want {
 			t.Errorf("%s matches %v, want %v", image, got, want)

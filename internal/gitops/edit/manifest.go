@@ -16,10 +16,11 @@ type Match struct {
 	// without tag and digest) is one of these.
 	Images []string
 	// Paths selects, besides Images, containers whose repository is one of
-	// these repository paths on any registry ("shop/orders" matches
-	// ghcr.io/acme/shop/orders and registry.local:5000/shop/orders): the
-	// same service's image after the registry changed, or after a promotion
-	// to another registry.
+	// these paths or ends with "/" and one of them, on any registry
+	// ("orders" matches ghcr.io/acme/shop/orders and
+	// registry.local:5000/orders, not …/orders-worker): the same service's
+	// image after the registry changed, or after a promotion to another
+	// registry.
 	Paths []string
 }
 
@@ -49,17 +50,6 @@ func (m Match) matches(name, image string) bool {
 		}
 	}
 	return false
-}
-
-// RepositoryPath is a repository without its registry host: "shop/orders"
-// for registry.local:5000/shop/orders, and the repository itself when its
-// first component is no host (no dot or port, not localhost).
-func RepositoryPath(repo string) string {
-	first, rest, ok := strings.Cut(repo, "/")
-	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		return rest
-	}
-	return repo
 }
 
 // podSpecPaths lists where each workload kind keeps its pod spec.
