@@ -30,7 +30,8 @@ var Statuses = []string{Passed, Failed, NotConfigured, Skipped}
 // Counts are the numbers of tests a runner reported.
 type Counts struct {
 	// Runner is the runner whose summary was read: "go test",
-	// "unittest", "pytest" or "node --test".
+	// "unittest", "pytest", "cargo test", "maven surefire", "gradle",
+	// "dotnet test" or "node --test".
 	Runner string `json:"runner"`
 	// Passed, Failed and Skipped count tests (Go: test functions and
 	// subtests; unittest and pytest: errors count as failures; node:
@@ -58,7 +59,8 @@ var (
 // Count reads the test counts from a runner's output: go test (with -v, the
 // --- PASS/FAIL/SKIP lines; without, only "no test files" is countable),
 // Python's unittest ("Ran N tests" and the OK/FAILED line), pytest's
-// summary line, and node --test (the TAP "# pass N" or spec "ℹ pass N"
+// summary line, cargo test, Maven Surefire, Gradle and dotnet test
+// (runners.go), and node --test (the TAP "# pass N" or spec "ℹ pass N"
 // summary). ok is false when the output says nothing countable.
 func Count(output string) (c Counts, ok bool) {
 	lines := strings.Split(strings.ReplaceAll(output, "\r\n", "\n"), "\n")
@@ -70,6 +72,11 @@ func Count(output string) (c Counts, ok bool) {
 	}
 	if c, ok := countPytest(lines); ok {
 		return c, true
+	}
+	for _, count := range []func([]string) (Counts, bool){countCargo, countSurefire, countGradle, countDotnet} {
+		if c, ok := count(lines); ok {
+			return c, true
+		}
 	}
 	return countNode(lines)
 }

@@ -15,11 +15,18 @@ var patterns = []*regexp.Regexp{
 	regexp.MustCompile(`^\s*not ok \d+ - (.+?)(?:\s+#.*)?$`), // node --test (TAP)
 	regexp.MustCompile(`^\s*✖ (.+?) \(\d+(?:\.\d+)?m?s\)$`),  // node --test spec reporter
 	regexp.MustCompile(`^FAIL\s+(\S+)\s+\d+(?:\.\d+)?s$`),    // go test package line
+	regexp.MustCompile(`^test (\S+) \.\.\. FAILED$`),         // cargo test
+	// Maven Surefire 3 ("Class.method  Time elapsed … <<< FAILURE!") and 2
+	// ("method(Class)  Time elapsed …").
+	regexp.MustCompile(`^\[ERROR\] (\S+(?:\([^)]*\))?)\s+Time elapsed: .*<<< (?:FAILURE|ERROR)!`),
+	regexp.MustCompile(`^(\S.*? > .+?) FAILED$`),       // gradle
+	regexp.MustCompile(`^\s*Failed (\S+) \[[^\]]*\]$`), // dotnet test
 }
 
 // Failures returns the names of the failed tests found in output, in order,
-// without duplicates. It understands go test, Python unittest and pytest, and
-// node --test (TAP and spec reporters).
+// without duplicates. It understands go test, Python unittest and pytest,
+// node --test (TAP and spec reporters), cargo test, Maven Surefire, Gradle
+// and dotnet test.
 func Failures(output string) []string {
 	var out []string
 	seen := map[string]bool{}
