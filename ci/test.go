@@ -110,6 +110,9 @@ var languageCaches = map[string][][2]string{
 	"go":     {{"/go/pkg/mod", "slipway-go-mod"}, {"/root/.cache/go-build", "slipway-go-build"}},
 	"python": {{"/root/.cache/pip", "slipway-pip"}},
 	"node":   {{"/root/.npm", "slipway-npm"}},
+	"rust":   {{"/usr/local/cargo/registry", "slipway-cargo-registry"}, {"/usr/local/cargo/git", "slipway-cargo-git"}},
+	"java":   {{"/root/.m2", "slipway-maven"}, {"/root/.gradle/caches", "slipway-gradle"}},
+	"dotnet": {{"/root/.nuget/packages", "slipway-nuget"}},
 }
 
 // Commands run before the tests when the service declares dependencies of
@@ -118,6 +121,8 @@ var languageSetup = map[string]string{
 	"go":     "go mod download",
 	"python": "if [ -f requirements.txt ]; then pip install --no-input -r requirements.txt; fi",
 	"node":   "if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; fi",
+	"rust":   "if [ -f Cargo.lock ]; then cargo fetch --locked; else cargo fetch; fi",
+	"dotnet": "dotnet restore",
 }
 
 // testBase is the container tests run in: the service's test image, its

@@ -82,14 +82,14 @@ func (p *Project) applyDefaults() {
 
 // Default images by language, overridable per service (test.image). They
 // are ordinary Docker Hub names so that a laptop with Docker pulls them as
-// they are; the offline harness mirrors the Go, Python and Node ones.
+// they are; the offline harness mirrors the Go, Python, Node and Rust ones.
 var DefaultTestImages = map[string]string{
 	"go":     "golang:1.26-alpine",
 	"python": "python:3.11-slim-bookworm",
 	"node":   "node:18-bookworm-slim",
 	"java":   "maven:3.9-eclipse-temurin-21",
 	"dotnet": "mcr.microsoft.com/dotnet/sdk:8.0",
-	"rust":   "rust:1.83-slim-bookworm",
+	"rust":   "rust:1-slim-bookworm", // the newest Rust 1.x
 }
 
 // DefaultUnitCommands run a language's conventional test runner (Python's
@@ -98,7 +98,7 @@ var DefaultUnitCommands = map[string]string{
 	"go":     "go test ./...",
 	"python": "python3 -m unittest discover -s tests -v",
 	"node":   "node --test",
-	"java":   "mvn -B -q test",
+	"java":   "mvn -B --no-transfer-progress test",
 	"dotnet": "dotnet test",
 	"rust":   "cargo test --locked",
 }
@@ -132,6 +132,12 @@ func (s *Service) unitDefault(fsys fs.FS) string {
 				return "./gradlew test --no-daemon"
 			}
 			return "gradle test --no-daemon"
+		}
+	case "rust":
+		// --locked only where there is a lock file to hold to (libraries
+		// often commit none).
+		if !has("Cargo.lock") {
+			return "cargo test"
 		}
 	}
 	return DefaultUnitCommands[s.Language]

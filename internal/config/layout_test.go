@@ -128,7 +128,8 @@ func TestTestDefaultsByLayout(t *testing.T) {
 		"src/mvn/Dockerfile": df, "src/mvn/pom.xml": file("<project/>\n"),
 		"src/gradle/Dockerfile": df, "src/gradle/build.gradle.kts": file(""), "src/gradle/gradlew": file(""),
 		"src/cs/Dockerfile": df, "src/cs/cart.csproj": file("<Project/>\n"),
-		"src/rs/Dockerfile": df, "src/rs/Cargo.toml": file("[package]\n"),
+		"src/rs/Dockerfile": df, "src/rs/Cargo.toml": file("[package]\n"), "src/rs/Cargo.lock": file("version = 3\n"),
+		"src/rslib/Dockerfile": df, "src/rslib/Cargo.toml": file("[package]\n"),
 		"src/pyt/Dockerfile": df, "src/pyt/requirements.txt": file("flask\npytest==8.0\n"),
 		"src/pyu/Dockerfile": df, "src/pyu/pyproject.toml": file("[project]\n"), "src/pyu/tests/test_a.py": file(""),
 		"src/pyn/Dockerfile": df, "src/pyn/requirements.txt": file("flask\n"),
@@ -140,10 +141,11 @@ func TestTestDefaultsByLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string][3]string{
-		"mvn":    {"java", "maven:3.9-eclipse-temurin-21", "mvn -B -q test"},
+		"mvn":    {"java", "maven:3.9-eclipse-temurin-21", "mvn -B --no-transfer-progress test"},
 		"gradle": {"java", "gradle:8.10-jdk21", "./gradlew test --no-daemon"},
 		"cs":     {"dotnet", "mcr.microsoft.com/dotnet/sdk:8.0", "dotnet test"},
-		"rs":     {"rust", "rust:1.83-slim-bookworm", "cargo test --locked"},
+		"rs":     {"rust", "rust:1-slim-bookworm", "cargo test --locked"},
+		"rslib":  {"rust", "rust:1-slim-bookworm", "cargo test"}, // no lock file to hold to
 		"pyt":    {"python", "python:3.11-slim-bookworm", "python3 -m pytest -v"},
 		"pyu":    {"python", "python:3.11-slim-bookworm", "python3 -m unittest discover -s tests -v"},
 		"pyn":    {"python", "python:3.11-slim-bookworm", ""},
