@@ -29,6 +29,8 @@ import (
 //     service;
 //   - the manifests sit beside the code: raw Deployments in one directory
 //     and a Helm chart with a values block per service;
+//   - ledger, in Rust, is tested by cargo test in the default Rust image
+//     with nothing configured but its deployment;
 //   - slipway.yaml's env and setup reach every test and build.
 //
 // A new file at the root then rebuilds exactly the service whose build
@@ -50,7 +52,7 @@ func TestModuleLayouts(t *testing.T) {
 	r.moduleArgs = []string{"--build-secrets", "file://" + secrets}
 
 	out = r.mustCall("services")
-	for _, want := range []string{"cart", "greeter", "pricing", "static", "not a service: src/protos (no Dockerfile and no service.yaml)"} {
+	for _, want := range []string{"cart", "greeter", "ledger", "pricing", "static", "not a service: src/protos (no Dockerfile and no service.yaml)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("services does not say %q:\n%s", want, tail(out, 30))
 		}
@@ -59,10 +61,10 @@ func TestModuleLayouts(t *testing.T) {
 	r.mustCall("ci")
 	rep := r.lastReport()
 	got := byName(rep)
-	if rep.Count(report.Built) != 4 || !rep.OK() {
+	if rep.Count(report.Built) != 5 || !rep.OK() {
 		t.Fatalf("first run:\n%s", rep.Text())
 	}
-	for _, s := range []string{"greeter", "pricing", "static"} {
+	for _, s := range []string{"greeter", "ledger", "pricing", "static"} {
 		if got[s].UnitTests != "passed" || got[s].Smoke != "passed" {
 			t.Errorf("%s: unit tests %q, smoke %q", s, got[s].UnitTests, got[s].Smoke)
 		}
@@ -88,7 +90,7 @@ func TestModuleLayouts(t *testing.T) {
 		t.Errorf("cart: unit tests %q, smoke %q", c.UnitTests, c.Smoke)
 	}
 	dev := layoutManifests(r)
-	for _, s := range []string{"cart", "greeter", "pricing", "static"} {
+	for _, s := range []string{"cart", "greeter", "ledger", "pricing", "static"} {
 		if !strings.Contains(dev, got[s].Digest) {
 			t.Errorf("dev does not run %s at %s:\n%s", s, got[s].Digest, dev)
 		}
@@ -104,7 +106,7 @@ func TestModuleLayouts(t *testing.T) {
 	rep = r.lastReport()
 	again := byName(rep)
 	if again["pricing"].Status != report.Built || again["greeter"].Status != report.Reused || again["greeter"].Digest != got["greeter"].Digest ||
-		again["static"].Status != report.Reused || again["cart"].Status != report.Reused {
+		again["static"].Status != report.Reused || again["cart"].Status != report.Reused || again["ledger"].Status != report.Reused {
 		t.Errorf("after a new file at the root:\n%s", rep.Text())
 	}
 
@@ -117,7 +119,10 @@ func TestModuleLayouts(t *testing.T) {
 		return strings.Replace(s, "RUN go build", "RUN echo pricing-broken-on-purpose $((40+2)) && exit 3\nRUN go build", 1)
 	})
 	r.edit("src/static/site/index.html", func(s string) string { return strings.Replace(s, "hello", "goodbye", 1) })
-	r.commit("greeter needs a module that does not exist; pricing's build fails; static's page fails its check")
+	r.edit("src/ledger/src/main.rs", func(s string) string {
+		return strings.Replace(s, `assert_eq!(format_cents(12345), "123.45");`, `assert_eq!(format_cents(12345), "123.46");`, 1)
+	})
+	r.commit("greeter needs a module that does not exist; pricing's build fails; static's page fails its check; a ledger test fails")
 	if out, err := r.call("ci"); err == nil {
 		t.Fatalf("ci passed:\n%s", tail(out, 30))
 	}
@@ -133,6 +138,11 @@ func TestModuleLayouts(t *testing.T) {
 		// What the step printed, which the engine's error does not hold.
 		!strings.Contains(p.Error, "pricing-broken-on-purpose 42") || !strings.Contains(p.Error, "(exit status 3)") {
 		t.Errorf("pricing: stage %s: %s", p.Stage, p.Error)
+	}
+	// cargo test's output names the failed test.
+	if l := failed["ledger"]; l.Status != report.Failed || l.Stage != "test" || l.UnitTests != "failed" ||
+		!strings.Contains(l.Error, "unit tests failed (exit 101): tests::formats_cents") {
+		t.Errorf("ledger: stage %s, unit tests %s: %s", l.Stage, l.UnitTests, l.Error)
 	}
 	if s := failed["static"]; s.Status != report.Failed || s.Stage != "test" || s.UnitTests != "failed" ||
 		!strings.Contains(s.Error, `unit tests failed: the Dockerfile stage "test" of src/static/Dockerfile`) ||

@@ -71,6 +71,7 @@ func Catalog() []Recipe {
 		{Names: []string{"debian:bookworm-slim"}, Build: (*Builder).debianImage},
 		{Names: []string{"python:3.11-slim-bookworm"}, Build: (*Builder).pythonImage},
 		{Names: []string{"node:18-bookworm-slim"}, Build: (*Builder).nodeImage},
+		{Names: []string{"rust:1-slim-bookworm"}, Build: (*Builder).rustImage},
 		{Names: []string{"postgres:15-bookworm"}, Build: (*Builder).postgresImage},
 		{Names: []string{"redis:7.0-bookworm"}, Build: (*Builder).redisImage},
 		{Names: []string{"docker/dockerfile:1"}, Build: (*Builder).dockerfileFrontendImage},
@@ -217,6 +218,24 @@ func (b *Builder) nodeImage(ctx context.Context) (v1.Image, error) {
 		Env:    []string{"PATH=" + defaultPath, "LANG=C.UTF-8"},
 		Cmd:    []string{"node"},
 		Labels: map[string]string{LabelDesc: "Debian " + Suite + " slim with Debian's nodejs (18) and npm"},
+	})
+}
+
+func (b *Builder) rustImage(ctx context.Context) (v1.Image, error) {
+	layers, err := b.debianDerived(ctx, Derived{
+		Name:     "rust",
+		Packages: []string{"rustc", "cargo", "ca-certificates"},
+		// Like the Docker Hub image: CARGO_HOME under /usr/local/cargo.
+		Post: `mkdir -p /usr/local/cargo/bin /usr/local/cargo/registry
+rustc --version >/usr/local/share/rust-version`,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return assemble(layers, v1.Config{
+		Env:    []string{"PATH=/usr/local/cargo/bin:" + defaultPath, "LANG=C.UTF-8", "CARGO_HOME=/usr/local/cargo"},
+		Cmd:    []string{"bash"},
+		Labels: map[string]string{LabelDesc: "Debian " + Suite + " slim with Debian's rustc (1.63) and cargo, for rust:1-slim-bookworm"},
 	})
 }
 
