@@ -75,6 +75,11 @@ func (m *Slipway) Ci(
 		if err := p.DirtyError(); err != nil {
 			return "", err
 		}
+		if !skipDeploy && len(p.AutoDeployEnvironments()) > 0 {
+			if err := m.refuseThrowawayInCI(p, "ci (it deploys to "+strings.Join(p.AutoDeployEnvironments(), ", ")+")"); err != nil {
+				return "", err
+			}
+		}
 	}
 	rep := &report.Report{Kind: report.CI, Project: p.Project.Name, Commit: p.Commit, Branch: p.Branch, Registry: p.Registry, Started: start, DryRun: dryRun}
 	if shard != "" {
@@ -86,7 +91,7 @@ func (m *Slipway) Ci(
 	case reg.embedded():
 		rep.Notes = append(rep.Notes, "images went to the embedded registry (no --registry given); expose it with `dagger call embedded-registry up --ports 5000:5000`")
 	}
-	if !skipDeploy && !dryRun && m.GitopsRepo == "" && p.Project.GitOps.Repo == "" {
+	if !skipDeploy && !dryRun && m.throwaway(p) {
 		rep.Notes = append(rep.Notes, "deployments went to the throwaway GitOps repository (no --gitops-repo given, no gitops.repo in slipway.yaml); see it with `dagger call gitops export --path ./gitops`")
 	}
 	switch {
@@ -107,10 +112,8 @@ func (m *Slipway) Ci(
 	// of the run decides on the same one. The GitOps repository must also
 	// be able to take what this run deploys, before anything is built.
 	var preflight []string
-	for _, e := range p.Project.Environments {
-		if e.AutoDeploy && !skipDeploy {
-			preflight = append(preflight, e.Name)
-		}
+	if !skipDeploy {
+		preflight = p.AutoDeployEnvironments()
 	}
 	rs := runState{force: force}
 	if rs.state, err = mm.stateSnapshot(ctx, reg, p, preflight); err != nil {

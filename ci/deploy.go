@@ -27,6 +27,24 @@ func throwawayVolume(p *plan.Plan) string {
 	return name
 }
 
+// throwaway reports whether GitOps writes go to the throwaway repository
+// (no --gitops-repo, no gitops.repo).
+func (m *Slipway) throwaway(p *plan.Plan) bool {
+	return m.GitopsRepo == "" && p.Project.GitOps.Repo == ""
+}
+
+// refuseThrowawayInCI fails, before anything runs, a call in CI that would
+// write into the throwaway GitOps repository: no cluster reads it, so the
+// run would be green and have deployed nothing anywhere.
+func (m *Slipway) refuseThrowawayInCI(p *plan.Plan, what string) error {
+	if !m.InCI || m.GitopsThrowaway || !m.throwaway(p) {
+		return nil
+	}
+	return fmt.Errorf("%s would write into the throwaway GitOps repository, which no cluster reads, and this run is in CI (--in-ci): "+
+		"set gitops.repo in %s (or pass --gitops-repo, with --gitops-token or --gitops-ssh-key), or pass --gitops-throwaway to write there anyway",
+		what, "slipway.yaml")
+}
+
 // gitopsWorker is the worker with the GitOps repository wired in: the real
 // one (credentials as secrets) or the throwaway one in a cache volume.
 func (m *Slipway) gitopsWorker(reg *registryTarget, p *plan.Plan) (*dagger.Container, []string) {
@@ -85,6 +103,11 @@ func (m *Slipway) Deploy(
 	reg, p, err := m.resolve(ctx, planOpts{services: service})
 	if err != nil {
 		return "", err
+	}
+	if !dryRun {
+		if err := m.refuseThrowawayInCI(p, "deploy --env "+env); err != nil {
+			return "", err
+		}
 	}
 	var changes []wire.Change
 	for _, s := range p.Services {

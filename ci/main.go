@@ -77,6 +77,13 @@ type Slipway struct {
 	WorkerFromSource bool
 	// +private
 	BuildSecrets *dagger.Secret
+
+	// The caller runs in CI: the throwaway GitOps repository is refused
+	// unless GitopsThrowaway.
+	// +private
+	InCI bool
+	// +private
+	GitopsThrowaway bool
 }
 
 func New(
@@ -176,6 +183,18 @@ func New(
 	// never reach an image layer, the configuration or the report.
 	// +optional
 	buildSecrets *dagger.Secret,
+	// Running in CI: ci, deploy, promote, rollback, pin, unpin and reject
+	// then refuse to write into the throwaway GitOps repository (which no
+	// cluster reads: a green run that deployed nothing) unless
+	// --gitops-throwaway is given. Functions cannot read the caller's
+	// environment: pass --in-ci=${CI:-false} (GitHub Actions and most CI
+	// systems set CI=true).
+	// +optional
+	inCi bool,
+	// Write into the throwaway GitOps repository even with --in-ci (a CI
+	// job that only tries the pipeline out).
+	// +optional
+	gitopsThrowaway bool,
 ) *Slipway {
 	return &Slipway{
 		Source:           source,
@@ -201,5 +220,7 @@ func New(
 		WorkerImageRef:   workerImage,
 		WorkerFromSource: workerFromSource,
 		BuildSecrets:     buildSecrets,
+		InCI:             inCi,
+		GitopsThrowaway:  gitopsThrowaway,
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
@@ -36,6 +37,13 @@ func (m *Slipway) release(ctx context.Context, v releaseVerb) (string, error) {
 	reg, p, err := m.resolve(ctx, planOpts{})
 	if err != nil {
 		return "", err
+	}
+	// What writes (or, for prune, deletes images no environment of the
+	// throwaway repository names) is refused in CI; dry runs are not.
+	if writes := v.kind == report.Prune && slices.Contains(v.args, "--apply") || v.kind != report.Prune && !slices.Contains(v.args, "--dry-run"); writes {
+		if err := m.refuseThrowawayInCI(p, string(v.kind)); err != nil {
+			return "", err
+		}
 	}
 	c, gargs := m.gitopsWorker(reg, p)
 	if v.publicKey != nil {

@@ -71,3 +71,24 @@ func TestLastLines(t *testing.T) {
 		t.Errorf("short output: %q", got)
 	}
 }
+
+func TestThrowawayIsRefusedInCI(t *testing.T) {
+	p := &plan.Plan{}
+	if err := (&Slipway{}).refuseThrowawayInCI(p, "ci"); err != nil {
+		t.Errorf("on a laptop: %v", err)
+	}
+	err := (&Slipway{InCI: true}).refuseThrowawayInCI(p, "ci")
+	if err == nil || !strings.Contains(err.Error(), "set gitops.repo in slipway.yaml") || !strings.Contains(err.Error(), "--gitops-throwaway") {
+		t.Errorf("in CI: %v", err)
+	}
+	if err := (&Slipway{InCI: true, GitopsThrowaway: true}).refuseThrowawayInCI(p, "ci"); err != nil {
+		t.Errorf("in CI, asked for: %v", err)
+	}
+	if err := (&Slipway{InCI: true, GitopsRepo: "https://git.example.com/acme/gitops.git"}).refuseThrowawayInCI(p, "ci"); err != nil {
+		t.Errorf("in CI with a GitOps repository: %v", err)
+	}
+	p.Project.GitOps.Repo = "git@git.example.com:acme/gitops.git"
+	if err := (&Slipway{InCI: true}).refuseThrowawayInCI(p, "ci"); err != nil {
+		t.Errorf("in CI with gitops.repo: %v", err)
+	}
+}

@@ -408,6 +408,18 @@ const InputDigestLabel = "dev.slipway.input-digest"
 // JSON renders the plan.
 func (p *Plan) JSON() ([]byte, error) { return json.MarshalIndent(p, "", "  ") }
 
+// AutoDeployEnvironments are the environments ci deploys every green
+// build to, in promotion order.
+func (p *Plan) AutoDeployEnvironments() []string {
+	var out []string
+	for _, e := range p.Project.Environments {
+		if e.AutoDeploy {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
 // Parse reads a plan rendered by JSON.
 func Parse(b []byte) (*Plan, error) {
 	var p Plan
