@@ -160,7 +160,7 @@ func (m *Slipway) Ci(
 				continue
 			}
 			progress("gitops %s: writing %s", env.Name, strings.Join(names, ", "))
-			d, err := mm.deploy(ctx, reg, p, env.Name, changes, dryRun)
+			d, err := mm.deploy(ctx, reg, p, env.Name, changes, dryRun, len(service) == 0)
 			if err != nil {
 				d = &report.Deployment{Environment: env.Name, Services: names, Error: err.Error()}
 			}

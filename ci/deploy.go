@@ -68,7 +68,9 @@ func (m *Slipway) gitopsWorker(reg *registryTarget, p *plan.Plan) (*dagger.Conta
 
 // deploy writes images into one environment: one commit (or pull request),
 // none when nothing changes.
-func (m *Slipway) deploy(ctx context.Context, reg *registryTarget, p *plan.Plan, env string, changes []wire.Change, dryRun bool) (*report.Deployment, error) {
+// complete: changes are every service the environment deploys (no
+// --service filter).
+func (m *Slipway) deploy(ctx context.Context, reg *registryTarget, p *plan.Plan, env string, changes []wire.Change, dryRun, complete bool) (*report.Deployment, error) {
 	c, args := m.gitopsWorker(reg, p)
 	b, err := json.Marshal(changes)
 	if err != nil {
@@ -79,6 +81,12 @@ func (m *Slipway) deploy(ctx context.Context, reg *registryTarget, p *plan.Plan,
 	args = append(args, reg.insecureArgs()...)
 	if dryRun {
 		args = append(args, "--dry-run")
+	}
+	if m.SourceURL != "" {
+		args = append(args, "--source-url", m.SourceURL)
+	}
+	if complete {
+		args = append(args, "--complete")
 	}
 	d, _, err := runWorker(ctx, fresh(c.WithNewFile(wire.ChangesFile, string(b))), args, exitFails, decodeJSON[report.Deployment])
 	return d, err
@@ -118,7 +126,7 @@ func (m *Slipway) Deploy(
 	if len(changes) == 0 {
 		return "", fmt.Errorf("no service is deployed to %q (check deploy.environments in the services' service.yaml)", env)
 	}
-	d, err := m.deploy(ctx, reg, p, env, changes, dryRun)
+	d, err := m.deploy(ctx, reg, p, env, changes, dryRun, len(service) == 0)
 	rep := &report.Report{Kind: report.Deploy, Project: p.Project.Name, Commit: p.Commit, DryRun: dryRun}
 	if err != nil {
 		rep.Error = err.Error()

@@ -7,12 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
 	"github.com/slipwayci/slipway/internal/gitops"
-	"github.com/slipwayci/slipway/internal/gitops/github"
+	"github.com/slipwayci/slipway/internal/gitops/forge"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/wire"
@@ -67,6 +68,9 @@ func (g gitopsFlags) open(ctx context.Context, stderr io.Writer) (*config.Config
 		if created {
 			fmt.Fprintf(stderr, "gitops: created the throwaway repository from %s/\n", gc.Path)
 		}
+		// No forge hosts it: a pull-request environment's branch is pushed
+		// there, and no pull request is opened.
+		opts = append(opts, gitops.WithPullRequests(gitops.BranchOnly{}))
 		return cfg, *g.throwaway, opts, nil
 	}
 	url := *g.repo
@@ -99,25 +103,41 @@ func (g gitopsFlags) open(ctx context.Context, stderr io.Writer) (*config.Config
 	case token != "":
 		opts = append(opts, gitops.WithAuth(gitops.TokenAuth(token)))
 	}
-	for _, e := range cfg.Project.Environments {
-		if e.Mode != "pull-request" {
-			continue
-		}
-		if token == "" {
-			return nil, "", nil, fmt.Errorf("environment %s uses pull requests (slipway.yaml: mode) and needs --gitops-token", e.Name)
-		}
-		name, err := github.RepositoryFromURL(url)
+	// The forge's API (pull requests) is reached with the token; git itself
+	// with the SSH key or the token. Without a token, only writes to a
+	// pull-request environment fail, naming the flag
+	// (gitops.ErrNoPullRequests).
+	if token != "" && slices.ContainsFunc(cfg.Project.Environments, func(e config.Environment) bool { return e.Mode == "pull-request" }) {
+		client, err := forgeClient(gc, url, token)
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("pull requests: %w", err)
 		}
-		gh, err := github.New(name, token, github.WithBaseURL(gc.GitHubAPI))
-		if err != nil {
-			return nil, "", nil, err
-		}
-		opts = append(opts, gitops.WithPullRequests(gh))
-		break
+		opts = append(opts, gitops.WithPullRequests(client))
 	}
 	return cfg, url, opts, nil
+}
+
+// forgeClient is the pull-request client of the GitOps repository's forge
+// (gitops.forge): GitHub at gitops.githubAPI, or Gitea at gitops.forgeAPI
+// (default https://<host>/api/v1).
+func forgeClient(gc *config.GitOps, url, token string) (*forge.Client, error) {
+	kind, err := forge.ParseKind(gc.Forge)
+	if err != nil {
+		return nil, err
+	}
+	name, err := forge.RepositoryFromURL(url)
+	if err != nil {
+		return nil, err
+	}
+	api := gc.GitHubAPI
+	if kind == forge.Gitea {
+		if api = gc.ForgeAPI; api == "" {
+			if api, err = forge.APIBase(kind, url); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return forge.New(kind, name, token, forge.WithBaseURL(api))
 }
 
 func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -127,6 +147,8 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	changesFile := fs.String("changes", "", `JSON file: [{"service","repository","digest"|"tag"}] (required)`)
 	commit := fs.String("commit", "", "source commit the images were built from (required)")
 	dryRun := fs.Bool("dry-run", false, "print the diff, write nothing")
+	sourceURL := fs.String("source-url", "", "the source repository's web address, for links in pull requests")
+	complete := fs.Bool("complete", false, "the changes are every service the environment deploys (a pull request left with nothing to do is closed)")
 	out := fs.String("out", "", "write the JSON result here instead of stdout")
 	var insecure listFlag
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
@@ -160,16 +182,22 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, err := deploy.Run(ctx, deploy.Options{Config: cfg, Environment: *env, Changes: changes, SourceCommit: *commit, DryRun: *dryRun,
+	res, err := deploy.Run(ctx, deploy.Options{Config: cfg, Environment: *env, Changes: changes, SourceCommit: *commit, SourceURL: *sourceURL, Complete: *complete, DryRun: *dryRun,
 		Registry: reg, Verifier: verifier, RepoURL: url, GitOptions: gopts})
 	if err != nil {
 		return err
 	}
 	switch {
+	case !res.Changed && res.PullRequestState == "closed":
+		fmt.Fprintf(stderr, "gitops %s: already up to date, closed its pull request %s\n", *env, res.PullRequest)
 	case !res.Changed:
 		fmt.Fprintf(stderr, "gitops %s: already up to date, no commit\n", *env)
 	case *dryRun:
 		fmt.Fprintf(stderr, "gitops %s: would change (dry run)\n", *env)
+	case res.PullRequestState == "branch only":
+		fmt.Fprintf(stderr, "gitops %s: branch %s pushed (no pull request: the repository has no forge)\n", *env, res.Branch)
+	case res.PullRequest != "":
+		fmt.Fprintf(stderr, "gitops %s: pull request %s (branch %s, commit %s)\n", *env, res.PullRequest, res.Branch, res.Commit)
 	default:
 		fmt.Fprintf(stderr, "gitops %s: commit %s\n", *env, res.Commit)
 	}

@@ -255,6 +255,16 @@ type GitOps struct {
 	// GitHubAPI is the REST API base URL used to open pull requests
 	// (default https://api.github.com; set it for GitHub Enterprise).
 	GitHubAPI string `yaml:"githubAPI" json:"githubAPI"`
+	// Forge is what hosts the repository, for pull requests: github
+	// (default) or gitea (Gitea and Forgejo).
+	Forge string `yaml:"forge" json:"forge,omitempty"`
+	// ForgeAPI is a Gitea's REST API base URL (default
+	// https://<host of repo>/api/v1); for GitHub, githubAPI.
+	ForgeAPI string `yaml:"forgeAPI" json:"forgeAPI,omitempty"`
+	// PullRequestBranch is the branch each pull-request environment's one
+	// pull request comes from; {env} is the environment (default
+	// slipway/{env}).
+	PullRequestBranch string `yaml:"pullRequestBranch" json:"pullRequestBranch,omitempty"`
 }
 
 // Scan configures vulnerability scanning.

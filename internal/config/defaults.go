@@ -72,6 +72,9 @@ func (p *Project) applyDefaults() {
 	if g.GitHubAPI == "" {
 		g.GitHubAPI = "https://api.github.com"
 	}
+	if g.PullRequestBranch == "" {
+		g.PullRequestBranch = "slipway/{env}"
+	}
 	if p.Scan.Scanner == "" {
 		p.Scan.Scanner = "osv-scanner"
 	}

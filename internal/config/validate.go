@@ -111,6 +111,17 @@ func (p *Project) validate(c collector) {
 		c.add("gitops.overlay", "%q has no {env}, so environments %s would write the same files: use {env} in it, or give each environment its own directory (environments[].directory)",
 			p.GitOps.Overlay, strings.Join(sharing, ", "))
 	}
+	if f := strings.ToLower(p.GitOps.Forge); f != "" && f != "github" && f != "gitea" && f != "forgejo" {
+		c.add("gitops.forge", "%q: want github or gitea (Forgejo speaks Gitea's API)", p.GitOps.Forge)
+	}
+	if a := p.GitOps.ForgeAPI; a != "" && !strings.HasPrefix(a, "https://") && !strings.HasPrefix(a, "http://") {
+		c.add("gitops.forgeAPI", "%q is not an http(s) URL such as https://gitea.example.com/api/v1", a)
+	}
+	if b := p.GitOps.PullRequestBranch; !strings.Contains(b, "{env}") {
+		c.add("gitops.pullRequestBranch", "%q has no {env}: every environment needs a branch of its own", b)
+	} else if strings.ContainsAny(b, " ~^:?*[\\") || strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") || strings.Contains(b, "..") {
+		c.add("gitops.pullRequestBranch", "%q is not a valid branch name pattern", b)
+	}
 	if r := p.GitOps.Repo; r != "" && !(strings.HasPrefix(r, "https://") || strings.HasPrefix(r, "http://") || strings.HasPrefix(r, "ssh://") || strings.HasPrefix(r, "file://") || strings.Contains(r, "@")) {
 		c.add("gitops.repo", "%q is not a git URL (https://…, ssh://…, git@host:path or file://…)", r)
 	}

@@ -39,8 +39,11 @@ type Options struct {
 	// Changes to write.
 	Changes []Change
 	// SourceCommit the images were built from (commit message, image tag,
-	// pull-request branch).
+	// pull request).
 	SourceCommit string
+	// SourceURL is the source repository's web address, for links to the
+	// source commit in pull requests (optional).
+	SourceURL string
 	// DryRun computes the diff and writes nothing.
 	DryRun bool
 	// Registry checks that every digest exists (and resolves tags).
@@ -67,6 +70,9 @@ type Options struct {
 	EditState func(*state.State) error
 	// Note is a paragraph added to the commit message and pull request.
 	Note string
+	// Complete says Changes are every service the environment deploys
+	// (gitops.Request.Complete).
+	Complete bool
 }
 
 // HeldPolicy is what Run does with changes the state file holds back.
@@ -89,10 +95,11 @@ var ErrUnverified = errors.New("image cannot be deployed")
 func Layout(cfg *config.Config) gitops.Layout {
 	g := cfg.Project.GitOps
 	l := gitops.Layout{
-		Directory:    path.Join(g.Path, g.Overlay),
-		Branch:       g.Branch,
-		Services:     map[string]gitops.Target{},
-		Environments: map[string]gitops.Environment{},
+		Directory:         path.Join(g.Path, g.Overlay),
+		Branch:            g.Branch,
+		PullRequestBranch: g.PullRequestBranch,
+		Services:          map[string]gitops.Target{},
+		Environments:      map[string]gitops.Environment{},
 	}
 	for _, s := range cfg.Services {
 		t := gitops.Target{Kind: gitops.Kind(s.Deploy.Kind), File: s.Deploy.File, Image: s.Deploy.ImageName, Create: s.Deploy.Create}
@@ -234,7 +241,7 @@ func Run(ctx context.Context, o Options) (*report.Deployment, error) {
 		}
 		return keep, []gitops.FileUpdate{u}, nil
 	}
-	res, err := repo.Update(ctx, Layout(o.Config), gitops.Request{Environment: o.Environment, Changes: gc, SourceCommit: o.SourceCommit, DryRun: o.DryRun, Prepare: prepare, Note: o.Note})
+	res, err := repo.Update(ctx, Layout(o.Config), gitops.Request{Environment: o.Environment, Changes: gc, SourceCommit: o.SourceCommit, SourceURL: o.SourceURL, DryRun: o.DryRun, Prepare: prepare, Note: o.Note, Complete: o.Complete})
 	if err != nil {
 		if le := (*gitops.LocatedError)(nil); errors.As(err, &le) && le.Environment == o.Environment {
 			return nil, err // already names the environment, service and file
@@ -256,7 +263,10 @@ func Run(ctx context.Context, o Options) (*report.Deployment, error) {
 		Held:        held,
 	}
 	if res.PullRequest != nil {
-		d.PullRequest = res.PullRequest.URL
+		d.PullRequest, d.PullRequestState = res.PullRequest.URL, res.PullRequest.State
+		if res.PullRequestClosed {
+			d.PullRequestState = "closed"
+		}
 	}
 	return d, nil
 }

@@ -28,7 +28,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/slipwayci/slipway/internal/gitops/github"
+	"github.com/slipwayci/slipway/internal/gitops/forge"
 )
 
 // dig returns a distinct, well-formed sha256 digest for n.
@@ -329,6 +329,19 @@ type fakePR struct {
 	Base   string `json:"-"`
 }
 
+// MarshalJSON renders head and base as the APIs do.
+func (p fakePR) MarshalJSON() ([]byte, error) {
+	type plain fakePR
+	return json.Marshal(struct {
+		plain
+		HeadRef struct {
+			Ref string `json:"ref"`
+		} `json:"head"`
+	}{plain: plain(p), HeadRef: struct {
+		Ref string `json:"ref"`
+	}{p.Head}})
+}
+
 func newFakeGitHub(tb testing.TB, token string) *fakeGitHub {
 	g := &fakeGitHub{token: token}
 	g.Server = httptest.NewServer(http.HandlerFunc(g.serve))
@@ -346,7 +359,7 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	const prefix = "/repos/owner/gitops/pulls"
-	var in struct{ Title, Body, Head, Base string }
+	var in struct{ Title, Body, Head, Base, State string }
 	if r.Body != nil {
 		b, _ := io.ReadAll(r.Body)
 		json.Unmarshal(b, &in)
@@ -380,16 +393,20 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
-		g.prs[n-1].Title, g.prs[n-1].Body, g.prs[n-1].Base = in.Title, in.Body, in.Base
+		if in.State != "" {
+			g.prs[n-1].State = in.State
+		} else {
+			g.prs[n-1].Title, g.prs[n-1].Body, g.prs[n-1].Base = in.Title, in.Body, in.Base
+		}
 		json.NewEncoder(w).Encode(g.prs[n-1])
 	default:
 		http.NotFound(w, r)
 	}
 }
 
-func (g *fakeGitHub) client(tb testing.TB) *github.Client {
+func (g *fakeGitHub) client(tb testing.TB) *forge.Client {
 	tb.Helper()
-	c, err := github.New("owner/gitops", g.token, github.WithBaseURL(g.URL), github.WithRetries(1, 0))
+	c, err := forge.New(forge.GitHub, "owner/gitops", g.token, forge.WithBaseURL(g.URL), forge.WithRetries(1, 0))
 	if err != nil {
 		tb.Fatal(err)
 	}

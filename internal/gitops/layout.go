@@ -54,6 +54,10 @@ type Layout struct {
 	Services map[string]Target `yaml:"services,omitempty" json:"services,omitempty"`
 	// Environments by name. Default: dev, staging and prod with no settings.
 	Environments map[string]Environment `yaml:"environments,omitempty" json:"environments,omitempty"`
+	// PullRequestBranch is the branch of each pull-request environment's
+	// pull request; {env} is the environment. Default
+	// DefaultPullRequestBranch.
+	PullRequestBranch string `yaml:"pullRequestBranch,omitempty" json:"pullRequestBranch,omitempty"`
 }
 
 // Environment is one deployment environment of the GitOps repository.
@@ -64,8 +68,8 @@ type Environment struct {
 	// Branch is the branch the environment's commits (or pull requests) go
 	// to. Default: the layout's Branch.
 	Branch string `yaml:"branch,omitempty" json:"branch,omitempty"`
-	// PullRequest opens (or updates) a pull request from a branch
-	// slipway/<env>/<short-sha> instead of pushing to Branch.
+	// PullRequest opens (or updates) the environment's one pull request,
+	// from the layout's PullRequestBranch, instead of pushing to Branch.
 	PullRequest bool `yaml:"pullRequest,omitempty" json:"pullRequest,omitempty"`
 	// Services override the layout's targets field by field for this
 	// environment.
@@ -156,6 +160,9 @@ func (l Layout) Validate() error {
 	}
 	if !validBranch(l.Branch) {
 		bad("branch", "%q is not a valid branch name", l.Branch)
+	}
+	if l.PullRequestBranch != "" && (!strings.Contains(l.PullRequestBranch, "{env}") || !validBranch(strings.ReplaceAll(l.PullRequestBranch, "{env}", "env"))) {
+		bad("pullRequestBranch", "%q is not a branch name pattern with {env}", l.PullRequestBranch)
 	}
 	for _, svc := range sortedKeys(l.Services) {
 		if !nameRE.MatchString(svc) {

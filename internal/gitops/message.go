@@ -60,20 +60,31 @@ func body(p *Plan) string {
 }
 
 // pullRequestBody is the description of an environment's pull request.
-func pullRequestBody(p *Plan, sourceCommit string) string {
+func pullRequestBody(p *Plan, sourceCommit, sourceURL string) string {
 	var b strings.Builder
+	source := "`" + sourceCommit + "`"
+	if len(sourceCommit) > 12 {
+		source = "`" + sourceCommit[:12] + "`"
+	}
+	if u := strings.TrimSuffix(sourceURL, "/"); sourceCommit != "" && (strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) {
+		source = "[" + source + "](" + u + "/commit/" + sourceCommit + ")"
+	}
 	fmt.Fprintf(&b, "Deploys to **%s**", p.Environment)
 	if sourceCommit != "" {
-		fmt.Fprintf(&b, " the images built from `%s`", sourceCommit)
+		fmt.Fprintf(&b, " the images built from %s", source)
 	}
-	b.WriteString(".\n\n| service | old digest | new digest | image |\n| --- | --- | --- | --- |\n")
+	b.WriteString(".\n\n| service | image | new digest | running now | built from |\n| --- | --- | --- | --- | --- |\n")
 	for _, s := range p.ChangedServices() {
-		fmt.Fprintf(&b, "| %s | `%s` | `%s` | `%s` |\n", s.Service, oldRef(s.Old), s.New.Digest, s.New)
+		from := "—"
+		if sourceCommit != "" {
+			from = source
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | `%s` | `%s` | %s |\n", s.Service, s.New.Name, s.New.Digest, oldRef(s.Old), from)
 	}
 	if p.Note != "" {
 		b.WriteString("\n" + strings.TrimRight(p.Note, "\n") + "\n")
 	}
-	b.WriteString("\nOpened by slipway; a later run for the same commit updates this pull request.\n")
+	fmt.Fprintf(&b, "\nOpened by slipway. This is **%s**'s one pull request: every later run replaces its content with the newest images, and it is closed when %s already runs them.\n", p.Environment, p.Environment)
 	return b.String()
 }
 

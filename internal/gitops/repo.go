@@ -18,7 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
-	"github.com/slipwayci/slipway/internal/gitops/github"
+	"github.com/slipwayci/slipway/internal/gitops/forge"
 )
 
 // Sentinel errors of git writes.
@@ -31,20 +31,38 @@ var (
 	// ErrNoBranch means the branch to update does not exist on the remote.
 	ErrNoBranch = errors.New("branch not found on the GitOps remote")
 	// ErrNoPullRequests means an environment wants pull requests but the
-	// Repo has no pull-request client (WithPullRequests).
-	ErrNoPullRequests = errors.New("pull-request mode needs a pull-request client")
-	// ErrSourceCommit means the source commit is missing or malformed where
-	// it is needed (the pull-request branch is named after it).
+	// Repo has no pull-request client (WithPullRequests): no token for the
+	// forge's API was given.
+	ErrNoPullRequests = errors.New("pull-request mode needs the forge's API, and no token for it was given (--gitops-token)")
+	// ErrSourceCommit means the source commit is malformed.
 	ErrSourceCommit = errors.New("invalid source commit")
 )
 
-// PullRequester opens or updates the pull request of a branch;
-// *github.Client is one.
+// PullRequester opens, updates and closes the pull request of a branch;
+// *forge.Client is one, BranchOnly another.
 type PullRequester interface {
-	EnsurePullRequest(ctx context.Context, pr github.NewPullRequest) (*github.PullRequest, error)
+	EnsurePullRequest(ctx context.Context, pr forge.NewPullRequest) (*forge.PullRequest, error)
+	ClosePullRequest(ctx context.Context, head string) (*forge.PullRequest, error)
 }
 
-var _ PullRequester = (*github.Client)(nil)
+var _ PullRequester = (*forge.Client)(nil)
+
+// BranchOnly is the pull-request client of a repository with no forge (the
+// throwaway one): the pull request's branch is pushed, and no pull request
+// is opened or closed.
+type BranchOnly struct{}
+
+// EnsurePullRequest opens nothing: it describes the branch.
+func (BranchOnly) EnsurePullRequest(_ context.Context, pr forge.NewPullRequest) (*forge.PullRequest, error) {
+	out := &forge.PullRequest{State: "branch only", Title: pr.Title}
+	out.Head.Ref = pr.Head
+	return out, nil
+}
+
+// ClosePullRequest closes nothing.
+func (BranchOnly) ClosePullRequest(context.Context, string) (*forge.PullRequest, error) {
+	return nil, nil
+}
 
 type options struct {
 	auth        Auth
@@ -193,15 +211,22 @@ type Request struct {
 	// Changes are the services' new images.
 	Changes []Change
 	// SourceCommit is the source repository's commit the images were built
-	// from: named in the commit message, and in the pull-request branch
-	// (required in pull-request mode).
+	// from: named in the commit message and the pull request.
 	SourceCommit string
+	// SourceURL is the source repository's web address (https://…), for
+	// links to the source commit in the pull request; optional.
+	SourceURL string
 	// DryRun computes the diff and writes nothing: no commit, no push, no
 	// pull request, no change to the remote.
 	DryRun bool
 	// PullRequest opens a pull request even when the environment does not
 	// ask for one.
 	PullRequest bool
+	// Complete says Changes are the environment's whole desired state
+	// (every service it deploys). In pull-request mode, a complete run that
+	// changes nothing closes the environment's pull request as superseded;
+	// a partial one closes it only when the branch already holds it.
+	Complete bool
 	// Prepare, when set, runs on every attempt before the plan: it may drop
 	// changes and add files to the same commit (see Prepare).
 	Prepare Prepare
@@ -232,20 +257,28 @@ type Result struct {
 	Message  string          `json:"message,omitempty"`
 	Services []ServiceUpdate `json:"services"`
 	// Attempts counts fetch → edit → push cycles (1 without conflicts).
-	Attempts    int                 `json:"attempts"`
-	PullRequest *github.PullRequest `json:"pullRequest,omitempty"`
+	Attempts    int                `json:"attempts"`
+	PullRequest *forge.PullRequest `json:"pullRequest,omitempty"`
+	// PullRequestClosed: the environment already held the change, and
+	// its open pull request was closed.
+	PullRequestClosed bool `json:"pullRequestClosed,omitempty"`
 }
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 
-// PullRequestBranch is the branch a pull request for env is pushed from:
-// slipway/<env>/<first 12 characters of the source commit>.
-func PullRequestBranch(env, sourceCommit string) string {
-	short := sourceCommit
-	if len(short) > 12 {
-		short = short[:12]
+// DefaultPullRequestBranch is the branch of an environment's pull request
+// when the layout names none; {env} is the environment.
+const DefaultPullRequestBranch = "slipway/{env}"
+
+// PullRequestBranch is the branch an environment's one pull request is
+// pushed from: the pattern (default DefaultPullRequestBranch) with {env}
+// replaced. Every run force-pushes it, so the pull request always holds
+// the newest change, whatever older runs put there.
+func PullRequestBranch(pattern, env string) string {
+	if pattern == "" {
+		pattern = DefaultPullRequestBranch
 	}
-	return "slipway/" + env + "/" + short
+	return strings.ReplaceAll(pattern, "{env}", env)
 }
 
 // Update points one environment at new images in a single commit: fetch
@@ -253,10 +286,12 @@ func PullRequestBranch(env, sourceCommit string) string {
 // push. A push rejected because the branch moved is retried from the fetch
 // with backoff, at most WithMaxAttempts times, re-applying the edits on the
 // new tip. When the files already hold the images nothing is committed or
-// pushed. In pull-request mode the commit goes to the branch
-// PullRequestBranch(env, SourceCommit), force-pushed, and the pull request
-// into the environment's branch is opened or updated. Errors before the
-// push leave the remote untouched.
+// pushed. In pull-request mode the commit goes to the environment's one
+// pull-request branch (PullRequestBranch), force-pushed over whatever an
+// older run left there, and its pull request into the environment's branch
+// is opened or updated; when the environment's branch already holds the
+// images, that pull request is closed and its branch deleted. Errors
+// before the push leave the remote untouched.
 func (r *Repo) Update(ctx context.Context, layout Layout, req Request) (*Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -273,13 +308,10 @@ func (r *Repo) Update(ctx context.Context, layout Layout, req Request) (*Result,
 	prMode := env.PullRequest || req.PullRequest
 	res := &Result{Environment: req.Environment, Branch: env.Branch, Base: env.Branch, DryRun: req.DryRun}
 	if prMode {
-		if req.SourceCommit == "" {
-			return nil, fmt.Errorf("%w: pull-request mode names its branch after the source commit, and none was given", ErrSourceCommit)
-		}
 		if r.o.pr == nil && !req.DryRun {
-			return nil, fmt.Errorf("environment %s: %w", req.Environment, ErrNoPullRequests)
+			return nil, fmt.Errorf("environment %s is in pull-request mode (slipway.yaml: mode): %w", req.Environment, ErrNoPullRequests)
 		}
-		res.Branch = PullRequestBranch(req.Environment, req.SourceCommit)
+		res.Branch = PullRequestBranch(layout.PullRequestBranch, req.Environment)
 	}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
@@ -305,7 +337,13 @@ func (r *Repo) Update(ctx context.Context, layout Layout, req Request) (*Result,
 		}
 		plan.Note = req.Note
 		res.Services, res.Changed, res.Diff = plan.Services, plan.Changed(), plan.Diff()
-		if !plan.Changed() || req.DryRun {
+		if req.DryRun {
+			return res, nil
+		}
+		if !plan.Changed() {
+			if prMode {
+				return r.settlePullRequest(ctx, res, req.Complete, base)
+			}
 			return res, nil
 		}
 		res.Message = CommitMessage(plan, req.SourceCommit)
@@ -355,15 +393,120 @@ func (r *Repo) finishPullRequest(ctx context.Context, res *Result, plan *Plan, r
 		}
 		res.Commit, res.Pushed = commit.String(), true
 	}
-	pr, err := r.o.pr.EnsurePullRequest(ctx, github.NewPullRequest{
+	pr, err := r.o.pr.EnsurePullRequest(ctx, forge.NewPullRequest{
 		Head: res.Branch, Base: res.Base,
-		Title: title(plan), Body: pullRequestBody(plan, req.SourceCommit),
+		Title: title(plan), Body: pullRequestBody(plan, req.SourceCommit, req.SourceURL),
 	})
 	if err != nil {
 		return res, fmt.Errorf("opening the pull request for %s: %w", res.Branch, err)
 	}
 	res.PullRequest = pr
 	return res, nil
+}
+
+// settlePullRequest decides, when the environment's branch already holds
+// this run's images, what becomes of the environment's pull request. It is
+// closed (and its branch deleted) when the run's changes are the
+// environment's whole desired state (complete: the pull request holds
+// nothing anyone still wants), or when the branch already holds every file
+// the pull request changes (merged, or deployed another way). A partial
+// run leaves a pull request that still changes something alone.
+func (r *Repo) settlePullRequest(ctx context.Context, res *Result, complete bool, base plumbing.Hash) (*Result, error) {
+	if !complete {
+		held, err := r.branchHolds(ctx, res.Branch, base)
+		if err != nil || !held {
+			return res, err
+		}
+	}
+	return r.closePullRequest(ctx, res)
+}
+
+// branchHolds reports whether base already has, for every file the last
+// commit of the pull-request branch changes, that commit's content. A
+// branch that does not exist holds nothing to close (true).
+func (r *Repo) branchHolds(ctx context.Context, branch string, base plumbing.Hash) (bool, error) {
+	tip, err := r.fetch(ctx, branch)
+	if errors.Is(err, ErrNoBranch) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	tc, err := r.repo.CommitObject(tip)
+	if err != nil {
+		return false, err
+	}
+	bc, err := r.repo.CommitObject(base)
+	if err != nil {
+		return false, err
+	}
+	if tc.NumParents() != 1 {
+		return false, nil
+	}
+	parent, err := tc.Parent(0)
+	if err != nil {
+		return false, err
+	}
+	ptree, err := parent.Tree()
+	if err != nil {
+		return false, err
+	}
+	ttree, err := tc.Tree()
+	if err != nil {
+		return false, err
+	}
+	btree, err := bc.Tree()
+	if err != nil {
+		return false, err
+	}
+	diff, err := ptree.Diff(ttree)
+	if err != nil {
+		return false, err
+	}
+	for _, ch := range diff {
+		name := ch.To.Name
+		if name == "" {
+			name = ch.From.Name
+		}
+		want, werr := ttree.File(name)
+		got, gerr := btree.File(name)
+		switch {
+		case errors.Is(werr, object.ErrFileNotFound) && errors.Is(gerr, object.ErrFileNotFound):
+			continue // deleted in both
+		case werr != nil || gerr != nil || want.Hash != got.Hash:
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// closePullRequest closes the environment's open pull request, if any, and
+// deletes its branch.
+func (r *Repo) closePullRequest(ctx context.Context, res *Result) (*Result, error) {
+	pr, err := r.o.pr.ClosePullRequest(ctx, res.Branch)
+	if err != nil {
+		return res, fmt.Errorf("closing the pull request of %s: %w", res.Branch, err)
+	}
+	if pr != nil {
+		res.PullRequest, res.PullRequestClosed = pr, true
+	}
+	if err := r.deleteRemoteBranch(ctx, res.Branch); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// deleteRemoteBranch removes a branch from the remote; a branch that is not
+// there is no error.
+func (r *Repo) deleteRemoteBranch(ctx context.Context, branch string) error {
+	ref := plumbing.NewBranchReferenceName(branch).String()
+	err := r.repo.PushContext(ctx, &git.PushOptions{
+		RemoteName: "origin", RefSpecs: []config.RefSpec{config.RefSpec(":" + ref)}, Auth: r.o.auth.method,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !strings.Contains(err.Error(), "not found") && !strings.Contains(err.Error(), "does not exist") {
+		return fmt.Errorf("deleting %s on %s: %w", branch, r.display, classify(err))
+	}
+	return nil
 }
 
 // sameAsRemote reports whether the remote branch exists with the same tree

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/slipwayci/slipway/internal/gitops/github"
+	"github.com/slipwayci/slipway/internal/gitops/forge"
 )
 
 const source = "0123456789abcdef0123456789abcdef01234567"
@@ -116,7 +116,7 @@ func TestDryRun(t *testing.T) {
 	assertClean(t, r)
 	// Dry runs work for pull-request environments without a client too.
 	res, err = r.Update(context.Background(), loadLayout(t), Request{Environment: "prod", Changes: sampleChanges(1), DryRun: true, SourceCommit: source})
-	if err != nil || res.Branch != "slipway/prod/0123456789ab" || res.Pushed {
+	if err != nil || res.Branch != "slipway/prod" || res.Pushed {
 		t.Fatalf("prod dry run = %+v, %v", res, err)
 	}
 	if got := runGit(t, bare, "for-each-ref", "--format=%(refname)"); got != "refs/heads/main" {
@@ -378,10 +378,14 @@ func TestSSH(t *testing.T) {
 	}
 }
 
-// TestPullRequestMode pushes slipway/<env>/<sha> to a real git server,
-// opens a pull request on a fake GitHub, then updates (not duplicates) it
-// on a second run with new digests, and does nothing on a third identical
-// run.
+// TestPullRequestMode: an environment in pull-request mode has one pull
+// request, from slipway/<env>, on a real git server and a fake GitHub. A
+// run opens it; a later run for another source commit replaces its content
+// and updates (not duplicates) it; an identical run changes nothing; once
+// the environment's branch holds the images (the pull request merged), the
+// next run closes nothing that is not open, and a pull request left open
+// although the environment already runs its images is closed and its
+// branch deleted.
 func TestPullRequestMode(t *testing.T) {
 	root := t.TempDir()
 	bare := newRemote(t, root)
@@ -390,9 +394,9 @@ func TestPullRequestMode(t *testing.T) {
 	r := clone(t, srv.URL+"/gitops.git", WithAuth(TokenAuth("git-token")), WithPullRequests(gh.client(t)))
 	layout := loadLayout(t)
 	main := remoteRef(t, bare, "main")
-	branch := "slipway/prod/0123456789ab"
+	const branch = "slipway/prod"
 
-	res, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(1), SourceCommit: source})
+	res, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(1), SourceCommit: source, SourceURL: "https://github.com/acme/shop"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,21 +412,25 @@ func TestPullRequestMode(t *testing.T) {
 	if !strings.Contains(remoteFile(t, bare, branch, "deploy/overlays/prod/kustomization.yaml"), dig(1)) {
 		t.Fatal("PR branch lacks the change")
 	}
+	if b := gh.prs[0].Body; !strings.Contains(b, "](https://github.com/acme/shop/commit/"+source+")") || !strings.Contains(b, "| api | `") || !strings.Contains(b, "one pull request") {
+		t.Fatalf("body:\n%s", b)
+	}
 
-	// Second run, same source commit, new digests: the branch is
-	// force-pushed and the same PR is updated.
-	res2, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(50), SourceCommit: source})
+	// A later run, for another source commit: the branch is force-pushed
+	// with the newest images and the same PR is updated.
+	later := strings.Repeat("b", 40)
+	res2, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(50), SourceCommit: later})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res2.PullRequest.Created || res2.PullRequest.Number != 1 || !res2.Pushed {
+	if res2.PullRequest.Created || res2.PullRequest.Number != 1 || !res2.Pushed || res2.Branch != branch {
 		t.Fatalf("second result = %+v", res2)
 	}
-	if !strings.Contains(remoteFile(t, bare, branch, "deploy/overlays/prod/kustomization.yaml"), dig(50)) {
-		t.Fatal("PR branch not updated")
+	if f := remoteFile(t, bare, branch, "deploy/overlays/prod/kustomization.yaml"); !strings.Contains(f, dig(50)) || strings.Contains(f, dig(1)) {
+		t.Fatalf("PR branch not replaced:\n%s", f)
 	}
-	// Third run, identical: no push, PR left as is (updated in place).
-	res3, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(50), SourceCommit: source})
+	// An identical run: no push, the PR left as is.
+	res3, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(50), SourceCommit: later})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,11 +438,10 @@ func TestPullRequestMode(t *testing.T) {
 		t.Fatalf("third result = %+v", res3)
 	}
 	gh.mu.Lock()
-	defer gh.mu.Unlock()
 	if len(gh.prs) != 1 {
 		t.Fatalf("%d pull requests, want 1", len(gh.prs))
 	}
-	if p := gh.prs[0]; p.Head != branch || p.Base != "main" || !strings.Contains(p.Body, dig(50)) || p.Title != "deploy(prod): api, gateway, web, worker" {
+	if p := gh.prs[0]; p.Head != branch || p.Base != "main" || !strings.Contains(p.Body, dig(50)) || strings.Contains(p.Body, dig(1)) || p.Title != "deploy(prod): api, gateway, web, worker" {
 		t.Fatalf("pull request = %+v", p)
 	}
 	posts := 0
@@ -443,30 +450,74 @@ func TestPullRequestMode(t *testing.T) {
 			posts++
 		}
 	}
+	gh.mu.Unlock()
 	if posts != 1 {
 		t.Fatalf("calls = %q", gh.calls)
 	}
 	if remoteRef(t, bare, "main") != main {
 		t.Fatal("PR mode moved main")
 	}
+
+	// Someone brings main to the same images another way (a merge that
+	// the fake forge does not see): the next run finds nothing to change,
+	// closes the pull request and deletes its branch.
+	runGit(t, bare, "update-ref", "refs/heads/main", remoteRef(t, bare, branch))
+	res4, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(50), SourceCommit: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res4.Changed || res4.Pushed || !res4.PullRequestClosed || res4.PullRequest == nil || res4.PullRequest.State != "closed" {
+		t.Fatalf("fourth result = %+v", res4)
+	}
+	if got := runGit(t, bare, "for-each-ref", "--format=%(refname)"); got != "refs/heads/main" {
+		t.Fatalf("remote refs after the close: %s", got)
+	}
+	// And again: nothing open, nothing to close.
+	res5, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(50), SourceCommit: later})
+	if err != nil || res5.PullRequestClosed || res5.PullRequest != nil {
+		t.Fatalf("fifth result = %+v, %v", res5, err)
+	}
+
+	// A new pull request for other images; then a run that wants what main
+	// already runs. A partial run (deploy --service) leaves the pull request
+	// alone: it still changes something someone may want. A complete run
+	// (the environment's whole desired state) supersedes it: closed.
+	if res6, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(7), SourceCommit: source}); err != nil || !res6.PullRequest.Created {
+		t.Fatalf("sixth result = %+v, %v", res6, err)
+	}
+	res7, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(50), SourceCommit: later})
+	if err != nil || res7.Changed || res7.PullRequestClosed || remoteRef(t, bare, branch) == "" {
+		t.Fatalf("partial run = %+v, %v", res7, err)
+	}
+	res8, err := r.Update(context.Background(), layout, Request{Environment: "prod", Changes: sampleChanges(50), SourceCommit: later, Complete: true})
+	if err != nil || res8.Changed || !res8.PullRequestClosed || res8.PullRequest.Number != 2 {
+		t.Fatalf("complete run = %+v, %v", res8, err)
+	}
+	if got := runGit(t, bare, "for-each-ref", "--format=%(refname)"); got != "refs/heads/main" {
+		t.Fatalf("remote refs after the second close: %s", got)
+	}
 }
 
-func TestPullRequestModeNeedsClientAndCommit(t *testing.T) {
+func TestPullRequestModeNeedsAClient(t *testing.T) {
 	bare := newRemote(t, t.TempDir())
 	r := clone(t, bare)
 	_, err := r.Update(context.Background(), loadLayout(t), Request{Environment: "prod", Changes: sampleChanges(1), SourceCommit: source})
-	if !errors.Is(err, ErrNoPullRequests) {
-		t.Fatalf("err = %v", err)
-	}
-	_, err = r.Update(context.Background(), loadLayout(t), Request{Environment: "dev", PullRequest: true, Changes: sampleChanges(1)})
-	if !errors.Is(err, ErrSourceCommit) {
+	if !errors.Is(err, ErrNoPullRequests) || !strings.Contains(err.Error(), "environment prod is in pull-request mode") || !strings.Contains(err.Error(), "--gitops-token") {
 		t.Fatalf("err = %v", err)
 	}
 	gh := newFakeGitHub(t, "right")
-	c, _ := github.New("owner/gitops", "wrong", github.WithBaseURL(gh.URL), github.WithRetries(1, 0))
+	c, _ := forge.New(forge.GitHub, "owner/gitops", "wrong", forge.WithBaseURL(gh.URL), forge.WithRetries(1, 0))
 	r2 := clone(t, bare, WithPullRequests(c))
 	_, err = r2.Update(context.Background(), loadLayout(t), Request{Environment: "prod", Changes: sampleChanges(1), SourceCommit: source})
-	if !errors.Is(err, github.ErrUnauthorized) || strings.Contains(err.Error(), "wrong") {
+	if !errors.Is(err, forge.ErrUnauthorized) || strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("err = %v", err)
+	}
+	// A repository with no forge (the throwaway one) pushes the branch and
+	// opens nothing.
+	fresh := newRemote(t, t.TempDir())
+	r3 := clone(t, fresh, WithPullRequests(BranchOnly{}))
+	res, err := r3.Update(context.Background(), loadLayout(t), Request{Environment: "prod", Changes: sampleChanges(1), SourceCommit: source})
+	if err != nil || !res.Pushed || res.PullRequest == nil || res.PullRequest.State != "branch only" || remoteRef(t, fresh, "slipway/prod") != res.Commit {
+		t.Fatalf("branch only: %+v, %v", res, err)
 	}
 }

@@ -35,6 +35,10 @@ type applyArgs struct {
 	sourceCommit string
 	// editState changes the state file in the same commit (rollback).
 	editState func(*state.State) error
+	// complete: every service of the environment was considered (no
+	// --service filter), so a pull request this run leaves with nothing to
+	// do is superseded (gitops.Request.Complete).
+	complete bool
 }
 
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
@@ -125,7 +129,7 @@ func apply(ctx context.Context, a applyArgs) error {
 	d, err := deploy.Run(ctx, deploy.Options{
 		Config: a.cfg, Environment: env.Name, Changes: dc, SourceCommit: source,
 		Registry: a.reg, Verifier: a.verifier, RepoURL: a.repoURL, GitOptions: a.gitOptions,
-		Held: deploy.HeldRefuse, EditState: a.editState, Note: a.note,
+		Held: deploy.HeldRefuse, EditState: a.editState, Note: a.note, Complete: a.complete,
 	})
 	if err != nil {
 		st, stage := report.Failed, "deploy"

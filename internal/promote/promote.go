@@ -188,7 +188,8 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	return rep, apply(ctx, applyArgs{
 		run: rn, session: s, cfg: cfg, env: to, cands: cands, dryRun: o.DryRun,
 		reg: o.Registry, verifier: o.Verifier, repoURL: o.RepoURL, gitOptions: o.GitOptions,
-		note: fmt.Sprintf("Promoted from %s (GitOps commit %s) by slipway promote.", from.Name, s.tip),
+		note:     fmt.Sprintf("Promoted from %s (GitOps commit %s) by slipway promote.", from.Name, s.tip),
+		complete: len(o.Services) == 0,
 	})
 }
 

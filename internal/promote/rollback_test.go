@@ -15,7 +15,7 @@ import (
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
 	"github.com/slipwayci/slipway/internal/gitops"
-	"github.com/slipwayci/slipway/internal/gitops/github"
+	"github.com/slipwayci/slipway/internal/gitops/forge"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/state"
 )
@@ -370,9 +370,9 @@ func TestPin(t *testing.T) {
 	}
 }
 
-// fakeGitHub answers the pull-request calls of internal/gitops/github: no
+// fakeGitHub answers the pull-request calls of internal/gitops/forge: no
 // pull request exists yet, and creating one returns its URL.
-func fakeGitHub(t *testing.T) (*github.Client, *[]string) {
+func fakeGitHub(t *testing.T) (*forge.Client, *[]string) {
 	t.Helper()
 	var mu sync.Mutex
 	var created []string
@@ -393,7 +393,7 @@ func fakeGitHub(t *testing.T) (*github.Client, *[]string) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	c, err := github.New("acme/gitops", "token", github.WithBaseURL(srv.URL), github.WithRetries(1, 0))
+	c, err := forge.New(forge.GitHub, "acme/gitops", "token", forge.WithBaseURL(srv.URL), forge.WithRetries(1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func fakeGitHub(t *testing.T) (*github.Client, *[]string) {
 }
 
 // TestPullRequestMode: an environment in pull-request mode gets a pull
-// request from slipway/<env>/<commit>, not a commit on its branch; a
+// request from slipway/<env>, not a commit on its branch; a
 // rollback's pin travels in its pull request.
 func TestPullRequestMode(t *testing.T) {
 	ctx := context.Background()
@@ -423,7 +423,7 @@ func TestPullRequestMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	branch := "slipway/prod/" + c1[:12]
+	branch := "slipway/prod"
 	if f.git("rev-parse", "main") != main {
 		t.Fatal("pull-request mode committed to main")
 	}

@@ -121,8 +121,12 @@ func (r *Report) Markdown() string {
 			switch {
 			case d.Error != "":
 				fmt.Fprintf(&b, "- ❌ **%s**: %s\n", d.Environment, d.Error)
+			case !d.Changed && d.PullRequestState == "closed":
+				fmt.Fprintf(&b, "- **%s**: already up to date; its pull request %s was closed\n", d.Environment, d.PullRequest)
 			case !d.Changed:
 				fmt.Fprintf(&b, "- **%s**: already up to date (no commit)\n", d.Environment)
+			case d.PullRequestState == "branch only":
+				fmt.Fprintf(&b, "- **%s**: branch `%s` pushed for %s (no pull request: the repository has no forge)\n", d.Environment, d.Branch, strings.Join(d.Services, ", "))
 			case d.PullRequest != "":
 				fmt.Fprintf(&b, "- **%s**: pull request %s (branch `%s`) for %s\n", d.Environment, d.PullRequest, d.Branch, strings.Join(d.Services, ", "))
 			case r.DryRun:
@@ -222,8 +226,12 @@ func (r *Report) Text() string {
 		switch {
 		case d.Error != "":
 			fmt.Fprintf(&b, "  gitops %s: FAILED %s\n", d.Environment, d.Error)
+		case !d.Changed && d.PullRequestState == "closed":
+			fmt.Fprintf(&b, "  gitops %s: up to date, closed pull request %s\n", d.Environment, d.PullRequest)
 		case !d.Changed:
 			fmt.Fprintf(&b, "  gitops %s: up to date, no commit\n", d.Environment)
+		case d.PullRequestState == "branch only":
+			fmt.Fprintf(&b, "  gitops %s: branch %s pushed (no pull request: the repository has no forge)\n", d.Environment, d.Branch)
 		case d.PullRequest != "":
 			fmt.Fprintf(&b, "  gitops %s: pull request %s\n", d.Environment, d.PullRequest)
 		case r.DryRun:

@@ -152,9 +152,13 @@ type Deployment struct {
 	Commit      string   `json:"commit,omitempty"`
 	Branch      string   `json:"branch,omitempty"`
 	PullRequest string   `json:"pullRequest,omitempty"`
-	Repository  string   `json:"repository,omitempty"`
-	Diff        string   `json:"diff,omitempty"`
-	Error       string   `json:"error,omitempty"`
+	// PullRequestState is the pull request's state after the run: "open",
+	// "closed" (the environment already ran its images) or "branch only"
+	// (a repository with no forge: the branch was pushed, nothing opened).
+	PullRequestState string `json:"pullRequestState,omitempty"`
+	Repository       string `json:"repository,omitempty"`
+	Diff             string `json:"diff,omitempty"`
+	Error            string `json:"error,omitempty"`
 	// Held lists the services left as they were because the slipway state
 	// holds them back (pinned to another digest, or denylisted), with why.
 	Held map[string]string `json:"held,omitempty"`

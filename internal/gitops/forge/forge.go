@@ -1,8 +1,10 @@
-// Package github opens and updates pull requests through the GitHub REST
-// API (github.com or GitHub Enterprise Server), using only the three
-// endpoints slipway needs: list pull requests by head branch, create one,
-// update one.
-package github
+// Package forge opens, updates and closes the pull requests slipway keeps
+// for environments in pull-request mode, through the REST API of the forge
+// that hosts the GitOps repository: GitHub (github.com or GitHub
+// Enterprise Server) or Gitea (and Forgejo, which speaks the same API). It
+// uses only what slipway needs: list open pull requests by head branch,
+// create one, update one (title, body, base, state).
+package forge
 
 import (
 	"bytes"
@@ -14,33 +16,96 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
 
+// Kind is a forge's API dialect.
+type Kind string
+
+// The forges slipway speaks to.
+const (
+	GitHub Kind = "github"
+	Gitea  Kind = "gitea"
+)
+
+// ParseKind reads a kind ("" is GitHub).
+func ParseKind(s string) (Kind, error) {
+	switch Kind(strings.ToLower(s)) {
+	case "", GitHub:
+		return GitHub, nil
+	case Gitea, "forgejo":
+		return Gitea, nil
+	}
+	return "", fmt.Errorf("forge %q: want github or gitea (Forgejo speaks Gitea's API)", s)
+}
+
+// name is the forge's name in messages.
+func (k Kind) name() string {
+	if k == Gitea {
+		return "Gitea"
+	}
+	return "GitHub"
+}
+
 // DefaultBaseURL is the API root of github.com. GitHub Enterprise Server's
-// is https://<host>/api/v3.
+// is https://<host>/api/v3, Gitea's https://<host>/api/v1.
 const DefaultBaseURL = "https://api.github.com"
+
+// APIBase is the API root to use for a repository on a forge of kind k
+// when none is configured: github.com's for GitHub, and for Gitea
+// https://<host of the clone URL>/api/v1.
+func APIBase(k Kind, repoURL string) (string, error) {
+	if k != Gitea {
+		return DefaultBaseURL, nil
+	}
+	host := ""
+	switch {
+	case strings.Contains(repoURL, "://"):
+		u, err := url.Parse(repoURL)
+		if err != nil {
+			return "", fmt.Errorf("gitops repository %q: %w", repoURL, err)
+		}
+		scheme := u.Scheme
+		if scheme != "http" {
+			scheme = "https"
+		}
+		host = scheme + "://" + u.Host
+		if u.Scheme == "ssh" {
+			host = "https://" + u.Hostname()
+		}
+	default: // git@host:owner/name
+		at := strings.IndexByte(repoURL, '@')
+		colon := strings.IndexByte(repoURL, ':')
+		if colon < 0 {
+			return "", fmt.Errorf("gitops repository %q: cannot tell the Gitea host: set gitops.forgeAPI", repoURL)
+		}
+		host = "https://" + repoURL[at+1:colon]
+	}
+	return host + "/api/v1", nil
+}
 
 // Sentinel errors.
 var (
 	// ErrUnauthorized means the token was refused (HTTP 401 or 403).
-	ErrUnauthorized = errors.New("GitHub refused the token")
+	ErrUnauthorized = errors.New("the forge refused the token")
 	// ErrInvalidRepository means the owner/name is malformed.
-	ErrInvalidRepository = errors.New("invalid GitHub repository")
+	ErrInvalidRepository = errors.New("invalid repository")
 )
 
 // APIError is a non-success answer of the API.
 type APIError struct {
+	Forge   string
 	Method  string
 	Path    string
 	Status  int
 	Message string
 }
 
-// Error renders the method, path, status and GitHub's message.
+// Error renders the forge, method, path, status and the forge's message.
 func (e *APIError) Error() string {
-	return fmt.Sprintf("GitHub API %s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Message)
+	return fmt.Sprintf("%s API %s %s: HTTP %d: %s", e.Forge, e.Method, e.Path, e.Status, e.Message)
 }
 
 // Unwrap maps 401 and 403 to ErrUnauthorized.
@@ -53,6 +118,7 @@ func (e *APIError) Unwrap() error {
 
 // Client talks to one repository's pull requests.
 type Client struct {
+	kind   Kind
 	base   *url.URL
 	token  string
 	owner  string
@@ -65,12 +131,13 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client) error
 
-// WithBaseURL sets the API root, e.g. https://ghe.example.com/api/v3.
+// WithBaseURL sets the API root, e.g. https://ghe.example.com/api/v3 or
+// https://gitea.example.com/api/v1.
 func WithBaseURL(u string) Option {
 	return func(c *Client) error {
 		p, err := url.Parse(strings.TrimSuffix(u, "/"))
 		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			return fmt.Errorf("GitHub API base URL %q: want http(s)://host[/path]", u)
+			return fmt.Errorf("%s API base URL %q: want http(s)://host[/path]", c.kind.name(), u)
 		}
 		c.base = p
 		return nil
@@ -103,17 +170,21 @@ func WithRetries(tries int, pause time.Duration) Option {
 
 var repoRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 
-// New returns a client for the repository "owner/name", authenticating
-// with token (sent as a bearer token, never logged).
-func New(repository, token string, opts ...Option) (*Client, error) {
+// New returns a client for the repository "owner/name" on a forge of the
+// given kind, authenticating with token (never logged). Its API root is
+// github.com's unless WithBaseURL says otherwise.
+func New(kind Kind, repository, token string, opts ...Option) (*Client, error) {
+	if kind != GitHub && kind != Gitea {
+		return nil, fmt.Errorf("forge %q: want github or gitea", kind)
+	}
 	if !repoRE.MatchString(repository) {
 		return nil, fmt.Errorf("%w: %q (want owner/name)", ErrInvalidRepository, repository)
 	}
 	if token == "" {
-		return nil, errors.New("GitHub token is empty")
+		return nil, fmt.Errorf("%s token is empty", kind.name())
 	}
 	owner, name, _ := strings.Cut(repository, "/")
-	c := &Client{token: token, owner: owner, repo: strings.TrimSuffix(name, ".git"), http: http.DefaultClient, tries: 3, settle: 500 * time.Millisecond}
+	c := &Client{kind: kind, token: token, owner: owner, repo: strings.TrimSuffix(name, ".git"), http: http.DefaultClient, tries: 3, settle: 500 * time.Millisecond}
 	if err := WithBaseURL(DefaultBaseURL)(c); err != nil {
 		return nil, err
 	}
@@ -159,12 +230,15 @@ type NewPullRequest struct {
 	Body  string
 }
 
-// PullRequest is an open pull request.
+// PullRequest is a pull request as the forge describes it.
 type PullRequest struct {
 	Number int    `json:"number"`
 	URL    string `json:"html_url"`
 	State  string `json:"state"`
 	Title  string `json:"title"`
+	Head   struct {
+		Ref string `json:"ref"`
+	} `json:"head"`
 	// Created is true when this call opened it, false when it updated an
 	// existing one.
 	Created bool `json:"-"`
@@ -184,10 +258,11 @@ func (c *Client) EnsurePullRequest(ctx context.Context, pr NewPullRequest) (*Pul
 	if existing == nil {
 		created, err := c.create(ctx, pr)
 		var ae *APIError
-		if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity {
+		if !errors.As(err, &ae) || (ae.Status != http.StatusUnprocessableEntity && ae.Status != http.StatusConflict) {
 			return created, err
 		}
-		// 422: perhaps another run opened it between our list and create.
+		// 422 (GitHub) or 409 (Gitea): perhaps another run opened it
+		// between our list and create.
 		again, ferr := c.find(ctx, pr.Head)
 		if ferr != nil {
 			return nil, ferr
@@ -197,23 +272,59 @@ func (c *Client) EnsurePullRequest(ctx context.Context, pr NewPullRequest) (*Pul
 		}
 		existing = again
 	}
-	return c.update(ctx, existing.Number, pr)
+	return c.update(ctx, existing.Number, map[string]any{"title": pr.Title, "body": pr.Body, "base": pr.Base})
 }
 
-func (c *Client) find(ctx context.Context, head string) (*PullRequest, error) {
-	q := url.Values{"state": {"open"}, "head": {c.owner + ":" + head}, "per_page": {"10"}}
-	var prs []PullRequest
-	if err := c.do(ctx, http.MethodGet, c.path("pulls")+"?"+q.Encode(), nil, &prs, true); err != nil {
+// ClosePullRequest closes the open pull request of the head branch, with
+// a comment-free state change, and returns it; nil when none is open.
+func (c *Client) ClosePullRequest(ctx context.Context, head string) (*PullRequest, error) {
+	existing, err := c.find(ctx, head)
+	if err != nil || existing == nil {
 		return nil, err
 	}
-	if len(prs) == 0 {
-		return nil, nil
+	return c.update(ctx, existing.Number, map[string]any{"state": "closed"})
+}
+
+// find returns the open pull request whose head is the branch, or nil.
+// GitHub filters by head; Gitea lists open pull requests page by page.
+func (c *Client) find(ctx context.Context, head string) (*PullRequest, error) {
+	if c.kind == GitHub {
+		q := url.Values{"state": {"open"}, "head": {c.owner + ":" + head}, "per_page": {"10"}}
+		var prs []PullRequest
+		if err := c.do(ctx, http.MethodGet, c.path("pulls")+"?"+q.Encode(), nil, &prs, true); err != nil {
+			return nil, err
+		}
+		if len(prs) == 0 {
+			return nil, nil
+		}
+		return &prs[0], nil
 	}
-	return &prs[0], nil
+	const limit, maxPages = 50, 20
+	for page := 1; page <= maxPages; page++ {
+		q := url.Values{"state": {"open"}, "limit": {strconv.Itoa(limit)}, "page": {strconv.Itoa(page)}}
+		var prs []PullRequest
+		if err := c.do(ctx, http.MethodGet, c.path("pulls")+"?"+q.Encode(), nil, &prs, true); err != nil {
+			return nil, err
+		}
+		for i := range prs {
+			if prs[i].Head.Ref == head {
+				return &prs[i], nil
+			}
+		}
+		// A server may cap pages below the limit asked for
+		// (MAX_RESPONSE_ITEMS): only an empty page is the end.
+		if len(prs) == 0 {
+			return nil, nil
+		}
+	}
+	return nil, fmt.Errorf("%s API: more than %d open pull requests: cannot find the one of %s", c.kind.name(), limit*maxPages, head)
 }
 
 func (c *Client) create(ctx context.Context, pr NewPullRequest) (*PullRequest, error) {
-	body := map[string]any{"title": pr.Title, "head": pr.Head, "base": pr.Base, "body": pr.Body, "maintainer_can_modify": false}
+	body := map[string]any{"title": pr.Title, "head": pr.Head, "base": pr.Base, "body": pr.Body}
+	if c.kind == GitHub {
+		body["maintainer_can_modify"] = false
+	}
 	var out PullRequest
 	if err := c.do(ctx, http.MethodPost, c.path("pulls"), body, &out, false); err != nil {
 		return nil, err
@@ -222,8 +333,7 @@ func (c *Client) create(ctx context.Context, pr NewPullRequest) (*PullRequest, e
 	return &out, nil
 }
 
-func (c *Client) update(ctx context.Context, number int, pr NewPullRequest) (*PullRequest, error) {
-	body := map[string]any{"title": pr.Title, "body": pr.Body, "base": pr.Base}
+func (c *Client) update(ctx context.Context, number int, body map[string]any) (*PullRequest, error) {
 	var out PullRequest
 	if err := c.do(ctx, http.MethodPatch, c.path(fmt.Sprintf("pulls/%d", number)), body, &out, true); err != nil {
 		return nil, err
@@ -254,7 +364,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, idemp
 		if try > 1 {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("GitHub API %s %s: %w (after %v)", method, display, ctx.Err(), last)
+				return fmt.Errorf("%s API %s %s: %w (after %v)", c.kind.name(), method, display, ctx.Err(), last)
 			case <-time.After(pause):
 			}
 			pause *= 2
@@ -263,9 +373,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, idemp
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		req.Header.Set("Accept", "application/vnd.github+json")
-		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+		if c.kind == GitHub {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+			req.Header.Set("Accept", "application/vnd.github+json")
+			req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+		} else {
+			req.Header.Set("Authorization", "token "+c.token)
+			req.Header.Set("Accept", "application/json")
+		}
 		req.Header.Set("User-Agent", "slipway")
 		if in != nil {
 			req.Header.Set("Content-Type", "application/json")
@@ -273,13 +388,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, idemp
 		resp, err := c.http.Do(req)
 		if err != nil {
 			// net/http errors carry the URL, never the header with the token.
-			last = fmt.Errorf("GitHub API %s %s: %w", method, display, err)
+			last = fmt.Errorf("%s API %s %s: %w", c.kind.name(), method, display, err)
 			continue
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		resp.Body.Close()
 		if err != nil {
-			last = fmt.Errorf("GitHub API %s %s: reading the answer: %w", method, display, err)
+			last = fmt.Errorf("%s API %s %s: reading the answer: %w", c.kind.name(), method, display, err)
 			continue
 		}
 		if resp.StatusCode >= 300 {
@@ -299,7 +414,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, idemp
 			if text == "" {
 				text = http.StatusText(resp.StatusCode)
 			}
-			last = &APIError{Method: method, Path: display, Status: resp.StatusCode, Message: text}
+			last = &APIError{Forge: c.kind.name(), Method: method, Path: display, Status: resp.StatusCode, Message: text}
 			if resp.StatusCode >= 500 {
 				continue
 			}
@@ -307,7 +422,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, idemp
 		}
 		if out != nil {
 			if err := json.Unmarshal(data, out); err != nil {
-				return fmt.Errorf("GitHub API %s %s: decoding the answer: %w", method, display, err)
+				return fmt.Errorf("%s API %s %s: decoding the answer: %w", c.kind.name(), method, display, err)
 			}
 		}
 		return nil
