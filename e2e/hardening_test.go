@@ -107,9 +107,15 @@ type gitServer struct {
 }
 
 func newGitServer(t testing.TB, ip, token, seedDeploy string) *gitServer {
+	return newGitServerAt(t, ip, token, seedDeploy, "gitops.git")
+}
+
+// newGitServerAt serves the repository at a path (such as
+// acme/gitops.git, the owner/name a forge's API is asked about).
+func newGitServerAt(t testing.TB, ip, token, seedDeploy, repoPath string) *gitServer {
 	t.Helper()
 	root := t.TempDir()
-	bare := filepath.Join(root, "gitops.git")
+	bare := filepath.Join(root, filepath.FromSlash(repoPath))
 	gitIn(t, "", "init", "-q", "--bare", "-b", "main", bare)
 	gitIn(t, bare, "config", "http.receivepack", "true")
 	work := t.TempDir()
@@ -132,7 +138,7 @@ func newGitServer(t testing.TB, ip, token, seedDeploy string) *gitServer {
 		}
 		backend.ServeHTTP(w, r)
 	})
-	return &gitServer{url: "http://" + serveOn(t, ip, h) + "/gitops.git", bare: bare}
+	return &gitServer{url: "http://" + serveOn(t, ip, h) + "/" + repoPath, bare: bare}
 }
 
 func gitIn(t testing.TB, dir string, args ...string) string {
