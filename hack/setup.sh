@@ -13,7 +13,8 @@ set -euo pipefail
 #   busybox-static                the busybox of the busybox/alpine/golang images
 #   ca-certificates               the CA bundle copied into the images
 #   util-linux, procps, iproute2  unshare/flock, process checks, bridge clean-up
-pkgs=(runc containernetworking-plugins dnsmasq-base iptables debootstrap busybox-static ca-certificates util-linux procps iproute2)
+#   gcc, libc6-dev                cgo for the Gitea server the tests run (its SQLite driver)
+pkgs=(runc containernetworking-plugins dnsmasq-base iptables debootstrap busybox-static ca-certificates util-linux procps iproute2 gcc libc6-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do
