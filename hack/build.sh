@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build.sh [engine|harness|frontend|trivy|trivy-path|all]: build the harness binaries,
+# build.sh [engine|harness|frontend|trivy|trivy-path|gitea|all]: build the harness binaries,
 # cached under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version
 # and the tools modules' go.mod/go.sum/sources:
 #   engine    engine, dagger, init, dnsname, codegen (hack/engine, Dagger v0.19.10)
@@ -7,6 +7,8 @@
 #   frontend  dockerfile-frontend (hack/tools/dockerfile-frontend, BuildKit)
 #   trivy     trivy (hack/tools/trivy; cold: about 8 minutes and 3.5 GB of RAM)
 #   trivy-path  where trivy's binary is (or will be); builds nothing
+#   gitea     the Gitea server the e2e tests open pull requests on (hack/tools/gitea;
+#             cgo; cold: about 7 minutes and 1.6 GB of RAM); not part of all
 # Prints the directory holding each group's binaries on stdout, one a line
 # (all: engine, harness, frontend, then the trivy binary itself). A warm run
 # builds nothing.
@@ -115,12 +117,16 @@ frontend|all)
 	;;
 esac
 trivy_bin=""
+gitea_bin=""
 case "$what" in
 trivy|all)
 	trivy_bin="$(tool_bin trivy)"
 	;;
 trivy-path)
 	trivy_bin="$(tool_path trivy)"
+	;;
+gitea)
+	gitea_bin="$(tool_bin gitea)"
 	;;
 esac
 # Builds unused for two weeks (older versions, other branches) go.
@@ -132,6 +138,7 @@ engine) echo "$engine_dir" ;;
 harness) echo "$harness_dir" ;;
 frontend) echo "$frontend_dir" ;;
 trivy|trivy-path) echo "$trivy_bin" ;;
+gitea) echo "$gitea_bin" ;;
 all) printf '%s\n%s\n%s\n%s\n' "$engine_dir" "$harness_dir" "$frontend_dir" "$trivy_bin" ;;
-*) die "usage: build.sh [engine|harness|frontend|trivy|trivy-path|all]" ;;
+*) die "usage: build.sh [engine|harness|frontend|trivy|trivy-path|gitea|all]" ;;
 esac

@@ -70,7 +70,7 @@ root_vet() { go vet ./...; }
 # about 8 minutes and 3.5 GB of RAM: build it here, alone, before the test
 # binaries run in parallel (and build their own, lighter tools); testutil.Tool
 # then finds it in the shared cache, as engine.sh up does later.
-tools_build() { ./hack/build.sh trivy >/dev/null; }
+tools_build() { ./hack/build.sh trivy >/dev/null && ./hack/build.sh gitea >/dev/null; }
 root_unit() { go test -count=1 ./...; }
 harness_unit() {
 	(cd hack/engine && GOFLAGS="-buildvcs=false -mod=readonly" go vet ./cmd/... ./internal/... &&
@@ -132,7 +132,7 @@ e2e_tests() {
 if [ "$what" = unit ] || [ "$what" = all ]; then
 	phase "gofmt" gofmt_check
 	phase "go vet (root module)" root_vet
-	phase "tools (Trivy)" tools_build
+	phase "tools (Trivy, Gitea)" tools_build
 	phase "unit tests (root module)" root_unit
 	phase "harness tools module" harness_unit
 fi
