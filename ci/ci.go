@@ -61,6 +61,7 @@ func (m *Slipway) Ci(
 ) (string, error) {
 	start := time.Now()
 	mm := m
+	realRegistry := m.Registry
 	if dryRun {
 		cp := *m
 		cp.Registry = ""
@@ -88,6 +89,12 @@ func (m *Slipway) Ci(
 	switch {
 	case dryRun:
 		rep.Notes = append(rep.Notes, "dry run: images went to the embedded registry, and the GitOps changes were computed and shown, not written")
+		if realRegistry == "" {
+			realRegistry = p.Project.Registry.Address
+		}
+		if realRegistry != "" {
+			rep.Notes = append(rep.Notes, "dry run: the GitOps diff names the images as a real run would write them, in "+realRegistry)
+		}
 	case reg.embedded():
 		rep.Notes = append(rep.Notes, "images went to the embedded registry (no --registry given); expose it with `dagger call embedded-registry up --ports 5000:5000`")
 	}
@@ -152,7 +159,13 @@ func (m *Slipway) Ci(
 			for _, r := range rep.Services {
 				s, _ := p.Service(r.Name)
 				if (r.Status == report.Built || r.Status == report.Reused) && s.DeploysTo(env.Name) {
-					changes = append(changes, wire.Change{Service: r.Name, Repository: r.Repository, Tag: p.CommitTag(), Digest: r.Digest})
+					c := wire.Change{Service: r.Name, Repository: r.Repository, Tag: p.CommitTag(), Digest: r.Digest}
+					if dryRun && realRegistry != "" {
+						// Checked in the embedded registry, shown as a
+						// real run would write it.
+						c.Image = p.Project.ImageRepository(realRegistry, s.Service)
+					}
+					changes = append(changes, c)
 					names = append(names, r.Name)
 				}
 			}

@@ -206,7 +206,11 @@ func Run(ctx context.Context, o Options) (*report.Deployment, error) {
 		if tag == "" {
 			tag = o.SourceCommit
 		}
-		gc = append(gc, gitops.Change{Service: c.Service, Image: c.Repository, Tag: tag, Digest: c.Digest})
+		image := c.Repository
+		if c.Image != "" {
+			image = c.Image
+		}
+		gc = append(gc, gitops.Change{Service: c.Service, Image: image, Tag: tag, Digest: c.Digest})
 	}
 	var held map[string]string
 	prepare := func(dir string, in []gitops.Change) ([]gitops.Change, []gitops.FileUpdate, error) {

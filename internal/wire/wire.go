@@ -69,6 +69,11 @@ type Change struct {
 	Repository string `json:"repository"`
 	Digest     string `json:"digest,omitempty"`
 	Tag        string `json:"tag,omitempty"`
+	// Image, when set, is the repository written into the manifests
+	// instead of Repository, where the image is checked: a dry run
+	// publishes into the embedded registry but shows the diff a real run
+	// would make, with the configured registry's names.
+	Image string `json:"image,omitempty"`
 }
 
 // ScanVerdict is the part of scan-report's decision the module acts on.
