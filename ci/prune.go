@@ -29,6 +29,13 @@ func (m *Slipway) Prune(
 	// Delete for real (default: list what would be deleted).
 	// +optional
 	apply bool,
+	// GitHub's REST API to delete ghcr.io images through (ghcr.io deletes
+	// nothing through the registry API): default https://api.github.com
+	// for ghcr.io; set it for GitHub Enterprise Server
+	// (https://<host>/api/v3). The registry password is the token; it
+	// needs delete:packages.
+	// +optional
+	packagesApi string,
 ) (string, error) {
 	args := []string{"--older-than", olderThan, "--keep", strconv.Itoa(keep)}
 	for _, s := range service {
@@ -36,6 +43,9 @@ func (m *Slipway) Prune(
 	}
 	if apply {
 		args = append(args, "--apply")
+	}
+	if packagesApi != "" {
+		args = append(args, "--packages-api", packagesApi)
 	}
 	return m.release(ctx, releaseVerb{kind: report.Prune, args: args, registry: true})
 }

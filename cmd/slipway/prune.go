@@ -4,10 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/ghpackages"
 	"github.com/slipwayci/slipway/internal/retention"
+	"github.com/slipwayci/slipway/internal/wire"
 )
+
+// hostOfAddress is the host of a registry address (host[:port][/namespace]).
+func hostOfAddress(addr string) string {
+	host, _, _ := strings.Cut(addr, "/")
+	return host
+}
 
 func init() {
 	register("prune", "delete images no environment needs, with their signatures (dry run unless --apply; report JSON)", runPrune)
@@ -21,6 +31,7 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := fs.Int("keep", 10, "keep the newest N images of each repository")
 	apply := fs.Bool("apply", false, "delete; without it nothing is deleted and the plan is printed")
 	out := fs.String("out", "", "write the report JSON here instead of stdout")
+	packagesAPI := fs.String("packages-api", "", "delete through GitHub's packages REST API at this base URL (default for ghcr.io: "+ghpackages.DefaultBaseURL+"); the registry password is the token")
 	var services, insecure listFlag
 	fs.Var(&services, "service", "prune only this service's repository (repeatable; default: every service)")
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
@@ -59,7 +70,19 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var outcome *retention.Outcome
 	var applyErr error
 	if *apply {
-		outcome, applyErr = retention.Apply(ctx, reg, res)
+		var opts []retention.ApplyOption
+		// ghcr.io deletes nothing through the registry API: its images go
+		// through GitHub's packages API, with the registry password.
+		host := hostOfAddress(addr)
+		if host == "ghcr.io" || *packagesAPI != "" {
+			pk, err := ghpackages.New(*packagesAPI, os.Getenv(wire.EnvRegistryPassword))
+			if err != nil {
+				return fmt.Errorf("pruning %s: %w", addr, err)
+			}
+			opts = append(opts, retention.WithPackageAPI(host, pk))
+			fmt.Fprintf(stderr, "prune: deleting from %s through GitHub's packages API\n", host)
+		}
+		outcome, applyErr = retention.Apply(ctx, reg, res, opts...)
 	}
 	fmt.Fprint(stderr, retention.Describe(res, outcome))
 	rep := retention.Report(res, outcome)

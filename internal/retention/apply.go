@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slipwayci/slipway/internal/ghpackages"
 	"net/http"
 	"sort"
 	"strings"
@@ -57,6 +58,25 @@ type deleter struct {
 	c     *registry.Client
 	out   *Outcome
 	noTag map[string]bool
+	// packages deletes, for its host, through a registry's own API
+	// (GitHub Packages for ghcr.io) instead of the registry API.
+	packages     PackageDeleter
+	packagesHost string
+}
+
+// PackageDeleter deletes an image manifest (and with it its tags) through
+// a registry's own API: ghpackages.Client for ghcr.io.
+type PackageDeleter interface {
+	DeleteDigest(ctx context.Context, repository, digest string) error
+}
+
+// ApplyOption configures Apply.
+type ApplyOption func(*deleter)
+
+// WithPackageAPI deletes the images of registry host through p (a tag
+// cannot be deleted on its own there: each image goes with all its tags).
+func WithPackageAPI(host string, p PackageDeleter) ApplyOption {
+	return func(d *deleter) { d.packages, d.packagesHost = p, host }
 }
 
 // Apply deletes what res plans to delete, image by image, in this order so
@@ -75,11 +95,17 @@ type deleter struct {
 // with the others; a registry that refuses deletion (405/UNSUPPORTED, or
 // 401/403) gets a message saying what to change, and nothing more is tried
 // on it. The error is Outcome.Err.
-func Apply(ctx context.Context, c *registry.Client, res *Result) (*Outcome, error) {
+func Apply(ctx context.Context, c *registry.Client, res *Result, opts ...ApplyOption) (*Outcome, error) {
 	if c == nil || res == nil {
 		return nil, errors.New("retention: Apply needs a registry client and a plan")
 	}
 	d := &deleter{c: c, out: &Outcome{Failed: map[string]string{}, Refused: map[string]string{}}, noTag: map[string]bool{}}
+	for _, o := range opts {
+		o(d)
+	}
+	if d.packages != nil {
+		d.noTag[d.packagesHost] = true
+	}
 	for _, repo := range res.Repositories {
 		host := hostOf(repo.Name)
 		for _, im := range repo.Delete() {
@@ -199,6 +225,9 @@ func (d *deleter) delete(ctx context.Context, ref string, isTag bool) error {
 	if msg, refused := d.out.Refused[host]; refused {
 		return fmt.Errorf("%w: %s", ErrDeletionRefused, msg)
 	}
+	if d.packages != nil && host == d.packagesHost {
+		return d.deletePackage(ctx, ref, isTag)
+	}
 	err := d.c.Delete(ctx, ref)
 	switch {
 	case err == nil:
@@ -225,12 +254,35 @@ func (d *deleter) delete(ctx context.Context, ref string, isTag bool) error {
 	return fmt.Errorf("deleting %s: %w", ref, err)
 }
 
+// deletePackage deletes one reference through the package API: a manifest
+// by digest, with its tags; a tag alone cannot be.
+func (d *deleter) deletePackage(ctx context.Context, ref string, isTag bool) error {
+	repo, digest, ok := strings.Cut(ref, "@")
+	if isTag || !ok {
+		return errTagUnsupported
+	}
+	err := d.packages.DeleteDigest(ctx, repo, digest)
+	switch {
+	case err == nil:
+		d.out.Deleted = append(d.out.Deleted, ref)
+		return nil
+	case errors.Is(err, ghpackages.ErrNotFound):
+		return nil
+	case errors.Is(err, ghpackages.ErrForbidden):
+		msg := fmt.Sprintf("GitHub refused to delete %s through the packages API (%v): the token needs delete:packages "+
+			"(or the package's admin role); run prune again with such a token", ref, err)
+		d.out.Refused[hostOf(ref)] = msg
+		return fmt.Errorf("%w: %s", ErrDeletionRefused, msg)
+	}
+	return fmt.Errorf("deleting %s: %w", ref, err)
+}
+
 // enableHint says how to make host accept deletions.
 func enableHint(host string) string {
 	switch host {
 	case "ghcr.io":
-		return "GitHub's registry does not delete through the registry API at all; delete package versions with " +
-			"GitHub's packages REST API instead (or run prune against a registry that deletes)"
+		return "GitHub's registry does not delete through the registry API at all; prune deletes through GitHub's " +
+			"packages REST API when given the registry password (a token with delete:packages) for ghcr.io"
 	case "docker.io", "index.docker.io", "registry-1.docker.io":
 		return "Docker Hub does not delete through the registry API; delete tags with Docker Hub's own API instead"
 	}
