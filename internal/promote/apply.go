@@ -90,7 +90,26 @@ func apply(ctx context.Context, a applyArgs) error {
 	}
 	if len(write) == 0 && !stateChanged {
 		rn.note("%s already runs every one of these digests: nothing to copy, tag or commit", env.Name)
-		rn.rep.Deployments = append(rn.rep.Deployments, report.Deployment{Environment: env.Name, Services: names(a.cands), Changed: false})
+		dep := report.Deployment{Environment: env.Name, Services: names(a.cands), Changed: false}
+		if env.Mode == "pull-request" && !a.dryRun {
+			// The environment runs these images: the GitOps write finds
+			// nothing to change and settles its pull request (closed, its
+			// branch deleted, when nothing in it is still wanted).
+			var dc []deploy.Change
+			for _, c := range a.cands {
+				dc = append(dc, deploy.Change{Service: c.service.Name, Repository: c.dstRepo, Digest: c.src.Digest, Tag: writtenTag(c)})
+			}
+			d, err := deploy.Run(ctx, deploy.Options{
+				Config: a.cfg, Environment: env.Name, Changes: dc, SourceCommit: sourceCommit(a.cands, a.session.tip),
+				Registry: a.reg, Verifier: a.verifier, RepoURL: a.repoURL, GitOptions: a.gitOptions, Complete: a.complete,
+			})
+			if err != nil {
+				rn.note("%s's pull request was left as it is: %v", env.Name, err)
+			} else {
+				dep = *d
+			}
+		}
+		rn.rep.Deployments = append(rn.rep.Deployments, dep)
 		return nil
 	}
 	// A rollback to what already runs still commits its pin.

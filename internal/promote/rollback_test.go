@@ -453,6 +453,41 @@ func TestPullRequestMode(t *testing.T) {
 	}
 }
 
+// TestPullRequestSettledAfterMerge: once prod's pull request is merged, the
+// next promotion finds nothing to copy or commit, and deletes the
+// pull-request branch instead of leaving it behind.
+func TestPullRequestSettledAfterMerge(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	for i := range f.cfg.Project.Environments {
+		if f.cfg.Project.Environments[i].Name == "prod" {
+			f.cfg.Project.Environments[i].Mode = "pull-request"
+		}
+	}
+	gh, _ := fakeGitHub(t)
+	devReady(f)
+	if _, err := Run(ctx, f.options("dev", "staging")); err != nil {
+		t.Fatal(err)
+	}
+	o := f.options("staging", "prod")
+	o.GitOptions = append(o.GitOptions, gitops.WithPullRequests(gh))
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	// Merged (the fake forge does not see how).
+	f.git("update-ref", "refs/heads/main", f.git("rev-parse", "slipway/prod"))
+	rep, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Deployments; len(d) != 1 || d[0].Changed {
+		t.Fatalf("after the merge: %+v", d)
+	}
+	if refs := f.git("for-each-ref", "--format=%(refname)", "refs/heads/"); refs != "refs/heads/main" {
+		t.Fatalf("branches after the merge and a promotion: %q", refs)
+	}
+}
+
 // TestRollbackIgnoresAMovedCommitTag: the commit tag is mutable; rollback
 // --to <commit> finds the image through the signatures that record the
 // commit, so a tag moved to an unsigned image, another commit's image or
