@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/slipwayci/slipway/internal/ghpackages/ghpackagestest"
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
@@ -53,14 +54,15 @@ func TestModulePruneThroughThePackagesAPI(t *testing.T) {
 
 	// Every manifest of orders is a package version, as ghcr.io shows it.
 	repo := host + "/" + r.project + "/orders"
+	plain := []crane.Option{func(o *crane.Options) { o.Name = append(o.Name, name.Insecure) }, crane.WithTransport(&http.Transport{})}
 	api := &ghpackagestest.StandIn{Owner: r.project, Org: true, Token: token}
-	tags, err := crane.ListTags(repo, crane.Insecure)
+	tags, err := crane.ListTags(repo, plain...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	byDigest := map[string][]string{}
 	for _, tag := range tags {
-		d, err := crane.Digest(repo+":"+tag, crane.Insecure)
+		d, err := crane.Digest(repo+":"+tag, plain...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,10 +87,10 @@ func TestModulePruneThroughThePackagesAPI(t *testing.T) {
 
 	r.mustCall("prune", "--older-than", "1ns", "--keep", "0", "--service", "orders", "--apply", "--packages-api", apiURL)
 	rep := r.lastReportOf(report.Prune)
-	if _, err := crane.Digest(repo+"@"+old, crane.Insecure); err == nil {
+	if _, err := crane.Digest(repo+"@"+old, plain...); err == nil {
 		t.Errorf("the replaced image %s is still in the registry", old)
 	}
-	if _, err := crane.Digest(repo+"@"+current, crane.Insecure); err != nil {
+	if _, err := crane.Digest(repo+"@"+current, plain...); err != nil {
 		t.Errorf("the image dev runs, %s, is gone: %v", current, err)
 	}
 	if !rep.OK() || rep.Count(report.Pruned) != 1 {
