@@ -13,7 +13,7 @@ import (
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
 	"github.com/slipwayci/slipway/internal/gitops"
-	"github.com/slipwayci/slipway/internal/gitops/forge"
+	"github.com/slipwayci/slipway/internal/forge"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/wire"

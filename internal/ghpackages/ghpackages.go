@@ -11,21 +11,20 @@ package ghpackages
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/slipwayci/slipway/internal/forge"
 )
 
 // DefaultBaseURL is github.com's API; GitHub Enterprise Server's is
 // https://<host>/api/v3.
-const DefaultBaseURL = "https://api.github.com"
+const DefaultBaseURL = forge.DefaultBaseURL
 
 // Errors a deletion can end in.
 var (
@@ -38,9 +37,7 @@ var (
 
 // Client deletes versions of ghcr.io packages.
 type Client struct {
-	base  string
-	token string
-	http  *http.Client
+	api *forge.API
 
 	mu sync.Mutex
 	// owners caches whether an owner is an organization ("orgs") or a
@@ -52,19 +49,18 @@ type Client struct {
 
 // New returns a client for the API at base ("" is github.com's),
 // authenticating with token (sent as a bearer token, never logged).
-func New(base, token string) (*Client, error) {
+func New(base, token string, opts ...forge.Option) (*Client, error) {
 	if base == "" {
 		base = DefaultBaseURL
-	}
-	u, err := url.Parse(strings.TrimSuffix(base, "/"))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("GitHub API base URL %q: want http(s)://host[/path]", base)
 	}
 	if token == "" {
 		return nil, errors.New("deleting from ghcr.io needs a GitHub token (the registry password) with delete:packages")
 	}
-	return &Client{base: u.String(), token: token, http: &http.Client{Timeout: 60 * time.Second},
-		owners: map[string]string{}, versions: map[string]map[string]int64{}}, nil
+	api, err := forge.NewAPI(forge.GitHub, token, append([]forge.Option{forge.WithBaseURL(base)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{api: api, owners: map[string]string{}, versions: map[string]map[string]int64{}}, nil
 }
 
 // Package splits a ghcr.io repository (ghcr.io/acme/shop/orders) into its
@@ -167,53 +163,17 @@ func (c *Client) list(ctx context.Context, owner, name, kind string) (string, ma
 	return "", nil, last
 }
 
+// do sends one request; 404 is ErrNotFound, 401/403 ErrForbidden.
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	display, _, _ := strings.Cut(path, "?")
-	var last error
-	for try := 1; try <= 3; try++ {
-		if try > 1 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(try) * 500 * time.Millisecond):
-			}
-		}
-		req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		req.Header.Set("Accept", "application/vnd.github+json")
-		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-		req.Header.Set("User-Agent", "slipway")
-		resp, err := c.http.Do(req)
-		if err != nil {
-			last = fmt.Errorf("GitHub API %s %s: %w", method, display, err)
-			continue
-		}
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-		resp.Body.Close()
-		var msg struct {
-			Message string `json:"message"`
-		}
-		_ = json.Unmarshal(data, &msg)
-		switch {
-		case resp.StatusCode == http.StatusNotFound:
-			return fmt.Errorf("GitHub API %s %s: %w (%s)", method, display, ErrNotFound, msg.Message)
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-			return fmt.Errorf("GitHub API %s %s: HTTP %d: %s: %w", method, display, resp.StatusCode, msg.Message, ErrForbidden)
-		case resp.StatusCode >= 500:
-			last = fmt.Errorf("GitHub API %s %s: HTTP %d: %s", method, display, resp.StatusCode, msg.Message)
-			continue
-		case resp.StatusCode >= 300:
-			return fmt.Errorf("GitHub API %s %s: HTTP %d: %s", method, display, resp.StatusCode, msg.Message)
-		}
-		if out != nil {
-			if err := json.Unmarshal(data, out); err != nil {
-				return fmt.Errorf("GitHub API %s %s: decoding the answer: %w", method, display, err)
-			}
-		}
+	err := c.api.Do(ctx, method, path, nil, out, true)
+	var ae *forge.APIError
+	switch {
+	case err == nil:
 		return nil
+	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, forge.ErrUnauthorized):
+		return fmt.Errorf("%w: %w", ErrForbidden, err)
 	}
-	return last
+	return err
 }

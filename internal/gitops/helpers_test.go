@@ -28,7 +28,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/slipwayci/slipway/internal/gitops/forge"
+	"github.com/slipwayci/slipway/internal/forge"
 )
 
 // dig returns a distinct, well-formed sha256 digest for n.

@@ -18,7 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
-	"github.com/slipwayci/slipway/internal/gitops/forge"
+	"github.com/slipwayci/slipway/internal/forge"
 )
 
 // Sentinel errors of git writes.

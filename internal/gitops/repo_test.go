@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/slipwayci/slipway/internal/gitops/forge"
+	"github.com/slipwayci/slipway/internal/forge"
 )
 
 const source = "0123456789abcdef0123456789abcdef01234567"

@@ -15,7 +15,7 @@ import (
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
 	"github.com/slipwayci/slipway/internal/gitops"
-	"github.com/slipwayci/slipway/internal/gitops/forge"
+	"github.com/slipwayci/slipway/internal/forge"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/state"
 )
@@ -370,7 +370,7 @@ func TestPin(t *testing.T) {
 	}
 }
 
-// fakeGitHub answers the pull-request calls of internal/gitops/forge: no
+// fakeGitHub answers the pull-request calls of internal/forge: no
 // pull request exists yet, and creating one returns its URL.
 func fakeGitHub(t *testing.T) (*forge.Client, *[]string) {
 	t.Helper()

@@ -116,84 +116,103 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
-// Client talks to one repository's pull requests.
-type Client struct {
+// API is a forge's REST API at one root with one token: every request
+// slipway makes to it (pull requests here, package versions in
+// internal/ghpackages) gets the forge's headers, idempotent ones are
+// retried on 5xx answers and transport errors, and a refusal is an
+// *APIError.
+type API struct {
 	kind   Kind
 	base   *url.URL
 	token  string
-	owner  string
-	repo   string
 	http   *http.Client
 	tries  int
 	settle time.Duration
 }
 
-// Option configures a Client.
-type Option func(*Client) error
+// Option configures an API.
+type Option func(*API) error
 
 // WithBaseURL sets the API root, e.g. https://ghe.example.com/api/v3 or
 // https://gitea.example.com/api/v1.
 func WithBaseURL(u string) Option {
-	return func(c *Client) error {
+	return func(a *API) error {
 		p, err := url.Parse(strings.TrimSuffix(u, "/"))
 		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			return fmt.Errorf("%s API base URL %q: want http(s)://host[/path]", c.kind.name(), u)
+			return fmt.Errorf("%s API base URL %q: want http(s)://host[/path]", a.kind.name(), u)
 		}
-		c.base = p
+		a.base = p
 		return nil
 	}
 }
 
 // WithHTTPClient sets the HTTP client (timeouts, proxies, test servers).
 func WithHTTPClient(h *http.Client) Option {
-	return func(c *Client) error {
+	return func(a *API) error {
 		if h == nil {
 			return errors.New("nil HTTP client")
 		}
-		c.http = h
+		a.http = h
 		return nil
 	}
 }
 
-// WithRetries sets how many times idempotent requests (list, update) are
-// tried on a 5xx answer or a transport error, and the first pause between
-// tries (doubled each time). Default 3 tries, 500ms.
+// WithRetries sets how many times idempotent requests (list, update,
+// delete) are tried on a 5xx answer or a transport error, and the first
+// pause between tries (doubled each time). Default 3 tries, 500ms.
 func WithRetries(tries int, pause time.Duration) Option {
-	return func(c *Client) error {
+	return func(a *API) error {
 		if tries < 1 || pause < 0 {
 			return fmt.Errorf("retries: want tries >= 1 and pause >= 0, got %d, %s", tries, pause)
 		}
-		c.tries, c.settle = tries, pause
+		a.tries, a.settle = tries, pause
 		return nil
 	}
 }
 
-var repoRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
-
-// New returns a client for the repository "owner/name" on a forge of the
-// given kind, authenticating with token (never logged). Its API root is
-// github.com's unless WithBaseURL says otherwise.
-func New(kind Kind, repository, token string, opts ...Option) (*Client, error) {
+// NewAPI returns the API of a forge of the given kind, authenticating with
+// token (never logged). Its root is github.com's unless WithBaseURL says
+// otherwise.
+func NewAPI(kind Kind, token string, opts ...Option) (*API, error) {
 	if kind != GitHub && kind != Gitea {
 		return nil, fmt.Errorf("forge %q: want github or gitea", kind)
-	}
-	if !repoRE.MatchString(repository) {
-		return nil, fmt.Errorf("%w: %q (want owner/name)", ErrInvalidRepository, repository)
 	}
 	if token == "" {
 		return nil, fmt.Errorf("%s token is empty", kind.name())
 	}
-	owner, name, _ := strings.Cut(repository, "/")
-	c := &Client{kind: kind, token: token, owner: owner, repo: strings.TrimSuffix(name, ".git"), http: http.DefaultClient, tries: 3, settle: 500 * time.Millisecond}
-	if err := WithBaseURL(DefaultBaseURL)(c); err != nil {
+	a := &API{kind: kind, token: token, http: &http.Client{Timeout: 60 * time.Second}, tries: 3, settle: 500 * time.Millisecond}
+	if err := WithBaseURL(DefaultBaseURL)(a); err != nil {
 		return nil, err
 	}
 	for _, o := range opts {
-		if err := o(c); err != nil {
+		if err := o(a); err != nil {
 			return nil, err
 		}
 	}
-	return c, nil
+	return a, nil
+}
+
+// Client talks to one repository's pull requests.
+type Client struct {
+	*API
+	owner string
+	repo  string
+}
+
+var repoRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+
+// New returns a client for the pull requests of the repository
+// "owner/name" on a forge of the given kind (see NewAPI).
+func New(kind Kind, repository, token string, opts ...Option) (*Client, error) {
+	if !repoRE.MatchString(repository) {
+		return nil, fmt.Errorf("%w: %q (want owner/name)", ErrInvalidRepository, repository)
+	}
+	api, err := NewAPI(kind, token, opts...)
+	if err != nil {
+		return nil, err
+	}
+	owner, name, _ := strings.Cut(repository, "/")
+	return &Client{API: api, owner: owner, repo: strings.TrimSuffix(name, ".git")}, nil
 }
 
 // RepositoryFromURL extracts "owner/name" from a clone URL such as
@@ -291,7 +310,7 @@ func (c *Client) find(ctx context.Context, head string) (*PullRequest, error) {
 	if c.kind == GitHub {
 		q := url.Values{"state": {"open"}, "head": {c.owner + ":" + head}, "per_page": {"10"}}
 		var prs []PullRequest
-		if err := c.do(ctx, http.MethodGet, c.path("pulls")+"?"+q.Encode(), nil, &prs, true); err != nil {
+		if err := c.Do(ctx, http.MethodGet, c.path("pulls")+"?"+q.Encode(), nil, &prs, true); err != nil {
 			return nil, err
 		}
 		if len(prs) == 0 {
@@ -303,7 +322,7 @@ func (c *Client) find(ctx context.Context, head string) (*PullRequest, error) {
 	for page := 1; page <= maxPages; page++ {
 		q := url.Values{"state": {"open"}, "limit": {strconv.Itoa(limit)}, "page": {strconv.Itoa(page)}}
 		var prs []PullRequest
-		if err := c.do(ctx, http.MethodGet, c.path("pulls")+"?"+q.Encode(), nil, &prs, true); err != nil {
+		if err := c.Do(ctx, http.MethodGet, c.path("pulls")+"?"+q.Encode(), nil, &prs, true); err != nil {
 			return nil, err
 		}
 		for i := range prs {
@@ -326,7 +345,7 @@ func (c *Client) create(ctx context.Context, pr NewPullRequest) (*PullRequest, e
 		body["maintainer_can_modify"] = false
 	}
 	var out PullRequest
-	if err := c.do(ctx, http.MethodPost, c.path("pulls"), body, &out, false); err != nil {
+	if err := c.Do(ctx, http.MethodPost, c.path("pulls"), body, &out, false); err != nil {
 		return nil, err
 	}
 	out.Created = true
@@ -335,7 +354,7 @@ func (c *Client) create(ctx context.Context, pr NewPullRequest) (*PullRequest, e
 
 func (c *Client) update(ctx context.Context, number int, body map[string]any) (*PullRequest, error) {
 	var out PullRequest
-	if err := c.do(ctx, http.MethodPatch, c.path(fmt.Sprintf("pulls/%d", number)), body, &out, true); err != nil {
+	if err := c.Do(ctx, http.MethodPatch, c.path(fmt.Sprintf("pulls/%d", number)), body, &out, true); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -345,7 +364,10 @@ func (c *Client) path(p string) string {
 	return fmt.Sprintf("/repos/%s/%s/%s", url.PathEscape(c.owner), url.PathEscape(c.repo), p)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, in, out any, idempotent bool) error {
+// Do sends one request to path (below the API root) with in as its JSON
+// body (nil: none) and decodes the answer into out (nil: ignored). Only
+// idempotent requests are retried.
+func (c *API) Do(ctx context.Context, method, path string, in, out any, idempotent bool) error {
 	var payload []byte
 	if in != nil {
 		var err error
