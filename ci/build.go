@@ -130,6 +130,8 @@ func (m *Slipway) failedStep(ctx context.Context, p *plan.Plan, s plan.Service, 
 	if rerr != nil || strings.TrimSpace(out) == "" {
 		return err
 	}
+	// A step may print a build secret it mounts: never into a report.
+	out = redactBuildSecrets(out)
 	return fmt.Errorf("%w\nthe step at %s:%d printed (replayed to read its output):\n%s", err, path.Join(s.Dir, s.Dockerfile), step.Line, lastLines(out, outputLines))
 }
 
@@ -139,7 +141,21 @@ var (
 	buildSecretsMu   sync.Mutex
 	buildSecretsByID map[string]*dagger.Secret
 	buildSecretsErr  error
+	// buildSecretValues are the values, to redact from step output.
+	buildSecretValues []string
 )
+
+// redactBuildSecrets replaces every build secret's value in s.
+func redactBuildSecrets(s string) string {
+	buildSecretsMu.Lock()
+	defer buildSecretsMu.Unlock()
+	for _, v := range buildSecretValues {
+		if strings.TrimSpace(v) != "" {
+			s = strings.ReplaceAll(s, v, "***")
+		}
+	}
+	return s
+}
 
 // checkBuildSecrets reads --build-secrets (once per call) and fails, naming
 // the service and the ids, when s's build.secrets asks for one it lacks;
@@ -152,6 +168,7 @@ func (m *Slipway) checkBuildSecrets(ctx context.Context, p *plan.Plan, s plan.Se
 	}
 	buildSecretsOnce.Do(func() {
 		byID := map[string]*dagger.Secret{}
+		var secretValues []string
 		if m.BuildSecrets != nil {
 			text, err := m.BuildSecrets.Plaintext(ctx)
 			if err != nil {
@@ -165,10 +182,11 @@ func (m *Slipway) checkBuildSecrets(ctx context.Context, p *plan.Plan, s plan.Se
 			}
 			for id, v := range values {
 				byID[id] = dag.SetSecret(id, v)
+				secretValues = append(secretValues, v)
 			}
 		}
 		buildSecretsMu.Lock()
-		buildSecretsByID = byID
+		buildSecretsByID, buildSecretValues = byID, secretValues
 		buildSecretsMu.Unlock()
 	})
 	if buildSecretsErr != nil {

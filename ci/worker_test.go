@@ -92,3 +92,13 @@ func TestThrowawayIsRefusedInCI(t *testing.T) {
 		t.Errorf("in CI with gitops.repo: %v", err)
 	}
 }
+
+func TestRedactBuildSecrets(t *testing.T) {
+	buildSecretsMu.Lock()
+	buildSecretValues = []string{"s3cr3t-value", " "}
+	buildSecretsMu.Unlock()
+	t.Cleanup(func() { buildSecretsMu.Lock(); buildSecretValues = nil; buildSecretsMu.Unlock() })
+	if got := redactBuildSecrets("token=s3cr3t-value\nagain s3cr3t-value"); got != "token=***\nagain ***" {
+		t.Errorf("redacted: %q", got)
+	}
+}

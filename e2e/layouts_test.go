@@ -116,7 +116,9 @@ func TestModuleLayouts(t *testing.T) {
 	// exit code.
 	r.edit("src/greeter/src/go.mod", func(s string) string { return s + "\nrequire example.invalid/nothing v1.0.0\n" })
 	r.edit("src/pricing/Dockerfile", func(s string) string {
-		return strings.Replace(s, "RUN go build", "RUN echo pricing-broken-on-purpose $((40+2)) && exit 3\nRUN go build", 1)
+		// The failing step prints the build secret it mounts: the output
+		// slipway shows has it redacted.
+		return strings.Replace(s, "RUN go build", "RUN --mount=type=secret,id=SHOP_TOKEN echo \"token $(cat /run/secrets/SHOP_TOKEN)\" && echo pricing-broken-on-purpose $((40+2)) && exit 3\nRUN go build", 1)
 	})
 	r.edit("src/static/site/index.html", func(s string) string { return strings.Replace(s, "hello", "goodbye", 1) })
 	r.edit("src/ledger/src/main.rs", func(s string) string {
@@ -133,7 +135,7 @@ func TestModuleLayouts(t *testing.T) {
 		t.Errorf("greeter: %+v", g)
 	}
 	if p := failed["pricing"]; p.Status != report.Failed || p.Stage != "build" ||
-		!strings.Contains(p.Error, "building pricing from src/pricing/Dockerfile (context .)") || !strings.Contains(p.Error, "pricing-broken-on-purpose $((40+2)) && exit 3") ||
+		!strings.Contains(p.Error, "building pricing from src/pricing/Dockerfile (context .)") || !strings.Contains(p.Error, "pricing-broken-on-purpose $((40+2)) && exit 3") || !strings.Contains(p.Error, "token ***") ||
 		!strings.Contains(p.Error, "exit code: 3") ||
 		// What the step printed, which the engine's error does not hold.
 		!strings.Contains(p.Error, "pricing-broken-on-purpose 42") || !strings.Contains(p.Error, "(exit status 3)") {
