@@ -250,8 +250,18 @@ func TestModulePullRequestsOnGitea(t *testing.T) {
 	}
 
 	// Merged in Gitea: the next run has nothing to do, and the branch goes.
-	if st := g.api(t, "POST", fmt.Sprintf("/repos/%s/gitops/pulls/%d/merge", g.user, number), map[string]any{"Do": "merge"}, nil); st != http.StatusOK {
-		t.Fatalf("merging: HTTP %d", st)
+	// Gitea checks a pull request's mergeability in the background after a
+	// push, and answers 405 ("try again later") until it has.
+	for deadline := time.Now().Add(time.Minute); ; {
+		var msg struct{ Message string }
+		st := g.api(t, "POST", fmt.Sprintf("/repos/%s/gitops/pulls/%d/merge", g.user, number), map[string]any{"Do": "merge"}, &msg)
+		if st == http.StatusOK {
+			break
+		}
+		if st != http.StatusMethodNotAllowed || time.Now().After(deadline) {
+			t.Fatalf("merging: HTTP %d: %s", st, msg.Message)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	r.mustCall("ci")
 	if d := r.lastReport().Deployments; len(d) != 1 || d[0].Changed {
