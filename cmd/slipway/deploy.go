@@ -12,8 +12,8 @@ import (
 
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
-	"github.com/slipwayci/slipway/internal/gitops"
 	"github.com/slipwayci/slipway/internal/forge"
+	"github.com/slipwayci/slipway/internal/gitops"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/wire"

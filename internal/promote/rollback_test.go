@@ -14,8 +14,8 @@ import (
 
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
-	"github.com/slipwayci/slipway/internal/gitops"
 	"github.com/slipwayci/slipway/internal/forge"
+	"github.com/slipwayci/slipway/internal/gitops"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/state"
 )
