@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/report"
@@ -20,13 +21,17 @@ func (m *Slipway) saveReport(ctx context.Context, r *report.Report) error {
 	if err != nil {
 		return err
 	}
+	// The engine's last report of the kind, and the project's own. Each is
+	// a temporary file of its own, then an atomic rename: concurrent runs
+	// of one kind never leave a torn report.
+	var script []string
+	for _, dst := range []string{wire.ReportFile(reportsDir, "", r.Kind), wire.ReportFile(reportsDir, r.Project, r.Kind)} {
+		script = append(script, fmt.Sprintf(`t="$(mktemp -p %s .last.XXXXXX)" && cp %s "$t" && mv "$t" %s`, reportsDir, reportInput, dst))
+	}
 	_, err = execChecked(ctx, fresh(m.Worker().
 		WithMountedCache(reportsDir, dag.CacheVolume("slipway-reports")).
 		WithNewFile(reportInput, string(b))),
-		// A temporary file of its own, then an atomic rename: concurrent
-		// runs of one kind never leave a torn report.
-		[]string{"sh", "-c", fmt.Sprintf(`t="$(mktemp -p %s .last-%s.XXXXXX)" && cp %s "$t" && mv "$t" %s/last-%s.json`,
-			reportsDir, r.Kind, reportInput, reportsDir, r.Kind)})
+		[]string{"sh", "-c", strings.Join(script, " && ")})
 	return err
 }
 
@@ -38,8 +43,10 @@ func (m *Slipway) saveReportNoting(ctx context.Context, r *report.Report) {
 }
 
 // LastReport returns the report of the last ci (or deploy, promote,
-// rollback, pin, unpin, reject, prune) run on this engine, as markdown (for
-// $GITHUB_STEP_SUMMARY), json or text. It works after a failed run too.
+// rollback, pin, unpin, reject, prune) run of this project on this engine,
+// as markdown (for $GITHUB_STEP_SUMMARY), json or text. It works after a
+// failed run too, and never shows another project's run on a shared
+// engine.
 // +cache="never"
 func (m *Slipway) LastReport(
 	ctx context.Context,
@@ -60,9 +67,16 @@ func (m *Slipway) LastReport(
 	if ext == "" {
 		return nil, fmt.Errorf("format %q is not markdown, json or text", format)
 	}
+	// The project's name, when its configuration can be read (else the
+	// engine's last report: the run may have failed on that very
+	// configuration).
+	project := ""
+	if p, err := m.configPlan(ctx); err == nil {
+		project = p.Project.Name
+	}
 	r, err := execChecked(ctx, fresh(m.Worker().
 		WithMountedCache(reportsDir, dag.CacheVolume("slipway-reports"))),
-		[]string{wire.WorkerBin, "report", "--in", fmt.Sprintf("%s/last-%s.json", reportsDir, k), "--format", format, "--step-summary=false"})
+		[]string{wire.WorkerBin, "report", "--dir", reportsDir, "--kind", string(k), "--project", project, "--format", format, "--step-summary=false"})
 	if err != nil {
 		return nil, fmt.Errorf("no %s report on this engine yet: %w", k, err)
 	}

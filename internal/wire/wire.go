@@ -117,3 +117,20 @@ type PublishResult struct {
 	// ReuseNote is the run report's note about a refused reuse.
 	ReuseNote string `json:"reuseNote,omitempty"`
 }
+
+// ReportFile is where the last report of a kind is kept in the reports
+// cache volume: one per project (so that projects sharing an engine never
+// read each other's), and, for project "" (a run that failed before its
+// configuration was read), one for the engine.
+func ReportFile(dir, project string, kind report.Kind) string {
+	if project == "" {
+		return dir + "/last-" + string(kind) + ".json"
+	}
+	safe := []byte(project)
+	for i, c := range safe {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			safe[i] = '_'
+		}
+	}
+	return dir + "/last-" + string(safe) + "-" + string(kind) + ".json"
+}
