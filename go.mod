@@ -5,6 +5,7 @@ go 1.25.0
 require (
 	dagger.io/dagger v0.19.10
 	github.com/go-git/go-git/v5 v5.18.0
+	github.com/go-jose/go-jose/v4 v4.1.3
 	github.com/google/go-containerregistry v0.20.7
 	github.com/pandatix/go-cvss v0.6.2
 	github.com/sigstore/cosign/v2 v2.6.5
@@ -42,7 +43,6 @@ require (
 	github.com/go-chi/chi/v5 v5.2.3 // indirect
 	github.com/go-git/gcfg v1.5.1-0.20230307220236-3a3c6141e376 // indirect
 	github.com/go-git/go-billy/v5 v5.9.2 // indirect
-	github.com/go-jose/go-jose/v4 v4.1.3 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-openapi/analysis v0.24.1 // indirect
