@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -52,8 +53,11 @@ type Statement struct {
 
 // Subject names an artifact by digest.
 type Subject struct {
-	Name   string            `json:"name"`
+	Name   string            `json:"name,omitempty"`
 	Digest map[string]string `json:"digest"`
+	// Annotations are signed with the subject (cosign v3's image
+	// signatures carry the signature annotations here).
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 func checkPredicate(predicateType string, predicate []byte) ([]byte, error) {
@@ -97,6 +101,13 @@ func (s *Signer) Attest(ctx context.Context, digestRef, predicateType string, pr
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("attesting %s: %w", d, err)
+	}
+	if s.keyless != nil {
+		res, err := s.keyless.signStatement(ctx, s.client, d, st, predicateType)
+		if err == nil {
+			s.client.Logger().Info("attested image keylessly", "digest", d.String(), "predicateType", predicateType, "bundle", res.Ref)
+		}
+		return res, err
 	}
 	se, err := signedEntity(ctx, s.client, "attesting", d)
 	if err != nil {
@@ -197,6 +208,33 @@ func (v *Verifier) VerifyAttestations(ctx context.Context, digestRef, predicateT
 		return nil, fmt.Errorf("verifying attestations: %w", err)
 	}
 	op := "verifying the " + predicateType + " attestations of"
+	if v.keyless == nil {
+		return v.verifyAttestationsClassic(ctx, op, d, predicateType)
+	}
+	if err := v.mustExist(ctx, op, d); err != nil {
+		return nil, err
+	}
+	out, kerr := v.keyless.verifyBundles(ctx, v.client, op, d, predicateType)
+	if kerr == nil {
+		sts := make([]Statement, len(out))
+		for i, o := range out {
+			sts[i] = o.statement
+		}
+		return sts, nil
+	}
+	if v.v == nil {
+		return nil, kerr
+	}
+	sts, cerr := v.verifyAttestationsClassic(ctx, op, d, predicateType)
+	if cerr == nil {
+		return sts, nil
+	}
+	return nil, either(kerr, cerr, ErrNoAttestations)
+}
+
+// verifyAttestationsClassic verifies cosign's classic attestations (the
+// ".att" tag).
+func (v *Verifier) verifyAttestationsClassic(ctx context.Context, op string, d name.Digest, predicateType string) ([]Statement, error) {
 	h, list, err := v.fetch(ctx, op, d, ociremote.AttestationTag)
 	if err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ func TestKeylessConfigValidation(t *testing.T) {
 		}
 		return m
 	}
-	base := KeylessConfig{FulcioURL: DefaultFulcioURL, RekorURL: DefaultRekorURL, OIDCIssuer: GitHubActionsOIDCIssuer, Now: func() time.Time { return now }}
+	base := KeylessConfig{OIDCIssuer: GitHubActionsOIDCIssuer, Now: func() time.Time { return now }}
 	cfg := func(mod func(*KeylessConfig)) KeylessConfig { c := base; mod(&c); return c }
 
 	valid := map[string]KeylessConfig{
@@ -43,8 +43,8 @@ func TestKeylessConfigValidation(t *testing.T) {
 		"token request": cfg(func(c *KeylessConfig) {
 			c.TokenRequestURL, c.TokenRequestToken = "https://pipelines.actions.example/token", "req"
 		}),
-		"loopback sigstore": cfg(func(c *KeylessConfig) {
-			c.FulcioURL, c.RekorURL, c.IDToken = "http://127.0.0.1:5555", "http://localhost:3000", jwt(t, good)
+		"private sigstore": cfg(func(c *KeylessConfig) {
+			c.SigningConfig, c.IDToken = signingConfigJSON(t, "http://127.0.0.1:5555", "http://10.1.2.3:3000", 2, "http://localhost:3001/api/v1/timestamp"), jwt(t, good)
 		}),
 	}
 	for name, c := range valid {
@@ -57,10 +57,17 @@ func TestKeylessConfigValidation(t *testing.T) {
 		cfg  KeylessConfig
 		text string
 	}{
-		"no fulcio":        {cfg(func(c *KeylessConfig) { c.FulcioURL, c.IDToken = "", jwt(t, good) }), "FulcioURL is empty"},
-		"plain http rekor": {cfg(func(c *KeylessConfig) { c.RekorURL, c.IDToken = "http://rekor.example", jwt(t, good) }), "only loopback"},
-		"relative url":     {cfg(func(c *KeylessConfig) { c.FulcioURL, c.IDToken = "fulcio", jwt(t, good) }), "not an absolute URL"},
-		"no token":         {base, "no OIDC token"},
+		"no fulcio": {cfg(func(c *KeylessConfig) {
+			c.SigningConfig, c.IDToken = signingConfigJSON(t, "", "https://rekor.example", 1, ""), jwt(t, good)
+		}), "names no Fulcio"},
+		"plain http rekor": {cfg(func(c *KeylessConfig) {
+			c.SigningConfig, c.IDToken = signingConfigJSON(t, "https://fulcio.example", "http://rekor.example", 1, ""), jwt(t, good)
+		}), "only loopback and private"},
+		"rekor v2 without a tsa": {cfg(func(c *KeylessConfig) {
+			c.SigningConfig, c.IDToken = signingConfigJSON(t, "https://fulcio.example", "https://rekor.example", 2, ""), jwt(t, good)
+		}), "needs a timestamp authority"},
+		"not a signing config": {cfg(func(c *KeylessConfig) { c.SigningConfig, c.IDToken = []byte(`{"mediaType":"x"}`), jwt(t, good) }), "the signing config"},
+		"no token":             {base, "no OIDC token"},
 		"both token sources": {cfg(func(c *KeylessConfig) {
 			c.IDToken, c.TokenRequestURL, c.TokenRequestToken = jwt(t, good), "https://x", "y"
 		}), "not both"},
@@ -92,22 +99,31 @@ func TestKeylessConfigFromGitHubActions(t *testing.T) {
 	}
 	cfg, err := KeylessConfigFromGitHubActions(env(map[string]string{"GITHUB_ACTIONS": "true",
 		"ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.example/idtoken", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "req-token"}))
-	if err != nil || cfg.FulcioURL != DefaultFulcioURL || cfg.RekorURL != DefaultRekorURL || cfg.OIDCIssuer != GitHubActionsOIDCIssuer {
+	if err != nil || cfg.SigningConfig != nil || cfg.OIDCIssuer != GitHubActionsOIDCIssuer {
 		t.Errorf("in Actions: %+v %v", cfg, err)
 	}
 }
 
-func TestNewKeylessSignerContactsNothing(t *testing.T) {
-	// TEST-NET addresses: nothing answers there. The constructor decides
-	// from the configuration alone.
-	now := time.Now()
-	c := KeylessConfig{FulcioURL: "https://192.0.2.1", RekorURL: "https://192.0.2.2", OIDCIssuer: GitHubActionsOIDCIssuer,
-		IDToken: jwt(t, map[string]any{"iss": GitHubActionsOIDCIssuer, "aud": "sigstore", "sub": "s", "exp": now.Add(time.Hour).Unix()})}
-	_, err := NewKeylessSigner(c)
-	if !errors.Is(err, ErrKeylessUnavailable) || !strings.Contains(err.Error(), "sign with a cosign key pair") || !strings.Contains(err.Error(), "https://192.0.2.1") {
-		t.Fatalf("got %v", err)
+// signingConfigJSON writes a signing config v0.2 naming the services (an
+// empty URL leaves the service out).
+func signingConfigJSON(t testing.TB, fulcio, rekor string, rekorVersion int, tsa string) []byte {
+	t.Helper()
+	svc := func(u string, v int) []any {
+		if u == "" {
+			return nil
+		}
+		return []any{map[string]any{"url": u, "majorApiVersion": v, "validFor": map[string]any{"start": "2020-01-01T00:00:00Z"}, "operator": "test"}}
 	}
-	if _, err := NewKeylessSigner(KeylessConfig{}); !errors.Is(err, ErrKeylessConfig) {
-		t.Errorf("empty configuration: %v", err)
+	b, err := json.Marshal(map[string]any{
+		"mediaType":       "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+		"caUrls":          svc(fulcio, 1),
+		"rekorTlogUrls":   svc(rekor, rekorVersion),
+		"tsaUrls":         svc(tsa, 1),
+		"rekorTlogConfig": map[string]any{"selector": "ANY"},
+		"tsaConfig":       map[string]any{"selector": "ANY"},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return b
 }

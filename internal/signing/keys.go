@@ -43,6 +43,8 @@ type Signer struct {
 	sv     signature.SignerVerifier
 	pubPEM []byte
 	client *registry.Client
+	// keyless, when set, signs instead of sv (see NewKeylessSigner).
+	keyless *keyless
 }
 
 // LoadSigner decrypts a cosign private key (PEM) with password, once.
@@ -73,16 +75,22 @@ func LoadSigner(privateKeyPEM, password []byte, opts ...Option) (*Signer, error)
 func (s *Signer) PublicKeyPEM() []byte { return append([]byte(nil), s.pubPEM...) }
 
 // Verifier returns a Verifier for the signer's public key, using the same
-// registry client.
+// registry client; nil for a keyless Signer, whose signatures verify
+// against identities (NewVerifier).
 func (s *Signer) Verifier() *Verifier {
+	if s.keyless != nil {
+		return nil
+	}
 	return &Verifier{v: s.sv, client: s.client}
 }
 
 // Verifier checks signatures and attestations against one public key. It is
 // safe for concurrent use.
 type Verifier struct {
-	v      signature.Verifier
+	v      signature.Verifier // nil: keyless signatures only
 	client *registry.Client
+	// keyless, when set, verifies Sigstore bundles against identities.
+	keyless *keylessVerifier
 }
 
 // LoadVerifier reads a public key in PEM form (cosign.pub).

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
@@ -61,6 +62,17 @@ func (s *Signer) Sign(ctx context.Context, digestRef string, annotations map[str
 	if err != nil {
 		return Result{}, fmt.Errorf("signing: %w", err)
 	}
+	if s.keyless != nil {
+		st, err := signStatement(d, annotations)
+		if err != nil {
+			return Result{}, fmt.Errorf("signing %s: %w", d, err)
+		}
+		res, err := s.keyless.signStatement(ctx, s.client, d, st, SignPredicateType)
+		if err == nil {
+			s.client.Logger().Info("signed image keylessly", "digest", d.String(), "bundle", res.Ref)
+		}
+		return res, err
+	}
 	se, err := signedEntity(ctx, s.client, "signing", d)
 	if err != nil {
 		return Result{}, err
@@ -111,4 +123,24 @@ func (s *Signer) Sign(ctx context.Context, digestRef string, annotations map[str
 	}
 	s.client.Logger().Info("signed image", "digest", d.String(), "signature", tag.String())
 	return res, nil
+}
+
+// signStatement is the in-toto statement cosign v3 signs for an image: the
+// image digest as its subject, carrying the signed annotations, and an
+// empty predicate of type SignPredicateType.
+func signStatement(d name.Digest, annotations map[string]string) ([]byte, error) {
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return nil, err
+	}
+	ann := map[string]string{}
+	for k, v := range annotations {
+		ann[k] = v
+	}
+	return json.Marshal(Statement{
+		Type:          StatementType,
+		Subject:       []Subject{{Digest: map[string]string{h.Algorithm: h.Hex}, Annotations: ann}},
+		PredicateType: SignPredicateType,
+		Predicate:     json.RawMessage("{}"),
+	})
 }

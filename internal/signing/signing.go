@@ -1,23 +1,25 @@
-// Package signing signs container images and attests facts about them with
-// cosign's library, offline, in the formats the stock cosign CLI verifies:
-// classic signatures under the tag "sha256-<hex>.sig" and in-toto
-// attestations in DSSE envelopes under "sha256-<hex>.att", in the image's
-// repository.
+// Package signing signs container images and attests facts about them in
+// the formats the stock cosign CLI verifies, in two ways:
 //
-// A Signer is loaded once per run from an encrypted cosign private key (the
-// password is given by the caller, who holds it as a secret; the key is
-// decrypted once). A Verifier holds a public key. Both reach registries
-// through a registry.Client, so credentials, insecure hosts, retries and the
+//   - With a cosign key pair, offline: classic signatures under the tag
+//     "sha256-<hex>.sig" and in-toto attestations in DSSE envelopes under
+//     "sha256-<hex>.att", in the image's repository, with no transparency
+//     log (verify with `cosign verify --key k.pub --insecure-ignore-tlog`).
+//     A Signer is loaded once per run from the encrypted private key.
+//   - Keylessly (NewKeylessSigner): an ephemeral key certified by Fulcio
+//     for the identity in an OIDC token, each signature timestamped and
+//     logged in Rekor, and stored as a Sigstore bundle referring to the
+//     image (cosign v3's format: OCI referrers, or the referrers tag
+//     schema where the registry lacks the API).
+//
+// A Verifier accepts a public key, keyless identities under a trusted root
+// (NewVerifier), or either. Both reach registries through a
+// registry.Client, so credentials, insecure hosts, retries and the
 // transport are the same as for pushes.
 //
-// Verification is always bound to a digest: the signed payload must name the
-// digest being verified (a valid signature copied onto another image's
-// signature tag is rejected), and wanted annotations must match exactly.
-//
-// Signatures are not written to a transparency log: verify them with
-// `cosign verify --key k.pub --insecure-ignore-tlog=true`. Keyless signing
-// (KeylessConfig) needs the sigstore network services and is not available
-// offline.
+// Verification is always bound to a digest: the signed content must name
+// the digest being verified (a valid signature copied onto another image is
+// rejected), and wanted annotations must match exactly.
 package signing
 
 import (

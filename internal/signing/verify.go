@@ -25,6 +25,9 @@ type Signature struct {
 	Digest string
 	// Annotations are the signed annotations.
 	Annotations map[string]string
+	// Signer and Issuer name a keyless signature's certificate identity
+	// and OIDC issuer (empty for a key's).
+	Signer, Issuer string
 }
 
 // checkOpts are cosign's verification options for v: offline, key-based,
@@ -110,6 +113,25 @@ func (v *Verifier) Verify(ctx context.Context, digestRef string, want map[string
 		return nil, fmt.Errorf("verifying: %w", err)
 	}
 	const op = "verifying the signature of"
+	if v.keyless == nil {
+		return v.verifyClassic(ctx, op, d, want)
+	}
+	if err := v.mustExist(ctx, op, d); err != nil {
+		return nil, err
+	}
+	sigs, kerr := v.verifySignatureBundles(ctx, op, d, want)
+	if kerr == nil || v.v == nil {
+		return sigs, kerr
+	}
+	sigs, cerr := v.verifyClassic(ctx, op, d, want)
+	if cerr == nil {
+		return sigs, nil
+	}
+	return nil, either(kerr, cerr, ErrUnsigned)
+}
+
+// verifyClassic verifies cosign's classic signatures (the ".sig" tag).
+func (v *Verifier) verifyClassic(ctx context.Context, op string, d name.Digest, want map[string]string) ([]Signature, error) {
 	h, list, err := v.fetch(ctx, op, d, ociremote.SignatureTag)
 	if err != nil {
 		return nil, err
@@ -158,6 +180,9 @@ func explain(op, ref string, n int, what string, failures []error) error {
 		}
 	}
 	detail := fmt.Sprintf("%d %s(s) found, none by this key (signed with another key, or altered after signing)", n, what)
+	if what == bundleWhat {
+		detail = fmt.Sprintf("%d Sigstore bundle(s) found, none verifies", n)
+	}
 	if len(failures) > 0 {
 		detail += "; first failure: " + failures[0].Error()
 	}
@@ -171,13 +196,8 @@ func (v *Verifier) fetch(ctx context.Context, op string, d name.Digest, tagFn fu
 	if err != nil {
 		return v1.Hash{}, nil, fmt.Errorf("%s %s: %w", op, d, err)
 	}
-	ok, err := v.client.Exists(ctx, d.String())
-	if err != nil {
+	if err := v.mustExist(ctx, op, d); err != nil {
 		return v1.Hash{}, nil, err
-	}
-	if !ok {
-		return v1.Hash{}, nil, &registry.Error{Op: op, Ref: d.String(), Kind: registry.ErrNotFound, Status: 404,
-			Hint: "the image does not exist in this repository"}
 	}
 	tag, err := tagFn(d, ociOptions(ctx, v.client)...)
 	if err != nil {
@@ -196,4 +216,30 @@ func (v *Verifier) fetch(ctx context.Context, op string, d name.Digest, tagFn fu
 
 func sigTagName(h v1.Hash, suffix string) string {
 	return h.Algorithm + "-" + h.Hex + "." + suffix
+}
+
+// mustExist fails with registry.ErrNotFound when the image d names is not
+// in its repository.
+func (v *Verifier) mustExist(ctx context.Context, op string, d name.Digest) error {
+	ok, err := v.client.Exists(ctx, d.String())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &registry.Error{Op: op, Ref: d.String(), Kind: registry.ErrNotFound, Status: 404,
+			Hint: "the image does not exist in this repository"}
+	}
+	return nil
+}
+
+// either picks, of the keyless and the key-based failure, the one that says
+// more: the other when one of them only found nothing (absent).
+func either(keyless, classic, absent error) error {
+	switch {
+	case errors.Is(keyless, absent):
+		return classic
+	case errors.Is(classic, absent):
+		return keyless
+	}
+	return keyless
 }
