@@ -69,6 +69,9 @@ type Project struct {
 	Scan Scan `yaml:"scan" json:"scan"`
 	// Images is the policy every built image must meet before it runs.
 	Images Images `yaml:"images" json:"images"`
+	// Signing configures keyless signing and the keyless signers images
+	// are accepted from.
+	Signing Signing `yaml:"signing" json:"signing"`
 	// Env is given to every service's setup and dependency step, tests
 	// (test.env overrides it) and build (as build arguments, declared in
 	// the Dockerfile or not; build.args overrides it): package proxies and
@@ -141,6 +144,63 @@ func (p Project) SetupCommands(s Service) []string {
 	return append(append([]string(nil), p.Setup...), s.Test.Setup...)
 }
 
+// Signing is the keyless part of signing (a key pair needs no
+// configuration: it is passed to the module as secrets).
+type Signing struct {
+	// Keyless locates the Sigstore instance keyless signatures are made
+	// with and verified against. Default: the public-good instance.
+	Keyless Keyless `yaml:"keyless" json:"keyless"`
+	// Identities are the keyless signers whose images are reused and
+	// deployed (typically the CI workflow on the main branch), and
+	// promoted to environments that do not list their own (signedBy).
+	Identities []Identity `yaml:"identities" json:"identities,omitempty"`
+}
+
+// Keyless locates a Sigstore instance.
+type Keyless struct {
+	// SigningConfig is a Sigstore signing config (JSON, v0.2) in the
+	// repository naming Fulcio, Rekor and the timestamp authorities.
+	// Default: the public-good instance's.
+	SigningConfig string `yaml:"signingConfig" json:"signingConfig,omitempty"`
+	// TrustedRoot is a Sigstore trusted root (JSON) in the repository that
+	// keyless signatures are verified against. Default: the public-good
+	// instance's.
+	TrustedRoot string `yaml:"trustedRoot" json:"trustedRoot,omitempty"`
+	// InsecureIgnoreSCT skips the certificate transparency check: only for
+	// a private Fulcio that logs to no CT log.
+	InsecureIgnoreSCT bool `yaml:"insecureIgnoreSCT" json:"insecureIgnoreSCT,omitempty"`
+	// SigningConfigJSON and TrustedRootJSON are those files' contents,
+	// read when the configuration is loaded.
+	SigningConfigJSON string `yaml:"-" json:"signingConfigJSON,omitempty"`
+	TrustedRootJSON   string `yaml:"-" json:"trustedRootJSON,omitempty"`
+}
+
+// Identity is a keyless signer: the OIDC issuer and certificate identity
+// of the signing certificate (exactly or by a regular expression matching
+// the whole value), optionally narrowed by GitHub Actions claims.
+type Identity struct {
+	Issuer        string `yaml:"issuer" json:"issuer,omitempty"`
+	IssuerRegexp  string `yaml:"issuerRegexp" json:"issuerRegexp,omitempty"`
+	Subject       string `yaml:"subject" json:"subject,omitempty"`
+	SubjectRegexp string `yaml:"subjectRegexp" json:"subjectRegexp,omitempty"`
+	// Repository is "owner/name"; Ref a git ref such as refs/heads/main;
+	// Workflow the workflow file, e.g. .github/workflows/ci.yml.
+	Repository string `yaml:"repository" json:"repository,omitempty"`
+	Ref        string `yaml:"ref" json:"ref,omitempty"`
+	Workflow   string `yaml:"workflow" json:"workflow,omitempty"`
+}
+
+// SignersFor are the keyless identities environment env accepts: its own
+// signedBy, else signing.identities.
+func (p Project) SignersFor(env string) []Identity {
+	for _, e := range p.Environments {
+		if e.Name == env && len(e.SignedBy) > 0 {
+			return e.SignedBy
+		}
+	}
+	return p.Signing.Identities
+}
+
 // Images is the image policy: besides a non-root user and the declared
 // port exposed (always checked), the labels every image must carry.
 type Images struct {
@@ -172,6 +232,9 @@ type Environment struct {
 	AutoDeploy bool `yaml:"autoDeploy" json:"autoDeploy"`
 	// RequireSignature refuses to deploy or promote unsigned images here.
 	RequireSignature bool `yaml:"requireSignature" json:"requireSignature"`
+	// SignedBy are the keyless signers accepted here, instead of
+	// signing.identities (e.g. only the release workflow for prod).
+	SignedBy []Identity `yaml:"signedBy" json:"signedBy,omitempty"`
 	// RequireAttestations lists predicate kinds that must be attested and
 	// verify before an image may be promoted here: slsa, sbom, vuln, test.
 	RequireAttestations []string `yaml:"requireAttestations" json:"requireAttestations"`

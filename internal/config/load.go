@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,6 +37,9 @@ func LoadFS(fsys fs.FS) (*Config, error) {
 	pc := collector{file: ProjectFile, root: tree, errs: &errs}
 	cfg.Project.validate(pc)
 	cfg.Project.CABundle = readCACertificates(fsys, cfg.Project.CACertificates, pc)
+	k := &cfg.Project.Signing.Keyless
+	k.SigningConfigJSON = readSigstoreFile(fsys, "signing.keyless.signingConfig", k.SigningConfig, "application/vnd.dev.sigstore.signingconfig", pc)
+	k.TrustedRootJSON = readSigstoreFile(fsys, "signing.keyless.trustedRoot", k.TrustedRoot, "application/vnd.dev.sigstore.trustedroot", pc)
 
 	svcs, skipped, err := discover(fsys, cfg.Project, pc)
 	if err != nil {
@@ -423,4 +427,30 @@ func readCACertificates(fsys fs.FS, files []string, c collector) string {
 		return ""
 	}
 	return cabundle.Merge(pems...)
+}
+
+// readSigstoreFile reads a Sigstore JSON document (a signing config or a
+// trusted root) named in slipway.yaml and checks its media type; the
+// worker parses it fully when it signs or verifies.
+func readSigstoreFile(fsys fs.FS, field, file, mediaType string, c collector) string {
+	if file == "" || relPath(file) != "" {
+		return ""
+	}
+	b, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		c.add(field, "%s: no such file in the repository", file)
+		return ""
+	}
+	var doc struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		c.add(field, "%s is not JSON: %v", file, err)
+		return ""
+	}
+	if !strings.HasPrefix(doc.MediaType, mediaType) {
+		c.add(field, "%s has mediaType %q, want %s…", file, doc.MediaType, mediaType)
+		return ""
+	}
+	return string(b)
 }

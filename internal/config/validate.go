@@ -88,6 +88,7 @@ func (p *Project) validate(c collector) {
 		if e.MaxScanAge.D() > 0 && !contains(e.RequireAttestations, "vuln") {
 			c.add(f+".maxScanAge", "bounds the age of the vuln attestation, but requireAttestations does not list vuln")
 		}
+		checkIdentities(c, f+".signedBy", e.SignedBy)
 		if e.Mode != "commit" && e.Mode != "pull-request" {
 			c.add(f+".mode", "%q is not a GitOps mode (commit or pull-request)", e.Mode)
 		}
@@ -130,6 +131,15 @@ func (p *Project) validate(c collector) {
 	}
 	if s := p.Scan.Scanner; s != "trivy" && s != "osv-scanner" {
 		c.add("scan.scanner", "%q is not a supported scanner (trivy or osv-scanner)", s)
+	}
+	checkIdentities(c, "signing.identities", p.Signing.Identities)
+	for _, f := range []struct{ field, path string }{{"signing.keyless.signingConfig", p.Signing.Keyless.SigningConfig}, {"signing.keyless.trustedRoot", p.Signing.Keyless.TrustedRoot}} {
+		if f.path == "" {
+			continue
+		}
+		if err := relPath(f.path); err != "" {
+			c.add(f.field, "%s", err)
+		}
 	}
 	labels := map[string]bool{}
 	for i, l := range p.Images.RequiredLabels {
@@ -357,6 +367,33 @@ func (cfg *Config) crossValidate(errs *Errors) {
 			if !envs[e] {
 				*errs = append(*errs, &Error{File: file, Field: fmt.Sprintf("%sdeploy.environments[%d]", prefix, i), Msg: fmt.Sprintf("unknown environment %q (slipway.yaml declares %s)", e, strings.Join(cfg.EnvironmentNames(), ", "))})
 			}
+		}
+	}
+}
+
+// checkIdentities validates keyless signer identities.
+func checkIdentities(c collector, field string, ids []Identity) {
+	for i, id := range ids {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if (id.Issuer == "") == (id.IssuerRegexp == "") {
+			c.add(f, "give exactly one of issuer and issuerRegexp (the OIDC issuer, e.g. %s)", "https://token.actions.githubusercontent.com")
+		}
+		if (id.Subject == "") == (id.SubjectRegexp == "") {
+			c.add(f, "give exactly one of subject and subjectRegexp (the certificate identity, e.g. https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main)")
+		}
+		for _, re := range []struct{ name, v string }{{"issuerRegexp", id.IssuerRegexp}, {"subjectRegexp", id.SubjectRegexp}} {
+			if re.v == "" {
+				continue
+			}
+			if _, err := regexp.Compile(re.v); err != nil {
+				c.add(f+"."+re.name, "%q is not a regular expression: %v", re.v, err)
+			}
+		}
+		if id.Workflow != "" && (strings.HasPrefix(id.Workflow, "/") || strings.Contains(id.Workflow, "@")) {
+			c.add(f+".workflow", "%q: give the workflow file's path in the repository, e.g. .github/workflows/ci.yml", id.Workflow)
+		}
+		if id.Repository != "" && strings.Count(id.Repository, "/") != 1 {
+			c.add(f+".repository", "%q is not owner/name", id.Repository)
 		}
 	}
 }
