@@ -111,8 +111,8 @@ func (m *Slipway) Ci(
 	case p.DirtyUnchecked != "":
 		rep.Notes = append(rep.Notes, p.DirtyUnchecked)
 	}
-	if m.SigningKey == nil {
-		rep.Notes = append(rep.Notes, "no --signing-key given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
+	if !m.signs() {
+		rep.Notes = append(rep.Notes, "no --signing-key or OIDC token given: images are unsigned, and environments that require signatures ("+strings.Join(signedEnvs(p), ", ")+") will refuse them")
 	}
 
 	// The denylist is read once, before anything is written: every service
@@ -275,8 +275,8 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 			if refused == "" {
 				notes = append(notes, merge(&r, out)...)
 				r.Status, r.UnitTests, r.Smoke = report.Reused, "not run (unchanged)", "not run (unchanged)"
-				if m.SigningKey == nil {
-					notes = append(notes, fmt.Sprintf("%s: reused %s without verifying it (no --signing-key): only the denylist was checked", s.Name, r.Digest))
+				if !m.signs() {
+					notes = append(notes, fmt.Sprintf("%s: reused %s without verifying it (no --signing-key or OIDC token): only the denylist was checked", s.Name, r.Digest))
 				}
 				return r, notes
 			}

@@ -18,6 +18,9 @@ import (
 type Slipway struct {
 	// The repository being built.
 	Source *dagger.Directory
+	// keyless is this call's keyless settings for the worker (wire.Keyless
+	// as JSON), read from slipway.yaml when the call resolves its plan.
+	keyless string
 	// +private
 	WorkerSource *dagger.Directory
 	// +private
@@ -53,6 +56,12 @@ type Slipway struct {
 	SigningKey *dagger.Secret
 	// +private
 	SigningPassword *dagger.Secret
+	// +private
+	OidcToken *dagger.Secret
+	// +private
+	OidcRequestURL string
+	// +private
+	OidcRequestToken *dagger.Secret
 
 	// Commit being built (full SHA); empty means read from the source's .git.
 	// +private
@@ -146,6 +155,21 @@ func New(
 	// Password of the cosign private key.
 	// +optional
 	signingPassword *dagger.Secret,
+	// OIDC token (audience sigstore) to sign keylessly with, instead of a
+	// key: Fulcio certifies a key for the token's identity for this run.
+	// Tokens expire within minutes: in GitHub Actions prefer
+	// --oidc-request-url and --oidc-request-token.
+	// +optional
+	oidcToken *dagger.Secret,
+	// GitHub Actions' token request endpoint (ACTIONS_ID_TOKEN_REQUEST_URL,
+	// set when the job has `permissions: id-token: write`): with
+	// --oidc-request-token, images are signed keylessly, a fresh token
+	// being requested when a certificate is needed.
+	// +optional
+	oidcRequestUrl string,
+	// The bearer token of that endpoint (ACTIONS_ID_TOKEN_REQUEST_TOKEN).
+	// +optional
+	oidcRequestToken *dagger.Secret,
 	// Commit to build, full 40-character SHA. Default: read from the source's .git.
 	// +optional
 	commit string,
@@ -212,6 +236,9 @@ func New(
 		GitopsKnownHosts: gitopsKnownHosts,
 		SigningKey:       signingKey,
 		SigningPassword:  signingPassword,
+		OidcToken:        oidcToken,
+		OidcRequestURL:   oidcRequestUrl,
+		OidcRequestToken: oidcRequestToken,
 		Commit:           commit,
 		Branch:           branch,
 		SourceURL:        sourceUrl,

@@ -89,7 +89,7 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 	c := fresh(m.workerFor(reg).
 		WithMountedFile(wire.ImageTarball, img.AsTarball()).
 		WithMountedFile(wire.StateFile, rs.state))
-	if m.SigningKey != nil {
+	if m.signs() {
 		repoURL := m.SourceURL
 		if repoURL == "" {
 			repoURL = "file:///" + p.Project.Name
@@ -209,8 +209,8 @@ func (m *Slipway) Sign(
 	// +optional
 	service string,
 ) (string, error) {
-	if m.SigningKey == nil {
-		return "", fmt.Errorf("no signing key: pass --signing-key and --signing-password")
+	if !m.signs() {
+		return "", fmt.Errorf("no signer: pass --signing-key and --signing-password, or an OIDC token (--oidc-token, or --oidc-request-url and --oidc-request-token)")
 	}
 	reg, p, err := m.resolve(ctx, planOpts{})
 	if err != nil {

@@ -178,6 +178,9 @@ func (m *Slipway) resolve(ctx context.Context, o planOpts) (*registryTarget, *pl
 	if err != nil {
 		return nil, nil, err
 	}
+	if m.keyless, err = keylessSettings(p); err != nil {
+		return nil, nil, err
+	}
 	addr, insecure := p.Project.Registry.Address, p.Project.Registry.Insecure
 	if o.embedded {
 		addr, insecure = "", nil

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
+	"github.com/slipwayci/slipway/internal/plan"
 	"github.com/slipwayci/slipway/internal/wire"
 )
 
@@ -218,6 +220,12 @@ func (m *Slipway) workerFor(reg *registryTarget) *dagger.Container {
 	if m.RegistryUsername != "" {
 		c = c.WithEnvVariable(wire.EnvRegistryUsername, m.RegistryUsername)
 	}
+	if m.OidcRequestURL != "" {
+		c = c.WithEnvVariable(wire.EnvOIDCRequestURL, m.OidcRequestURL)
+	}
+	if m.keyless != "" {
+		c = c.WithEnvVariable(wire.EnvKeyless, m.keyless)
+	}
 	for _, s := range []struct {
 		name   string
 		secret *dagger.Secret
@@ -225,6 +233,8 @@ func (m *Slipway) workerFor(reg *registryTarget) *dagger.Container {
 		{wire.EnvRegistryPassword, m.RegistryPassword},
 		{wire.EnvSigningKey, m.SigningKey},
 		{wire.EnvSigningPassword, m.SigningPassword},
+		{wire.EnvOIDCToken, m.OidcToken},
+		{wire.EnvOIDCRequestToken, m.OidcRequestToken},
 		{wire.EnvGitopsToken, m.GitopsToken},
 		{wire.EnvGitopsSSHKey, m.GitopsSSHKey},
 		{wire.EnvGitopsKnownHosts, m.GitopsKnownHosts},
@@ -234,4 +244,38 @@ func (m *Slipway) workerFor(reg *registryTarget) *dagger.Container {
 		}
 	}
 	return c
+}
+
+// signs reports whether this run signs images: with a key, or keylessly.
+func (m *Slipway) signs() bool {
+	return m.SigningKey != nil || m.OidcToken != nil || m.OidcRequestToken != nil
+}
+
+// keylessSettings is slipway.yaml's keyless signing configuration as the
+// worker takes it (wire.Keyless as JSON); "" when there is none.
+func keylessSettings(p *plan.Plan) (string, error) {
+	s := p.Project.Signing
+	k := wire.Keyless{SigningConfig: s.Keyless.SigningConfigJSON, TrustedRoot: s.Keyless.TrustedRootJSON, IgnoreSCT: s.Keyless.InsecureIgnoreSCT}
+	var err error
+	if len(s.Identities) > 0 {
+		if k.Identities, err = json.Marshal(s.Identities); err != nil {
+			return "", err
+		}
+	}
+	for _, e := range p.Project.Environments {
+		if len(e.SignedBy) == 0 {
+			continue
+		}
+		if k.SignedBy == nil {
+			k.SignedBy = map[string]json.RawMessage{}
+		}
+		if k.SignedBy[e.Name], err = json.Marshal(e.SignedBy); err != nil {
+			return "", err
+		}
+	}
+	if k.SigningConfig == "" && k.TrustedRoot == "" && k.Identities == nil && k.SignedBy == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(k)
+	return string(b), err
 }

@@ -87,9 +87,6 @@ func runAttest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		bodies[i] = b
 	}
-	if os.Getenv(wire.EnvSigningKey) == "" {
-		return fmt.Errorf("no signing key: attestations need the cosign key pair (the module's --signing-key and --signing-password)")
-	}
 	c, err := newRegistry(insecure, *ref)
 	if err != nil {
 		return err
@@ -97,6 +94,9 @@ func runAttest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	signer, err := newSigner(c)
 	if err != nil {
 		return err
+	}
+	if signer == nil {
+		return fmt.Errorf("no signer: attestations need the cosign key pair (the module's --signing-key and --signing-password) or an OIDC token (--oidc-token, or --oidc-request-url and --oidc-request-token)")
 	}
 	res := attestResult{Digest: *ref}
 	for i, t := range todo {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -73,9 +75,39 @@ func newFinder(insecure []string, registryAddr string) (plan.Finder, error) {
 	return finder{c}, nil
 }
 
-// newSigner loads the signing key from the environment; nil when none was
-// given (images are then published unsigned).
+// newSigner returns this run's signer: the cosign key from the
+// environment, or a keyless signer when an OIDC token (or GitHub Actions'
+// token request) was given; nil when neither was (images are then
+// published unsigned).
 func newSigner(c *registry.Client) (*signing.Signer, error) {
+	tok, reqTok := os.Getenv(wire.EnvOIDCToken), os.Getenv(wire.EnvOIDCRequestToken)
+	keyless := tok != "" || reqTok != ""
+	if os.Getenv(wire.EnvSigningKey) != "" {
+		if keyless {
+			return nil, errors.New("both a signing key and an OIDC token were given: sign with one (--signing-key, or --oidc-token / --oidc-request-token)")
+		}
+		return keySigner(c)
+	}
+	if !keyless {
+		return nil, nil
+	}
+	k, err := keylessSettings()
+	if err != nil {
+		return nil, err
+	}
+	cfg := signing.KeylessConfig{IDToken: tok, TokenRequestURL: os.Getenv(wire.EnvOIDCRequestURL), TokenRequestToken: reqTok}
+	if k.SigningConfig != "" {
+		cfg.SigningConfig = []byte(k.SigningConfig)
+	}
+	if reqTok != "" && cfg.TokenRequestURL == "" {
+		return nil, errors.New("--oidc-request-token needs --oidc-request-url (ACTIONS_ID_TOKEN_REQUEST_URL)")
+	}
+	return signing.NewKeylessSigner(cfg, signing.WithRegistry(c))
+}
+
+// keySigner loads the cosign signing key from the environment; nil when
+// none was given.
+func keySigner(c *registry.Client) (*signing.Signer, error) {
 	key := os.Getenv(wire.EnvSigningKey)
 	if key == "" {
 		return nil, nil
@@ -85,4 +117,75 @@ func newSigner(c *registry.Client) (*signing.Signer, error) {
 		return nil, fmt.Errorf("--signing-key: %w", err)
 	}
 	return s, nil
+}
+
+// keylessSettings reads the project's keyless settings the module passes;
+// zero without.
+func keylessSettings() (wire.Keyless, error) {
+	var k wire.Keyless
+	if v := os.Getenv(wire.EnvKeyless); v != "" {
+		if err := json.Unmarshal([]byte(v), &k); err != nil {
+			return k, fmt.Errorf("%s: %w", wire.EnvKeyless, err)
+		}
+	}
+	return k, nil
+}
+
+// keylessPolicy is what keyless signatures must satisfy in environment env
+// (its signedBy, else signing.identities; "" for the project's); nil when
+// no identity is configured.
+func keylessPolicy(env string) (*signing.KeylessPolicy, error) {
+	k, err := keylessSettings()
+	if err != nil {
+		return nil, err
+	}
+	raw := k.Identities
+	if r, ok := k.SignedBy[env]; ok && env != "" {
+		raw = r
+	}
+	var ids []signing.Identity
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &ids); err != nil {
+			return nil, fmt.Errorf("%s: identities: %w", wire.EnvKeyless, err)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	p := &signing.KeylessPolicy{Identities: ids, IgnoreSCT: k.IgnoreSCT}
+	if k.TrustedRoot != "" {
+		p.TrustedRoot = []byte(k.TrustedRoot)
+	}
+	return p, nil
+}
+
+// newVerifier returns the verifier for signature checks in environment env
+// ("" for the project's identities): the explicit public key, else the
+// signing key's, and the keyless identities env accepts; nil when there is
+// neither a key nor an identity.
+func newVerifier(c *registry.Client, env string) (*signing.Verifier, error) {
+	var pub []byte
+	if p := os.Getenv(wire.EnvSigningPublicKey); p != "" {
+		pub = []byte(p)
+	} else {
+		s, err := keySigner(c)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			pub = s.PublicKeyPEM()
+		}
+	}
+	policy, err := keylessPolicy(env)
+	if err != nil {
+		return nil, err
+	}
+	if pub == nil && policy == nil {
+		return nil, nil
+	}
+	v, err := signing.NewVerifier(pub, policy, signing.WithRegistry(c))
+	if err != nil && pub != nil && os.Getenv(wire.EnvSigningPublicKey) != "" {
+		return nil, fmt.Errorf("--public-key: %w", err)
+	}
+	return v, err
 }

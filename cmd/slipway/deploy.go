@@ -14,8 +14,6 @@ import (
 	"github.com/slipwayci/slipway/internal/deploy"
 	"github.com/slipwayci/slipway/internal/forge"
 	"github.com/slipwayci/slipway/internal/gitops"
-	"github.com/slipwayci/slipway/internal/registry"
-	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/wire"
 )
 
@@ -178,7 +176,7 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	verifier, err := newVerifier(reg)
+	verifier, err := newVerifier(reg, *env)
 	if err != nil {
 		return err
 	}
@@ -206,23 +204,6 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return writeOut(*out, stdout, append(jb, '\n'))
-}
-
-// newVerifier returns the verifier for signature checks: from an explicit
-// public key, else from the signing key; nil when neither was given.
-func newVerifier(c *registry.Client) (*signing.Verifier, error) {
-	if pub := os.Getenv(wire.EnvSigningPublicKey); pub != "" {
-		v, err := signing.LoadVerifier([]byte(pub), signing.WithRegistry(c))
-		if err != nil {
-			return nil, fmt.Errorf("--public-key: %w", err)
-		}
-		return v, nil
-	}
-	s, err := newSigner(c)
-	if err != nil || s == nil {
-		return nil, err
-	}
-	return s.Verifier(), nil
 }
 
 func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) error {

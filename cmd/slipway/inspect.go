@@ -92,7 +92,7 @@ func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	verifier, err := newVerifier(c)
+	verifier, err := newVerifier(c, "")
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	verifier, err := newVerifier(reg)
+	verifier, err := newVerifier(reg, *to)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,17 @@ func (r reuseFlags) open(insecure listFlag, refs ...string) (*registry.Client, *
 func (r reuseFlags) check(ctx context.Context, c *registry.Client, signer *signing.Signer, st *state.State, ref, service string) (*reuse.Refusal, error) {
 	o := reuse.Options{Service: service, State: st, RequireAttestations: *r.require}
 	if signer != nil {
-		o.Verifier = signer.Verifier()
+		v, err := newVerifier(c, "")
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			// A keyless pipeline with no accepted identity cannot tell its
+			// own images from anyone's.
+			return &reuse.Refusal{Reason: reuse.ForeignKey, Digest: ref,
+				Detail: "images are signed keylessly, and slipway.yaml names no signer to accept (signing.identities)"}, nil
+		}
+		o.Verifier = v
 	}
 	return reuse.Check(ctx, c, ref, o)
 }

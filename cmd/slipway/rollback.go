@@ -43,7 +43,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	verifier, err := newVerifier(reg)
+	verifier, err := newVerifier(reg, *env)
 	if err != nil {
 		return err
 	}

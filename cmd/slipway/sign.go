@@ -41,7 +41,7 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if signer == nil {
-		return fmt.Errorf("no signing key: pass --signing-key (and --signing-password) to the module")
+		return fmt.Errorf("no signer: pass --signing-key (and --signing-password), or an OIDC token (--oidc-token, or --oidc-request-url and --oidc-request-token), to the module")
 	}
 	ann := map[string]string{signing.AnnotationRunID: os.Getenv(wire.EnvRun)}
 	if *service != "" {

@@ -20,7 +20,8 @@
 //   - its age cannot be told.
 //
 // Everything else is deleted: its tags, its signature and attestation tags
-// ("sha256-<hex>.sig", ".att", ".sbom") and their manifests, the manifest
+// ("sha256-<hex>.sig", ".att", ".sbom", and the referrers tag schema's
+// "sha256-<hex>") and their manifests, the manifest
 // itself by digest and, for a multi-platform index, its platform manifests
 // that nothing kept shares. Signature and attestation tags whose subject no
 // longer exists (orphans) are deleted too.
@@ -75,6 +76,10 @@ const (
 	AttestationTag
 	// SBOMTag: "sha256-<64 hex>.sbom", an SBOM attached by cosign.
 	SBOMTag
+	// ReferrersTag: "sha256-<64 hex>", the referrers tag schema's index of
+	// the manifests referring to that digest (Sigstore bundles, where the
+	// registry has no referrers API).
+	ReferrersTag
 )
 
 // String names the kind.
@@ -92,6 +97,8 @@ func (k TagKind) String() string {
 		return "attestation"
 	case SBOMTag:
 		return "sbom"
+	case ReferrersTag:
+		return "referrers"
 	}
 	return "other"
 }
@@ -101,13 +108,15 @@ func (k TagKind) Build() bool { return k == CommitTag || k == SortableTag || k =
 
 // Artifact reports whether the kind is a cosign signature, attestation or
 // SBOM tag (named after the digest it is about).
-func (k TagKind) Artifact() bool { return k == SignatureTag || k == AttestationTag || k == SBOMTag }
+func (k TagKind) Artifact() bool {
+	return k == SignatureTag || k == AttestationTag || k == SBOMTag || k == ReferrersTag
+}
 
 var (
 	commitRE   = regexp.MustCompile(`^[0-9a-f]{40}(?:[0-9a-f]{24})?$`)
 	sortableRE = regexp.MustCompile(`^[a-z0-9._-]+-[0-9a-f]{7}-([0-9]{14})$`)
 	inputRE    = regexp.MustCompile(`^input-[0-9a-f]{32}$`)
-	artifactRE = regexp.MustCompile(`^sha256-([0-9a-f]{64})\.(sig|att|sbom)$`)
+	artifactRE = regexp.MustCompile(`^sha256-([0-9a-f]{64})(?:\.(sig|att|sbom))?$`)
 	digestRE   = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
 )
 
@@ -124,6 +133,8 @@ func Classify(t string) (kind TagKind, at time.Time, subject string) {
 	if m := artifactRE.FindStringSubmatch(t); m != nil {
 		k := SignatureTag
 		switch m[2] {
+		case "":
+			k = ReferrersTag
 		case "att":
 			k = AttestationTag
 		case "sbom":

@@ -3,6 +3,7 @@ package signing
 import (
 	"context"
 	"fmt"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // CopySignatures copies the signatures (".sig") and attestations (".att") of
-// the image digestRef names into dstRepo, by digest, so that the image copied
+// the image digestRef names, and the Sigstore bundles referring to it, into
+// dstRepo, by digest, so that the image copied
 // there with registry.Client.Copy verifies in its new repository. What does
 // not exist is skipped; the destination's tags are replaced. It returns the
 // tags written in dstRepo. Call it after copying the image: signatures must
@@ -49,6 +51,19 @@ func CopySignatures(ctx context.Context, c *registry.Client, digestRef, dstRepo 
 			return written, err
 		}
 		written = append(written, dst.Tag(tag).String())
+	}
+	// Sigstore bundles (keyless signatures and attestations), stored again
+	// as referrers of the same digest in dstRepo.
+	bundles, err := readBundles(ctx, c, d)
+	if err != nil {
+		return written, err
+	}
+	for _, b := range bundles {
+		ref, err := writeBundle(ctx, c, dst.Digest(d.DigestStr()), b.json, b.predicateType, time.Now())
+		if err != nil {
+			return written, err
+		}
+		written = append(written, ref.String())
 	}
 	return written, nil
 }

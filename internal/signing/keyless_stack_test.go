@@ -238,6 +238,27 @@ func TestKeylessAgainstALocalSigstoreStack(t *testing.T) {
 		}
 	})
 
+	t.Run("copied with its bundles", func(t *testing.T) {
+		dst := f.host + "/promoted/api"
+		if _, err := f.client.Copy(ctx, ref, dst); err != nil {
+			t.Fatal(err)
+		}
+		copied := dst + "@" + digestHex(t, ref).String()
+		if _, err := v.Verify(ctx, copied, nil); !errors.Is(err, ErrUnsigned) {
+			t.Fatalf("before its signatures are copied: %v", err)
+		}
+		written, err := CopySignatures(ctx, f.client, ref, dst)
+		if err != nil || len(written) != 2 {
+			t.Fatalf("copied %v, %v; want the signature and the attestation bundle", written, err)
+		}
+		if _, err := v.Verify(ctx, copied, map[string]string{AnnotationService: "api"}); err != nil {
+			t.Error(err)
+		}
+		if _, err := v.VerifyAttestations(ctx, copied, PredicateSLSAProvenanceV1); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("tokens", func(t *testing.T) {
 		expired, err := st.Issuer.Token(ciWorkflow, sigstoretest.Audience, -time.Minute)
 		if err != nil {

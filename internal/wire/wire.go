@@ -8,7 +8,11 @@
 // package the module imports is compiled on every fresh engine.
 package wire
 
-import "github.com/slipwayci/slipway/internal/report"
+import (
+	"encoding/json"
+
+	"github.com/slipwayci/slipway/internal/report"
+)
 
 // Environment variables of the worker. Secrets travel only in these (set by
 // the module from Dagger secrets), never in flags.
@@ -21,6 +25,15 @@ const (
 	EnvGitopsToken      = "SLIPWAY_GITOPS_TOKEN"
 	EnvGitopsSSHKey     = "SLIPWAY_GITOPS_SSH_KEY"
 	EnvGitopsKnownHosts = "SLIPWAY_GITOPS_KNOWN_HOSTS"
+	// EnvOIDCToken is an OIDC token (audience sigstore) to sign keylessly
+	// with; EnvOIDCRequestURL and EnvOIDCRequestToken are GitHub Actions'
+	// token request endpoint and its bearer token, with which the worker
+	// requests a fresh one when it needs a certificate.
+	EnvOIDCToken        = "SLIPWAY_OIDC_TOKEN"
+	EnvOIDCRequestURL   = "SLIPWAY_OIDC_REQUEST_URL"
+	EnvOIDCRequestToken = "SLIPWAY_OIDC_REQUEST_TOKEN"
+	// EnvKeyless holds the project's keyless settings (Keyless, as JSON).
+	EnvKeyless = "SLIPWAY_KEYLESS"
 	// EnvRun is a fresh identifier per call of a module function, set on
 	// every side-effecting step so that the engine never answers a push, a
 	// signature or a GitOps write from its cache. Publishing records it.
@@ -133,4 +146,18 @@ func ReportFile(dir, project string, kind report.Kind) string {
 		}
 	}
 	return dir + "/last-" + string(safe) + "-" + string(kind) + ".json"
+}
+
+// Keyless is slipway.yaml's keyless signing settings, handed to the worker:
+// the Sigstore documents (their JSON, not their paths) and the accepted
+// signer identities, project-wide and per environment (each identity as in
+// slipway.yaml: issuer, issuerRegexp, subject, subjectRegexp, repository,
+// ref, workflow).
+type Keyless struct {
+	SigningConfig string `json:"signingConfig,omitempty"`
+	TrustedRoot   string `json:"trustedRoot,omitempty"`
+	IgnoreSCT     bool   `json:"ignoreSCT,omitempty"`
+	// Identities are signing.identities; SignedBy an environment's own.
+	Identities json.RawMessage            `json:"identities,omitempty"`
+	SignedBy   map[string]json.RawMessage `json:"signedBy,omitempty"`
 }
