@@ -186,7 +186,7 @@ func TestAttestRefusals(t *testing.T) {
 
 	// No key: refused before anything is written.
 	t.Setenv(wire.EnvSigningKey, "")
-	if code, _, stderr := runCmd(t, "attest", "--ref", ref, "--type", "test", "--predicate", good); code != 1 || !strings.Contains(stderr, "no signing key") {
+	if code, _, stderr := runCmd(t, "attest", "--ref", ref, "--type", "test", "--predicate", good); code != 1 || !strings.Contains(stderr, "no signer: attestations need the cosign key pair") {
 		t.Errorf("without a key: exit %d\n%s", code, stderr)
 	}
 	t.Setenv(wire.EnvSigningKey, string(kp.PrivateKeyPEM))
