@@ -139,20 +139,35 @@ func keylessPolicy(env string) (*signing.KeylessPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := k.Identities
-	if r, ok := k.SignedBy[env]; ok && env != "" {
-		raw = r
-	}
-	var ids []signing.Identity
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &ids); err != nil {
-			return nil, fmt.Errorf("%s: identities: %w", wire.EnvKeyless, err)
+	decode := func(raw json.RawMessage) ([]signing.Identity, error) {
+		var ids []signing.Identity
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &ids); err != nil {
+				return nil, fmt.Errorf("%s: identities: %w", wire.EnvKeyless, err)
+			}
 		}
+		return ids, nil
+	}
+	project, err := decode(k.Identities)
+	if err != nil {
+		return nil, err
+	}
+	var own []signing.Identity
+	if env != "" {
+		if own, err = decode(k.SignedBy[env]); err != nil {
+			return nil, err
+		}
+	}
+	ids := project
+	if len(own) > 0 {
+		ids = own
 	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	p := &signing.KeylessPolicy{Identities: ids, IgnoreSCT: k.IgnoreSCT}
+	// Signatures by the environment's own signers; attestations (made by
+	// the build) by the project's signers or those.
+	p := &signing.KeylessPolicy{Identities: ids, AttestedBy: append(append([]signing.Identity(nil), project...), own...), IgnoreSCT: k.IgnoreSCT}
 	if k.TrustedRoot != "" {
 		p.TrustedRoot = []byte(k.TrustedRoot)
 	}

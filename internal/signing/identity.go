@@ -133,8 +133,13 @@ type KeylessPolicy struct {
 	// transparency logs, timestamp authorities, CT logs). Nil means the
 	// public-good instance's, fetched through Sigstore's TUF repository.
 	TrustedRoot []byte
-	// Identities are the accepted signers; at least one.
+	// Identities are the accepted signers of image signatures; at least
+	// one.
 	Identities []Identity
+	// AttestedBy are the accepted signers of attestations (the builder,
+	// which may differ from who signs for an environment); empty means
+	// Identities.
+	AttestedBy []Identity
 	// IgnoreSCT skips the certificate transparency check: only for a
 	// private Fulcio that logs to no CT log (its trusted root lists none).
 	IgnoreSCT bool
@@ -142,20 +147,23 @@ type KeylessPolicy struct {
 
 // keylessVerifier verifies Sigstore bundles against a KeylessPolicy.
 type keylessVerifier struct {
-	v          *verify.Verifier
-	identities []Identity
+	v                  *verify.Verifier
+	signers, attesters []Identity
 }
 
 func newKeylessVerifier(p KeylessPolicy) (*keylessVerifier, error) {
 	if len(p.Identities) == 0 {
 		return nil, fmt.Errorf("%w: no accepted identities", ErrKeylessConfig)
 	}
-	ids := make([]Identity, len(p.Identities))
-	for n, id := range p.Identities {
-		if err := id.Compile(); err != nil {
-			return nil, fmt.Errorf("%w: identity %d (%s): %v", ErrKeylessConfig, n+1, id, err)
+	signers, err := compileIdentities(p.Identities)
+	if err != nil {
+		return nil, err
+	}
+	attesters := signers
+	if len(p.AttestedBy) > 0 {
+		if attesters, err = compileIdentities(p.AttestedBy); err != nil {
+			return nil, err
 		}
-		ids[n] = id
 	}
 	var tm root.TrustedMaterial
 	if p.TrustedRoot != nil {
@@ -179,7 +187,18 @@ func newKeylessVerifier(p KeylessPolicy) (*keylessVerifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeylessConfig, err)
 	}
-	return &keylessVerifier{v: v, identities: ids}, nil
+	return &keylessVerifier{v: v, signers: signers, attesters: attesters}, nil
+}
+
+func compileIdentities(in []Identity) ([]Identity, error) {
+	ids := make([]Identity, len(in))
+	for n, id := range in {
+		if err := id.Compile(); err != nil {
+			return nil, fmt.Errorf("%w: identity %d (%s): %v", ErrKeylessConfig, n+1, id, err)
+		}
+		ids[n] = id
+	}
+	return ids, nil
 }
 
 // verified is one bundle that verified: its statement and signer.
@@ -248,7 +267,11 @@ func (k *keylessVerifier) verifyBundles(ctx context.Context, c *registry.Client,
 		sum := *res.Signature.Certificate
 		var misses []string
 		accepted := false
-		for _, id := range k.identities {
+		ids := k.signers
+		if predicateType != SignPredicateType {
+			ids = k.attesters
+		}
+		for _, id := range ids {
 			why := id.match(sum)
 			if why == "" {
 				accepted = true

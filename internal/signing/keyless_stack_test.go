@@ -126,6 +126,22 @@ func TestKeylessAgainstALocalSigstoreStack(t *testing.T) {
 		}
 	})
 
+	t.Run("signers apart from attesters", func(t *testing.T) {
+		// prod takes signatures by the release workflow only, attestations
+		// by the build's.
+		release := Identity{Issuer: st.Issuer.URL, Subject: identityOf(promoteWorkflow)}
+		v, err := NewVerifier(nil, &KeylessPolicy{TrustedRoot: st.TrustedRoot, Identities: []Identity{release}, AttestedBy: []Identity{ci, release}, IgnoreSCT: true}, WithRegistry(f.client))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, ref, nil); !errors.Is(err, ErrSignatureInvalid) {
+			t.Errorf("signed by ci.yml, verified for promote.yml: %v", err)
+		}
+		if _, err := v.VerifyAttestations(ctx, ref, PredicateSLSAProvenanceV1); err != nil {
+			t.Errorf("attested by ci.yml: %v", err)
+		}
+	})
+
 	t.Run("refusals", func(t *testing.T) {
 		if _, err := v.Verify(ctx, ref, map[string]string{AnnotationService: "web"}); !errors.Is(err, ErrAnnotationMismatch) {
 			t.Errorf("wrong service: %v", err)
