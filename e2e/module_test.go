@@ -46,6 +46,9 @@ type slipwayRun struct {
 	stdout string
 	// moduleArgs are further module (constructor) arguments of every call.
 	moduleArgs []string
+	// keyless: calls get no signing key (they sign with an OIDC token
+	// given in moduleArgs).
+	keyless bool
 }
 
 const cosignPasswordEnv = "SLIPWAY_E2E_COSIGN_PASSWORD"
@@ -166,14 +169,17 @@ func (r *slipwayRun) edit(rel string, fn func(string) string) {
 }
 
 // call runs `dagger call` with the module and the fixture as source; the
-// signing key is always given. It returns stdout+stderr and the error.
+// signing key is given unless the run is keyless. It returns stdout+stderr
+// and the error.
 func (r *slipwayRun) call(args ...string) (string, error) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(r.t.Context(), 30*time.Minute)
 	defer cancel()
-	full := append(append([]string{"call", "--progress=plain", "-m", r.module,
-		"--source", r.fixture,
-		"--signing-key", "file://" + r.keyFile, "--signing-password", "env://" + cosignPasswordEnv}, append(workerArgs(), r.moduleArgs...)...), args...)
+	full := []string{"call", "--progress=plain", "-m", r.module, "--source", r.fixture}
+	if !r.keyless {
+		full = append(full, "--signing-key", "file://"+r.keyFile, "--signing-password", "env://"+cosignPasswordEnv)
+	}
+	full = append(append(append(full, workerArgs()...), r.moduleArgs...), args...)
 	cmd := exec.CommandContext(ctx, r.cli, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

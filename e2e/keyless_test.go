@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/signing/sigstoretest"
+	"github.com/slipwayci/slipway/internal/testutil"
+)
+
+// TestModuleKeylessSigning signs keylessly through the real engine against
+// a private Sigstore stack of real servers (Fulcio, Rekor v2, a timestamp
+// authority and an OIDC issuer shaped like GitHub Actions'), on the
+// engine's bridge: ci signs and attests every image as the CI workflow,
+// the stock cosign v3 CLI verifies them by identity, a rerun reuses them
+// (verified by identity), and prod, which takes only the release
+// workflow's signatures, refuses them until that workflow signs.
+func TestModuleKeylessSigning(t *testing.T) {
+	ip := bridgeAddr(t)
+	ciWF := sigstoretest.Workflow{Repository: "acme/shop", File: ".github/workflows/ci.yml", Ref: "refs/heads/main"}
+	releaseWF := sigstoretest.Workflow{Repository: "acme/shop", File: ".github/workflows/promote.yml", Ref: "refs/heads/main"}
+	identity := func(w sigstoretest.Workflow) string {
+		return "https://github.com/" + w.Repository + "/" + w.File + "@" + w.Ref
+	}
+	st := sigstoretest.Start(t, ip, ciWF)
+
+	r := newSlipwayRun(t)
+	r.keyless = true
+	t.Setenv("SLIPWAY_E2E_OIDC_REQUEST_TOKEN", st.Issuer.RequestToken)
+	r.moduleArgs = []string{"--oidc-request-url", st.Issuer.TokenRequestURL(), "--oidc-request-token", "env://SLIPWAY_E2E_OIDC_REQUEST_TOKEN"}
+	if err := os.MkdirAll(filepath.Join(r.fixture, "sigstore"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(r.fixture, "sigstore", "signing_config.json"), st.SigningConfig, 0o644)
+	os.WriteFile(filepath.Join(r.fixture, "sigstore", "trusted_root.json"), st.TrustedRoot, 0o644)
+	r.edit("slipway.yaml", func(s string) string {
+		s = strings.Replace(s, "  - name: prod\n    requireSignature: true\n", fmt.Sprintf(`  - name: prod
+    requireSignature: true
+    signedBy:   # only the release workflow signs for prod
+      - issuer: %s
+        subject: %s
+`, st.Issuer.URL, identity(releaseWF)), 1)
+		return strings.Replace(s, "\ngitops:\n", fmt.Sprintf(`
+signing:
+  keyless:
+    signingConfig: sigstore/signing_config.json
+    trustedRoot: sigstore/trusted_root.json
+    insecureIgnoreSCT: true   # this Fulcio logs to no CT log
+  identities:
+    - issuer: %s
+      subject: %s
+      repository: acme/shop
+
+gitops:
+`, st.Issuer.URL, identity(ciWF)), 1)
+	})
+	r.commit("sign keylessly")
+
+	// 1. ci signs and attests as the CI workflow.
+	r.mustCall("ci")
+	rep := r.lastReport()
+	if !rep.OK() || rep.Count(report.Built) != 3 {
+		t.Fatalf("ci: %s", rep.Text())
+	}
+	if st.Issuer.Issued() == 0 {
+		t.Fatal("no OIDC token was requested")
+	}
+	reg := r.exposeRegistry()
+	dir := t.TempDir()
+	trustedRoot := filepath.Join(dir, "trusted_root.json")
+	os.WriteFile(trustedRoot, st.TrustedRoot, 0o644)
+	cosign := func(args ...string) (string, error) {
+		cmd := exec.Command(testutil.Tool(t, "cosign3"), args...)
+		cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1,localhost"}
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	refs := map[string]string{}
+	for _, s := range rep.Services {
+		if s.Signature == "" {
+			t.Errorf("%s: no signature in the report: %+v", s.Name, s)
+		}
+		refs[s.Name] = s.Repository + "@" + s.Digest
+		local := strings.Replace(s.Repository, "registry:5000", reg, 1) + "@" + s.Digest
+		common := []string{"--trusted-root", trustedRoot, "--insecure-ignore-sct", "--allow-http-registry",
+			"--certificate-oidc-issuer", st.Issuer.URL, "--certificate-identity", identity(ciWF)}
+		if out, err := cosign(append(append([]string{"verify"}, common...), "--certificate-github-workflow-repository", "acme/shop", "-a", "dev.slipway.service="+s.Name, local)...); err != nil {
+			t.Errorf("cosign verify %s: %v\n%s", s.Name, err, tail(out, 20))
+		}
+		for _, typ := range []string{"slsaprovenance1", "cyclonedx"} {
+			if out, err := cosign(append(append([]string{"verify-attestation", "--type", typ}, common...), local)...); err != nil {
+				t.Errorf("cosign verify-attestation --type %s %s: %v\n%s", typ, s.Name, err, tail(out, 20))
+			}
+		}
+		if out, err := cosign(append([]string{"verify", "--trusted-root", trustedRoot, "--insecure-ignore-sct", "--allow-http-registry",
+			"--certificate-oidc-issuer", st.Issuer.URL, "--certificate-identity", identity(releaseWF)}, local)...); err == nil {
+			t.Errorf("cosign verify %s as the release workflow passed:\n%s", s.Name, tail(out, 20))
+		}
+	}
+
+	// 2. Nothing changed: every image is reused, verified by identity.
+	r.mustCall("ci")
+	if rep := r.lastReport(); rep.Count(report.Reused) != 3 {
+		t.Fatalf("rerun: %s", rep.Text())
+	}
+
+	// 3. staging takes the CI workflow's signatures; prod does not.
+	r.mustCall("promote", "--from", "dev", "--to", "staging")
+	before, prodBefore := r.overlay("prod")
+	out, err := r.call("promote", "--from", "staging", "--to", "prod")
+	if err == nil || !strings.Contains(out, "signed by "+identity(ciWF)) || !strings.Contains(out, "no accepted identity matches") {
+		t.Fatalf("prod took the CI workflow's signatures (err=%v):\n%s", err, tail(out, 40))
+	}
+	if after, prodAfter := r.overlay("prod"); after != before || prodAfter != prodBefore {
+		t.Fatalf("a refused promotion wrote to the GitOps repository")
+	}
+
+	// 4. The release workflow signs the same digests; prod takes them, the
+	// attestations being the build's.
+	st.Issuer.SetWorkflow(releaseWF)
+	for name, ref := range refs {
+		r.mustCall("sign", "--ref", ref, "--service", name)
+	}
+	r.mustCall("promote", "--from", "staging", "--to", "prod")
+	_, prod := r.overlay("prod")
+	for name, ref := range refs {
+		if !strings.Contains(prod, ref[strings.Index(ref, "@")+1:]) {
+			t.Errorf("prod does not run %s's %s:\n%s", name, ref, prod)
+		}
+	}
+
+	// The request token never shows.
+	if strings.Contains(r.seen.String(), st.Issuer.RequestToken) {
+		t.Error("the OIDC request token appears in the module's output")
+	}
+}
