@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
@@ -147,8 +148,12 @@ type KeylessPolicy struct {
 
 // keylessVerifier verifies Sigstore bundles against a KeylessPolicy.
 type keylessVerifier struct {
-	v                  *verify.Verifier
 	signers, attesters []Identity
+	policy             KeylessPolicy
+
+	once sync.Once
+	v    *verify.Verifier
+	err  error
 }
 
 func newKeylessVerifier(p KeylessPolicy) (*keylessVerifier, error) {
@@ -165,29 +170,46 @@ func newKeylessVerifier(p KeylessPolicy) (*keylessVerifier, error) {
 			return nil, err
 		}
 	}
-	var tm root.TrustedMaterial
+	k := &keylessVerifier{signers: signers, attesters: attesters, policy: p}
 	if p.TrustedRoot != nil {
-		tr, err := root.NewTrustedRootFromJSON(p.TrustedRoot)
-		if err != nil {
-			return nil, fmt.Errorf("%w: the trusted root: %v", ErrKeylessConfig, err)
+		// A given trusted root is read now: a bad one fails at once.
+		if _, err := k.verifier(); err != nil {
+			return nil, err
 		}
-		tm = tr
-	} else {
-		tr, err := root.FetchTrustedRoot()
-		if err != nil {
-			return nil, fmt.Errorf("%w: fetching the public-good trusted root through TUF: %v (offline? give a trusted root)", ErrKeylessConfig, err)
+	}
+	return k, nil
+}
+
+// verifier builds sigstore-go's verifier on first use, so that the
+// public-good trusted root is fetched (through TUF, over the network) only
+// when a Sigstore bundle is actually there to verify.
+func (k *keylessVerifier) verifier() (*verify.Verifier, error) {
+	k.once.Do(func() {
+		var tm root.TrustedMaterial
+		if k.policy.TrustedRoot != nil {
+			tr, err := root.NewTrustedRootFromJSON(k.policy.TrustedRoot)
+			if err != nil {
+				k.err = fmt.Errorf("%w: the trusted root: %v", ErrKeylessConfig, err)
+				return
+			}
+			tm = tr
+		} else {
+			tr, err := root.FetchTrustedRoot()
+			if err != nil {
+				k.err = fmt.Errorf("%w: fetching the public-good trusted root through TUF: %v (offline? give a trusted root: signing.keyless.trustedRoot)", ErrKeylessConfig, err)
+				return
+			}
+			tm = tr
 		}
-		tm = tr
-	}
-	opts := []verify.VerifierOption{verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1)}
-	if !p.IgnoreSCT {
-		opts = append(opts, verify.WithSignedCertificateTimestamps(1))
-	}
-	v, err := verify.NewVerifier(tm, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeylessConfig, err)
-	}
-	return &keylessVerifier{v: v, signers: signers, attesters: attesters}, nil
+		opts := []verify.VerifierOption{verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1)}
+		if !k.policy.IgnoreSCT {
+			opts = append(opts, verify.WithSignedCertificateTimestamps(1))
+		}
+		if k.v, k.err = verify.NewVerifier(tm, opts...); k.err != nil {
+			k.err = fmt.Errorf("%w: %v", ErrKeylessConfig, k.err)
+		}
+	})
+	return k.v, k.err
 }
 
 func compileIdentities(in []Identity) ([]Identity, error) {
@@ -229,6 +251,10 @@ func (k *keylessVerifier) verifyBundles(ctx context.Context, c *registry.Client,
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, d, err)
 	}
+	sv, err := k.verifier()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, d, err)
+	}
 	var out []verified
 	var failures []error
 	others := map[string]bool{}
@@ -251,7 +277,7 @@ func (k *keylessVerifier) verifyBundles(ctx context.Context, c *registry.Client,
 			others[st.PredicateType] = true
 			continue
 		}
-		res, err := k.v.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", raw), verify.WithoutIdentitiesUnsafe()))
+		res, err := sv.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", raw), verify.WithoutIdentitiesUnsafe()))
 		if err != nil {
 			if strings.Contains(err.Error(), "artifact digest") {
 				failures = append(failures, &claimError{ErrClaimMismatch, "a bundle about another image refers to it (" + err.Error() + ")"})

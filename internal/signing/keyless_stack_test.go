@@ -252,6 +252,16 @@ func TestKeylessAgainstALocalSigstoreStack(t *testing.T) {
 		if _, err := v.Verify(ctx, keyed, nil); !errors.Is(err, ErrUnsigned) {
 			t.Errorf("identities only, a key's signature: %v", err)
 		}
+		// Identities under the public-good root, which would be fetched
+		// over the network: a key-signed image carries no bundle, so key
+		// users with identities configured verify offline.
+		offline, err := NewVerifier(mk.PublicKeyPEM, &KeylessPolicy{Identities: []Identity{ci}}, WithRegistry(f.client))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := offline.Verify(ctx, keyed, map[string]string{AnnotationService: "api"}); err != nil {
+			t.Errorf("a key's signature with the public-good root configured: %v", err)
+		}
 	})
 
 	t.Run("copied with its bundles", func(t *testing.T) {

@@ -17,8 +17,8 @@
 //     env:// Dagger secrets;
 //   - permissions are declared and least-privilege: read-only for the
 //     workflow, write only for packages (pushing and tagging images) in the
-//     jobs that publish or promote, and never id-token (keyless signing is
-//     configuration-only in this build, see docs/github-actions.md).
+//     jobs that publish or promote, and id-token: write only in (and always
+//     in) a job that signs keylessly (passes --oidc-request-token).
 //
 // Run them with `go test ./internal/workflows/`.
 package workflows

@@ -541,7 +541,9 @@ jobs:
 }
 
 // permissionProblems checks that w declares read-only permissions for the
-// workflow and grants writes only to packages, per job, and never id-token.
+// workflow and grants writes only to packages, per job, and id-token only
+// to a job that signs keylessly (passes --oidc-request-token to the
+// module), which must have it.
 func permissionProblems(w *workflow) []string {
 	var out []string
 	check := func(scope string, n *yaml.Node, writable map[string]bool) {
@@ -564,8 +566,8 @@ func permissionProblems(w *workflow) []string {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i].Value, n.Content[i+1]
 			switch {
-			case k == "id-token" && v.Value == "write":
-				out = append(out, fmt.Sprintf("%s: %s grants id-token: write; keyless signing is configuration-only in this build, so no job needs an OIDC token (sign with a key pair)", w.at(v.Line), scope))
+			case k == "id-token" && v.Value == "write" && !writable[k]:
+				out = append(out, fmt.Sprintf("%s: %s grants id-token: write; only a job that signs keylessly (passes --oidc-request-token to the module) needs an OIDC token", w.at(v.Line), scope))
 			case v.Value == "write" && !writable[k]:
 				out = append(out, fmt.Sprintf("%s: %s grants %s: write; only packages may be written (images), and only by a job", w.at(v.Line), scope, k))
 			}
@@ -574,13 +576,43 @@ func permissionProblems(w *workflow) []string {
 	check("workflow", &w.Permissions, nil)
 	for _, jn := range w.sortedJobs() {
 		j := w.Jobs[jn]
-		check("job "+jn, &j.Permissions, map[string]bool{"packages": true})
+		signs := j.signsKeylessly()
+		check("job "+jn, &j.Permissions, map[string]bool{"packages": true, "id-token": signs})
+		if signs && !grants(&j.Permissions, "id-token", "write") {
+			out = append(out, fmt.Sprintf("%s: job %s signs keylessly (--oidc-request-token) without `permissions: id-token: write`: GitHub would give it no token request URL", w.file, jn))
+		}
 	}
 	return out
 }
 
+// signsKeylessly reports whether a step of j passes --oidc-request-token.
+func (j *job) signsKeylessly() bool {
+	for _, s := range j.Steps {
+		for _, in := range []string{"args", "call"} {
+			if n, ok := s.With[in]; ok && strings.Contains(n.Value, "--oidc-request-token") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// grants reports whether permissions n give scope the access.
+func grants(n *yaml.Node, scope, access string) bool {
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == scope && n.Content[i+1].Value == access {
+			return true
+		}
+	}
+	return false
+}
+
 // TestPermissionsLeastPrivilege: read-only by default, package writes only
-// where images are pushed or tagged, no OIDC token.
+// where images are pushed or tagged, an OIDC token only where images are
+// signed keylessly.
 func TestPermissionsLeastPrivilege(t *testing.T) {
 	for _, w := range loadWorkflows(t) {
 		for _, p := range permissionProblems(w) {
@@ -603,6 +635,14 @@ jobs:
     runs-on: ubuntu-latest
     permissions: write-all
     steps: [{run: "true"}]
+  c:
+    runs-on: ubuntu-latest
+    permissions: {contents: read, id-token: write}
+    steps: [{uses: dagger/dagger-for-github@v8.2.0, with: {verb: call, args: "--oidc-request-token env://ACTIONS_ID_TOKEN_REQUEST_TOKEN ci"}}]
+  d:
+    runs-on: ubuntu-latest
+    permissions: {contents: read}
+    steps: [{uses: dagger/dagger-for-github@v8.2.0, with: {verb: call, args: "--oidc-request-token env://ACTIONS_ID_TOKEN_REQUEST_TOKEN ci"}}]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -613,6 +653,7 @@ jobs:
 		"bad.yml:6: job a grants contents: write",
 		"bad.yml:6: job a grants id-token: write",
 		`bad.yml:10: job b permissions "write-all"`,
+		"bad.yml: job d signs keylessly (--oidc-request-token) without `permissions: id-token: write`",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
