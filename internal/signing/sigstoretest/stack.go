@@ -67,6 +67,9 @@ func Start(t testing.TB, host string, w Workflow) *Stack {
 	s.Issuer = iss
 
 	port := func() string { return strconv.Itoa(freePort(t, host)) }
+	// The gRPC servers stay on loopback: Fulcio's HTTP API reaches its own
+	// gRPC server at 127.0.0.1, and nothing else needs them.
+	loopbackPort := func() string { return strconv.Itoa(freePort(t, "127.0.0.1")) }
 	// Rekor's checkpoints are signed with an ECDSA P-256 key; its log ID
 	// is the SHA-256 of the public key (DER).
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -95,12 +98,12 @@ func Start(t testing.TB, host string, w Workflow) *Stack {
 	s.FulcioURL = "http://" + net.JoinHostPort(host, fulcioPort)
 	run(t, dir, "timestamp-authority", bins["timestamp-authority"], "--host", host, "--port", tsaPort)
 	run(t, dir, "rekor", bins["rekor-tiles"], "serve", "--hostname", host,
-		"--http-address", host, "--http-port", rekorPort, "--grpc-address", host, "--grpc-port", port(),
+		"--http-address", host, "--http-port", rekorPort, "--grpc-address", "127.0.0.1", "--grpc-port", loopbackPort(),
 		"--http-metrics-port", port(), "--storage-dir", filepath.Join(dir, "rekor-storage"),
 		"--signer-filepath", filepath.Join(dir, "rekor-key.pem"), "--checkpoint-interval", "1s")
 	run(t, dir, "fulcio", bins["fulcio"], "serve", "--ca", "ephemeralca", "--ct-log-url", "",
 		"--config-path", filepath.Join(dir, "fulcio-config.json"),
-		"--host", host, "--port", fulcioPort, "--grpc-host", host, "--grpc-port", port(), "--metrics-port", port(),
+		"--host", host, "--port", fulcioPort, "--grpc-host", "127.0.0.1", "--grpc-port", loopbackPort(), "--metrics-port", port(),
 		"--legacy-unix-domain-socket", filepath.Join(dir, "fulcio-legacy.sock"))
 	for _, u := range []string{s.TSAURL + "/api/v1/timestamp/certchain", s.RekorURL + "/healthz", s.FulcioURL + "/api/v2/trustBundle"} {
 		waitFor(t, dir, u)
