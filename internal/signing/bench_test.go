@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/signing/sigstoretest"
 )
 
 // BenchmarkSignAttest50 signs and attests (SLSA provenance) 50 fresh images,
@@ -87,3 +89,79 @@ func BenchmarkSignAttest50(b *testing.B) {
 }
 
 func cosignTool(tb testing.TB) { _, _, _ = runCosign(tb, cosignEnv(tb), "version") }
+
+// BenchmarkKeylessVersusKey signs and attests (SLSA provenance) 10 fresh
+// images keylessly against the private Sigstore stack (one certificate for
+// the run, a timestamp and a Rekor v2 entry per signature) and with a key,
+// then verifies each both ways, and reports the per-image figures.
+func BenchmarkKeylessVersusKey(b *testing.B) {
+	const images = 10
+	ctx := context.Background()
+	st := sigstoretest.Start(b, "127.0.0.1", ciWorkflow)
+	f := newFixture(b)
+	mk, _ := keys(b)
+	kv, err := NewVerifier(nil, &KeylessPolicy{TrustedRoot: st.TrustedRoot, IgnoreSCT: true,
+		Identities: []Identity{{Issuer: st.Issuer.URL, Subject: identityOf(ciWorkflow)}}}, WithRegistry(f.client))
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed := int64(20_000)
+	fresh := func() []string {
+		refs := make([]string, images)
+		for i := range refs {
+			seed++
+			refs[i] = f.push(b, "bench", seed)
+		}
+		return refs
+	}
+	type figures struct{ sign, verify time.Duration }
+	var keyless, key figures
+	run := func(s *Signer, v *Verifier, fig *figures) {
+		b.StopTimer()
+		refs := fresh()
+		b.StartTimer()
+		start := time.Now()
+		for _, ref := range refs {
+			if _, err := s.Sign(ctx, ref, annotationSet); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Attest(ctx, ref, PredicateSLSAProvenanceV1, provenancePredicate); err != nil {
+				b.Fatal(err)
+			}
+		}
+		fig.sign += time.Since(start)
+		start = time.Now()
+		for _, ref := range refs {
+			if _, err := v.Verify(ctx, ref, map[string]string{AnnotationService: "api"}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := v.VerifyAttestations(ctx, ref, PredicateSLSAProvenanceV1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		fig.verify += time.Since(start)
+	}
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		// A signer per iteration: each run fetches its own certificate.
+		s, err := NewKeylessSigner(KeylessConfig{SigningConfig: st.SigningConfig,
+			TokenRequestURL: st.Issuer.TokenRequestURL(), TokenRequestToken: st.Issuer.RequestToken}, WithRegistry(f.client))
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(s, kv, &keyless)
+		ks, err := LoadSigner(mk.PrivateKeyPEM, testPassword, WithRegistry(f.client))
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(ks, ks.Verifier(), &key)
+	}
+	b.StopTimer()
+	per := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(b.N*images) }
+	b.ReportMetric(per(keyless.sign), "keyless-sign+attest-ms/image")
+	b.ReportMetric(per(keyless.verify), "keyless-verify-ms/image")
+	b.ReportMetric(per(key.sign), "key-sign+attest-ms/image")
+	b.ReportMetric(per(key.verify), "key-verify-ms/image")
+	b.Logf("per image, sign+attest / verify both: keyless %.0f ms / %.0f ms, key %.0f ms / %.0f ms",
+		per(keyless.sign), per(keyless.verify), per(key.sign), per(key.verify))
+}
