@@ -70,7 +70,7 @@ root_vet() { go vet ./...; }
 # about 8 minutes and 3.5 GB of RAM: build it here, alone, before the test
 # binaries run in parallel (and build their own, lighter tools); testutil.Tool
 # then finds it in the shared cache, as engine.sh up does later.
-tools_build() { ./hack/build.sh trivy >/dev/null && ./hack/build.sh gitea >/dev/null; }
+tools_build() { ./hack/build.sh trivy >/dev/null && ./hack/build.sh gitea >/dev/null && ./hack/build.sh sigstore >/dev/null; }
 root_unit() { go test -count=1 ./...; }
 harness_unit() {
 	(cd hack/engine && GOFLAGS="-buildvcs=false -mod=readonly" go vet ./cmd/... ./internal/... &&
