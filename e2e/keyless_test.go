@@ -139,6 +139,25 @@ gitops:
 		}
 	}
 
+	// 5. The cluster's admission policy checks what promotion checked:
+	// prod's signer for the signature, the build's identities for the
+	// attestations prod requires; kustomize reads it.
+	r.mustCall("admission-policy", "--env", "prod")
+	policy := r.stdout
+	for _, want := range []string{"kind: ClusterImagePolicy", "name: slipway-" + r.project + "-prod-signed", "signatureFormat: bundle",
+		"subject: " + identity(releaseWF), "subject: " + identity(ciWF), "predicateType: https://slsa.dev/provenance/v1",
+		"kind: ClusterPolicy", "type: SigstoreBundle", "trustRootRef: slipway-" + r.project + "-prod-trust-root"} {
+		if !strings.Contains(policy, want) {
+			t.Errorf("admission-policy --env prod lacks %q:\n%s", want, policy)
+		}
+	}
+	kdir := t.TempDir()
+	os.WriteFile(filepath.Join(kdir, "policy.yaml"), []byte(policy), 0o644)
+	os.WriteFile(filepath.Join(kdir, "kustomization.yaml"), []byte("resources: [policy.yaml]\n"), 0o644)
+	if out, err := exec.Command(testutil.Tool(t, "kustomize"), "build", kdir).CombinedOutput(); err != nil {
+		t.Errorf("kustomize build of the admission policy: %v\n%s", err, out)
+	}
+
 	// The request token never shows.
 	if strings.Contains(r.seen.String(), st.Issuer.RequestToken) {
 		t.Error("the OIDC request token appears in the module's output")
