@@ -34,8 +34,18 @@ func (m *Slipway) Promote(
 	// cosign public key to verify with, when the signing key is not given.
 	// +optional
 	publicKey *dagger.Secret,
+	// Countersign what is promoted, keylessly, with this run's OIDC identity
+	// (--oidc-token, or --oidc-request-url and --oidc-request-token): the
+	// images must carry a signature the source environment accepts, and
+	// the target must accept this identity (its signedBy). This is how a
+	// release workflow vouches for what it promotes.
+	// +optional
+	sign bool,
 ) (string, error) {
 	args := []string{"--from", from, "--to", to}
+	if sign {
+		args = append(args, "--sign")
+	}
 	for _, s := range service {
 		args = append(args, "--service", s)
 	}

@@ -19,7 +19,8 @@ import (
 // engine's bridge: ci signs and attests every image as the CI workflow,
 // the stock cosign v3 CLI verifies them by identity, a rerun reuses them
 // (verified by identity), and prod, which takes only the release
-// workflow's signatures, refuses them until that workflow signs.
+// workflow's signatures, refuses them until that workflow promotes them
+// with --sign; admission-policy writes the same rules for the cluster.
 func TestModuleKeylessSigning(t *testing.T) {
 	ip := bridgeAddr(t)
 	ciWF := sigstoretest.Workflow{Repository: "acme/shop", File: ".github/workflows/ci.yml", Ref: "refs/heads/main"}
@@ -125,21 +126,38 @@ gitops:
 		t.Fatalf("a refused promotion wrote to the GitOps repository")
 	}
 
-	// 4. The release workflow signs the same digests; prod takes them, the
-	// attestations being the build's.
-	st.Issuer.SetWorkflow(releaseWF)
-	for name, ref := range refs {
-		r.mustCall("sign", "--ref", ref, "--service", name)
+	// 4. promote --sign countersigns as the run's identity, but only an
+	// identity prod accepts: as the CI workflow it is refused before
+	// anything is signed or written.
+	out, err = r.call("promote", "--from", "staging", "--to", "prod", "--sign")
+	if err == nil || !strings.Contains(out, "prod would not accept this run's signatures") {
+		t.Fatalf("promote --sign as the CI workflow (err=%v):\n%s", err, tail(out, 40))
 	}
-	r.mustCall("promote", "--from", "staging", "--to", "prod")
+	if after, prodAfter := r.overlay("prod"); after != before || prodAfter != prodBefore {
+		t.Fatalf("a refused countersigning promotion wrote to the GitOps repository")
+	}
+
+	// 5. The release workflow countersigns what it promotes (the images
+	// carry the CI workflow's signature, which staging accepts); prod
+	// takes them, the attestations being the build's.
+	st.Issuer.SetWorkflow(releaseWF)
+	r.mustCall("promote", "--from", "staging", "--to", "prod", "--sign")
+	if rep := r.lastReportOf(report.Promote); !strings.Contains(strings.Join(rep.Notes, "\n"), "countersigned 3 image(s) as "+identity(releaseWF)) {
+		t.Errorf("promote report: %s", rep.Text())
+	}
 	_, prod := r.overlay("prod")
 	for name, ref := range refs {
 		if !strings.Contains(prod, ref[strings.Index(ref, "@")+1:]) {
 			t.Errorf("prod does not run %s's %s:\n%s", name, ref, prod)
 		}
 	}
+	orders := strings.Replace(refs["orders"], "registry:5000", reg, 1)
+	if out, err := cosign("verify", "--trusted-root", trustedRoot, "--insecure-ignore-sct", "--allow-http-registry",
+		"--certificate-oidc-issuer", st.Issuer.URL, "--certificate-identity", identity(releaseWF), orders); err != nil {
+		t.Errorf("cosign verify orders as the release workflow: %v\n%s", err, tail(out, 20))
+	}
 
-	// 5. The cluster's admission policy checks what promotion checked:
+	// 6. The cluster's admission policy checks what promotion checked:
 	// prod's signer for the signature, the build's identities for the
 	// attestations prod requires; kustomize reads it.
 	r.mustCall("admission-policy", "--env", "prod")

@@ -149,7 +149,7 @@ func TestPromotionReadsAttestations(t *testing.T) {
 	if _, dev := r.overlay("dev"); !strings.Contains(dev, built["orders"].Digest) {
 		t.Fatalf("set-up: dev does not run orders' digest as catalog:\n%s", dev)
 	}
-	asCatalog := regexp.MustCompile(`catalog: image cannot be verified: staging requires a valid signature by the project's key for service catalog: .*dev.slipway.service is .?"?orders`)
+	asCatalog := regexp.MustCompile(`catalog: image cannot be verified: staging requires a valid signature by an accepted signer \(the project's key, or signedBy / signing.identities\) for service catalog: .*dev.slipway.service is .?"?orders`)
 	refused("orders' image as catalog into staging", asCatalog,
 		"promote", "--from", "dev", "--to", "staging", "--service", "catalog")
 	refused("rollback of staging's catalog to orders' image", asCatalog,

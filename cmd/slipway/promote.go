@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/internal/promote"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/signing"
 	"github.com/slipwayci/slipway/internal/vuln"
 	"github.com/slipwayci/slipway/internal/wire"
 )
@@ -30,6 +31,7 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	regAddr := fs.String("registry", "", "registry address the credentials are for (default: registry.address in slipway.yaml)")
 	toRegistry := fs.String("to-registry", "", "copy the images into this registry address for the target (default: tag them where they are)")
 	out := fs.String("out", "", "write the report JSON here instead of stdout")
+	sign := fs.Bool("sign", false, "countersign what is promoted, keylessly (an OIDC token in the environment): the source's signers must have signed it, the target must accept this run's identity")
 	scanBin, vulnDB := scanFlags(fs)
 	sourceURL := sourceURLFlag(fs)
 	var services, insecure listFlag
@@ -53,6 +55,19 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	var signer *signing.Signer
+	var sourceVerifier *signing.Verifier
+	if *sign {
+		if signer, err = newSigner(reg); err != nil {
+			return err
+		}
+		if signer == nil || !signer.Keyless() {
+			return fmt.Errorf("%w: --sign countersigns keylessly: give the module an OIDC token (--oidc-token, or --oidc-request-url and --oidc-request-token), not a key", errUsage)
+		}
+		if sourceVerifier, err = newVerifier(reg, *from); err != nil {
+			return err
+		}
+	}
 	scanner, err := newRescan(*scanBin, *vulnDB, *g.source, cfg, reg)
 	if err != nil {
 		return err
@@ -61,6 +76,7 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		Config: cfg, From: *from, To: *to, Services: services, DryRun: *dryRun,
 		Registry: reg, Verifier: verifier, TargetRegistry: *toRegistry, Scanner: scanner,
 		RepoURL: url, GitOptions: gopts, SourceURL: *sourceURL, Ignores: ignoreLoader(*g.source, cfg),
+		Signer: signer, SourceVerifier: sourceVerifier, RunID: os.Getenv(wire.EnvRun),
 	})
 	return finishReport(rep, err, *out, stdout, stderr)
 }

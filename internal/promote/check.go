@@ -63,6 +63,9 @@ type checker struct {
 	// ignores loads the ignore files that apply when attested findings
 	// are re-judged (nil: none).
 	ignores IgnoreLoader
+	// countersign, when set, takes the source's signature in place of the
+	// target's (the promotion signs for the target once all checks pass).
+	countersign *countersigner
 }
 
 // run checks the candidates, at most parallel at a time, recording each
@@ -112,10 +115,16 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	ct := &content{env: ch.env, svc: c.service, digest: digest, sourceURL: ch.sourceURL,
 		rescanned: ch.scanner != nil, ignores: ch.ignores, now: time.Now()}
 	needCommits := slices.Contains(ch.env.RequireAttestations, "slsa")
-	if ch.env.RequireSignature || needCommits {
-		sigs, err := ch.verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: svc})
-		if err != nil && ch.env.RequireSignature {
-			return "verify", fmt.Errorf("%w: %s requires a valid signature by the project's key for service %s: %w", ErrUnverified, env, svc, err)
+	if ch.env.RequireSignature || needCommits || ch.countersign != nil {
+		var sigs []signing.Signature
+		var err error
+		if ch.countersign != nil {
+			sigs, err = ch.countersign.verify(ctx, ref, digest, svc)
+		} else {
+			sigs, err = ch.verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: svc})
+		}
+		if err != nil && (ch.env.RequireSignature || ch.countersign != nil) {
+			return "verify", fmt.Errorf("%w: %s requires a valid signature by an accepted signer (the project's key, or signedBy / signing.identities) for service %s: %w", ErrUnverified, env, svc, err)
 		}
 		if ch.env.RequireSignature {
 			c.rep.Signature = c.dstRepo + ":" + strings.Replace(digest, ":", "-", 1) + ".sig"

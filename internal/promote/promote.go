@@ -108,6 +108,18 @@ type Options struct {
 	// attested findings under the target's policy when no re-scan runs
 	// (nil: no ignore entries apply).
 	Ignores IgnoreLoader
+	// Signer, when set, countersigns what is promoted, keylessly: this is
+	// how a release workflow vouches for the images it promotes into an
+	// environment that accepts only its signatures (signedBy). The checks
+	// then take, instead of a signature To accepts, a signature that
+	// SourceVerifier (the signers From accepts) verifies for the service,
+	// and a Signer whose identity To accepts; only when every check has
+	// passed is each image signed (keeping its source commit), before
+	// anything else is written. Nothing is signed in a dry run.
+	Signer         *signing.Signer
+	SourceVerifier *signing.Verifier
+	// RunID is recorded in countersignatures.
+	RunID string
 }
 
 // Run promotes, from environment From to environment To, the digests From
@@ -178,12 +190,25 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		c.rep.Repository, c.rep.Digest = c.dstRepo, c.src.Digest
 		cands = append(cands, c)
 	}
+	if o.Signer != nil {
+		cs, err := newCountersigner(ctx, o, from, to)
+		if err != nil {
+			return rep, refused(rep, o.To, err)
+		}
+		ch.countersign = cs
+		rep.Notes = append(rep.Notes, "countersigning as "+cs.id.String())
+	}
 	ch.run(ctx, cands, cfg.Project.Parallelism)
 	if o.Scanner == nil {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("not re-scanned: no scanner was given, so the images were not checked against %s's vulnerability policy (failOn %s)", to.Name, to.Policy.FailOn))
 	}
 	if err := rn.allOrNothing(); err != nil {
 		return rep, err
+	}
+	if ch.countersign != nil {
+		if err := ch.countersign.sign(ctx, rn, cands, o.DryRun); err != nil {
+			return rep, err
+		}
 	}
 	return rep, apply(ctx, applyArgs{
 		run: rn, session: s, cfg: cfg, env: to, cands: cands, dryRun: o.DryRun,
@@ -357,4 +382,76 @@ func (r *run) allOrNothing() error {
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return fmt.Errorf("%w (nothing was copied, tagged or committed):\n%w", ErrRefused, errors.Join(errs...))
+}
+
+// countersigner is a promotion's own signer and what it checks.
+type countersigner struct {
+	signer *signing.Signer
+	id     signing.SignerIdentity
+	source *signing.Verifier
+	runID  string
+	// commits are the source commits of the images' verified signatures,
+	// by digest, carried into the countersignatures.
+	mu      sync.Mutex
+	commits map[string]string
+}
+
+// newCountersigner checks, before any image, that the source's signers can
+// be verified and that the target accepts this run's signer.
+func newCountersigner(ctx context.Context, o Options, from, to config.Environment) (*countersigner, error) {
+	if o.SourceVerifier == nil {
+		return nil, fmt.Errorf("%w: countersigning needs the signers %s accepts to verify its images, and none is configured (signing.identities, or a public key)", ErrUnverified, from.Name)
+	}
+	id, err := o.Signer.Identity(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("countersigning: %w", err)
+	}
+	if o.Verifier == nil {
+		return nil, fmt.Errorf("%w: %s names no signer to accept (signedBy, signing.identities): countersigning as %s would prove nothing", ErrUnverified, to.Name, id)
+	}
+	if err := o.Verifier.AcceptsSigner(id); err != nil {
+		return nil, fmt.Errorf("%w: %s would not accept this run's signatures: %w", ErrUnverified, to.Name, err)
+	}
+	return &countersigner{signer: o.Signer, id: id, source: o.SourceVerifier, runID: o.RunID, commits: map[string]string{}}, nil
+}
+
+// verify checks the image's signature by the source's signers, in place of
+// the target's, and returns the verified signatures.
+func (cs *countersigner) verify(ctx context.Context, ref, digest, svc string) ([]signing.Signature, error) {
+	sigs, err := cs.source.Verify(ctx, ref, map[string]string{signing.AnnotationService: svc})
+	if err != nil {
+		return nil, fmt.Errorf("no signature the source environment accepts (to countersign): %w", err)
+	}
+	cs.mu.Lock()
+	cs.commits[digest] = sigs[0].Annotations[signing.AnnotationSourceCommit]
+	cs.mu.Unlock()
+	return sigs, nil
+}
+
+// sign countersigns every candidate that changes anything.
+func (cs *countersigner) sign(ctx context.Context, rn *run, cands []*candidate, dryRun bool) error {
+	n := 0
+	for _, c := range cands {
+		if !c.changed {
+			continue
+		}
+		n++
+		if dryRun {
+			continue
+		}
+		ann := map[string]string{signing.AnnotationService: c.service.Name, signing.AnnotationRunID: cs.runID}
+		if commit := cs.commits[c.src.Digest]; commit != "" {
+			ann[signing.AnnotationSourceCommit] = commit
+		}
+		if _, err := cs.signer.Sign(ctx, c.srcRef(), ann); err != nil {
+			c.refuse("sign", fmt.Errorf("countersigning %s: %w", c.srcRef(), err))
+			return rn.allOrNothing()
+		}
+	}
+	if dryRun && n > 0 {
+		rn.rep.Notes = append(rn.rep.Notes, fmt.Sprintf("dry run: %d image(s) would be countersigned as %s", n, cs.id))
+	} else if n > 0 {
+		rn.rep.Notes = append(rn.rep.Notes, fmt.Sprintf("countersigned %d image(s) as %s", n, cs.id))
+	}
+	return nil
 }

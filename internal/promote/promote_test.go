@@ -241,7 +241,7 @@ func TestRefusalsHaveNoSideEffects(t *testing.T) {
 		"unsigned": {func(f *fixture) Options {
 			oneInDev(f, image{seed: 3, commit: c1})
 			return f.options("dev", "staging")
-		}, signing.ErrUnsigned, "staging requires a valid signature by the project's key for service orders"},
+		}, signing.ErrUnsigned, "staging requires a valid signature by an accepted signer (the project's key, or signedBy / signing.identities) for service orders"},
 		"wrong key": {func(f *fixture) Options {
 			oneInDev(f, image{seed: 3, commit: c1, signer: f.other})
 			return f.options("dev", "staging")

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -408,4 +409,52 @@ func NewVerifier(publicKeyPEM []byte, policy *KeylessPolicy, opts ...Option) (*V
 		return nil, errors.New("a verifier needs a public key or keyless identities")
 	}
 	return v, nil
+}
+
+// SignerIdentity is who a keyless Signer signs as: the certificate Fulcio
+// issues it, summarised.
+type SignerIdentity struct {
+	summary certificate.Summary
+}
+
+// String names the identity as error messages do.
+func (s SignerIdentity) String() string { return describeSigner(s.summary) }
+
+// Identity asks Fulcio for the signer's certificate (once per run; signing
+// later reuses it) and returns the identity it certifies. Key signers have
+// none: ErrKeylessConfig.
+func (s *Signer) Identity(ctx context.Context) (SignerIdentity, error) {
+	if s.keyless == nil {
+		return SignerIdentity{}, fmt.Errorf("%w: a key signer has no certificate identity", ErrKeylessConfig)
+	}
+	der, err := s.keyless.GetCertificate(ctx, s.keyless.kp, nil)
+	if err != nil {
+		return SignerIdentity{}, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return SignerIdentity{}, err
+	}
+	sum, err := certificate.SummarizeCertificate(cert)
+	if err != nil {
+		return SignerIdentity{}, fmt.Errorf("reading the signing certificate: %w", err)
+	}
+	return SignerIdentity{summary: sum}, nil
+}
+
+// AcceptsSigner says whether signatures by id would satisfy the verifier's
+// identities (nil), or why not (ErrSignatureInvalid).
+func (v *Verifier) AcceptsSigner(id SignerIdentity) error {
+	if v.keyless == nil {
+		return fmt.Errorf("%w: only a key is accepted, not %s", ErrSignatureInvalid, id)
+	}
+	var misses []string
+	for _, want := range v.keyless.signers {
+		why := want.match(id.summary)
+		if why == "" {
+			return nil
+		}
+		misses = append(misses, want.String()+" (its "+why+" differs)")
+	}
+	return fmt.Errorf("%w: %s is not an accepted signer: %s", ErrSignatureInvalid, id, strings.Join(misses, "; "))
 }
