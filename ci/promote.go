@@ -38,7 +38,8 @@ func (m *Slipway) Promote(
 	// (--oidc-token, or --oidc-request-url and --oidc-request-token): the
 	// images must carry a signature the source environment accepts, and
 	// the target must accept this identity (its signedBy). This is how a
-	// release workflow vouches for what it promotes.
+	// release workflow vouches for what it promotes. A target without
+	// signedBy takes the build's signatures: nothing is countersigned.
 	// +optional
 	sign bool,
 ) (string, error) {

@@ -110,7 +110,8 @@ type Options struct {
 	Ignores IgnoreLoader
 	// Signer, when set, countersigns what is promoted, keylessly: this is
 	// how a release workflow vouches for the images it promotes into an
-	// environment that accepts only its signatures (signedBy). The checks
+	// environment that accepts only its signatures (signedBy; into one
+	// without signedBy, nothing is countersigned). The checks
 	// then take, instead of a signature To accepts, a signature that
 	// SourceVerifier (the signers From accepts) verifies for the service,
 	// and a Signer whose identity To accepts; only when every check has
@@ -190,7 +191,9 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		c.rep.Repository, c.rep.Digest = c.dstRepo, c.src.Digest
 		cands = append(cands, c)
 	}
-	if o.Signer != nil {
+	if o.Signer != nil && len(to.SignedBy) == 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("nothing countersigned: %s takes the build's signatures (it lists no signedBy of its own)", to.Name))
+	} else if o.Signer != nil {
 		cs, err := newCountersigner(ctx, o, from, to)
 		if err != nil {
 			return rep, refused(rep, o.To, err)
