@@ -39,6 +39,8 @@ type applyArgs struct {
 	// --service filter), so a pull request this run leaves with nothing to
 	// do is superseded (gitops.Request.Complete).
 	complete bool
+	// countersign, when set, signs what changes before anything is written.
+	countersign *countersigner
 }
 
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
@@ -67,6 +69,11 @@ func apply(ctx context.Context, a applyArgs) error {
 		if c.changed {
 			c.rep.Status = report.Promoted
 			write = append(write, c)
+		}
+	}
+	if a.countersign != nil {
+		if err := a.countersign.sign(ctx, rn, write, a.dryRun); err != nil {
+			return err
 		}
 	}
 	diff := plan.Diff()

@@ -208,16 +208,12 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	if err := rn.allOrNothing(); err != nil {
 		return rep, err
 	}
-	if ch.countersign != nil {
-		if err := ch.countersign.sign(ctx, rn, cands, o.DryRun); err != nil {
-			return rep, err
-		}
-	}
 	return rep, apply(ctx, applyArgs{
 		run: rn, session: s, cfg: cfg, env: to, cands: cands, dryRun: o.DryRun,
 		reg: o.Registry, verifier: o.Verifier, repoURL: o.RepoURL, gitOptions: o.GitOptions,
-		note:     fmt.Sprintf("Promoted from %s (GitOps commit %s) by slipway promote.", from.Name, s.tip),
-		complete: len(o.Services) == 0,
+		note:        fmt.Sprintf("Promoted from %s (GitOps commit %s) by slipway promote.", from.Name, s.tip),
+		complete:    len(o.Services) == 0,
+		countersign: ch.countersign,
 	})
 }
 
@@ -431,13 +427,11 @@ func (cs *countersigner) verify(ctx context.Context, ref, digest, svc string) ([
 	return sigs, nil
 }
 
-// sign countersigns every candidate that changes anything.
+// sign countersigns the candidates whose environment entry changes, before
+// anything else is written.
 func (cs *countersigner) sign(ctx context.Context, rn *run, cands []*candidate, dryRun bool) error {
 	n := 0
 	for _, c := range cands {
-		if !c.changed {
-			continue
-		}
 		n++
 		if dryRun {
 			continue
