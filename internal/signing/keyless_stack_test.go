@@ -6,8 +6,16 @@ package signing
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"errors"
+	"math/big"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +25,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
+	"github.com/sigstore/sigstore-go/pkg/sign"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/slipwayci/slipway/internal/signing/sigstoretest"
 	"github.com/slipwayci/slipway/internal/testutil"
@@ -355,4 +368,113 @@ func deleteReferrers(t *testing.T, f *fixture, d name.Digest) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// fixedCert is a certificate provider that hands out one certificate.
+type fixedCert []byte
+
+func (f fixedCert) GetCertificate(context.Context, sign.Keypair, *sign.CertificateProviderOptions) ([]byte, error) {
+	return f, nil
+}
+
+// TestKeylessCertificateMustBeValidAtSigningTime signs through the stack's
+// timestamp authority and Rekor with certificates of a CA of the test's own
+// (trusted through a copy of the stack's trusted root): one valid when the
+// timestamp is taken, which verifies, and one that had expired, which must
+// not.
+func TestKeylessCertificateMustBeValidAtSigningTime(t *testing.T) {
+	ctx := context.Background()
+	st := sigstoretest.Start(t, "127.0.0.1", ciWorkflow)
+	f := newFixture(t)
+
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{Organization: []string{"test-fulcio"}, CommonName: "test-fulcio"},
+		NotBefore: time.Now().Add(-24 * time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	var tr prototrustroot.TrustedRoot
+	if err := protojson.Unmarshal(st.TrustedRoot, &tr); err != nil {
+		t.Fatal(err)
+	}
+	tr.CertificateAuthorities = []*prototrustroot.CertificateAuthority{{
+		Subject: &protocommon.DistinguishedName{Organization: "test-fulcio", CommonName: "test-fulcio"}, Uri: "https://fulcio.test",
+		CertChain: &protocommon.X509CertificateChain{Certificates: []*protocommon.X509Certificate{{RawBytes: caDER}}},
+		ValidFor:  &protocommon.TimeRange{Start: timestamppb.New(time.Now().Add(-48 * time.Hour))},
+	}}
+	trJSON, err := protojson.Marshal(&tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuerExt, err := asn1.MarshalWithParams(st.Issuer.URL, "utf8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := url.Parse(identityOf(ciWorkflow))
+	services, err := parseSigningConfig(st.SigningConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signWith := func(seed int64, notBefore, notAfter time.Time) (string, error) {
+		ref := f.push(t, "api", seed)
+		kp, err := sign.NewEphemeralKeypair(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := &x509.Certificate{SerialNumber: big.NewInt(seed), NotBefore: notBefore, NotAfter: notAfter,
+			URIs: []*url.URL{subject}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+			ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}, Value: issuerExt}}}
+		leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, kp.GetPublicKey(), caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := &keyless{services: services, kp: kp}
+		opts := k.bundleOptions(ctx)
+		opts.CertificateProvider = fixedCert(leafDER)
+		d, _ := name.NewDigest(ref)
+		stmt, err := signStatement(d, map[string]string{AnnotationService: "api"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := sign.Bundle(&sign.DSSEData{Data: stmt, PayloadType: inTotoPayloadType}, kp, opts)
+		if err != nil {
+			return ref, err
+		}
+		js, err := protojson.Marshal(pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := writeBundle(ctx, f.client, d, js, SignPredicateType, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return ref, nil
+	}
+	v, err := NewVerifier(nil, &KeylessPolicy{TrustedRoot: trJSON, IgnoreSCT: true,
+		Identities: []Identity{{Issuer: st.Issuer.URL, Subject: identityOf(ciWorkflow)}}}, WithRegistry(f.client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	good, err := signWith(400, now.Add(-time.Minute), now.Add(10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, good, map[string]string{AnnotationService: "api"}); err != nil {
+		t.Fatalf("a certificate valid at signing time: %v", err)
+	}
+	expired, err := signWith(401, now.Add(-2*time.Hour), now.Add(-time.Hour))
+	if err != nil {
+		t.Fatalf("the stack would not timestamp and log a signature by an expired certificate, so verification cannot be tried: %v", err)
+	}
+	_, err = v.Verify(ctx, expired, nil)
+	if !errors.Is(err, ErrSignatureInvalid) {
+		t.Fatalf("a certificate expired at signing time: %v, want ErrSignatureInvalid", err)
+	}
+	t.Logf("refused: %v", err)
 }

@@ -46,8 +46,9 @@ var (
 	// ErrUnsigned: the image has no signature at all.
 	ErrUnsigned = errors.New("image is not signed")
 	// ErrSignatureInvalid: signatures exist but none verifies with the
-	// public key (signed with another key, or altered after signing).
-	ErrSignatureInvalid = errors.New("no signature verifies with the public key")
+	// public key (signed with another key, or altered after signing) or
+	// comes from an accepted keyless identity under the trusted root.
+	ErrSignatureInvalid = errors.New("no signature verifies with the public key or an accepted identity")
 	// ErrClaimMismatch: a signature verifies with the key but signs another
 	// digest (a signature replayed from another image).
 	ErrClaimMismatch = errors.New("signature is for another image")
