@@ -251,11 +251,11 @@ func (m *Slipway) signs() bool {
 	return m.SigningKey != nil || m.OidcToken != nil || m.OidcRequestToken != nil
 }
 
-// keylessSettings is slipway.yaml's keyless signing configuration as the
-// worker takes it (wire.Keyless as JSON); "" when there is none.
+// keylessSettings is slipway.yaml's signing configuration as the worker
+// takes it (wire.Keyless as JSON); "" when there is none.
 func keylessSettings(p *plan.Plan) (string, error) {
 	s := p.Project.Signing
-	k := wire.Keyless{SigningConfig: s.Keyless.SigningConfigJSON, TrustedRoot: s.Keyless.TrustedRootJSON, IgnoreSCT: s.Keyless.InsecureIgnoreSCT}
+	k := wire.Keyless{Format: s.Format, SigningConfig: s.Keyless.SigningConfigJSON, TrustedRoot: s.Keyless.TrustedRootJSON, IgnoreSCT: s.Keyless.InsecureIgnoreSCT}
 	var err error
 	if len(s.Identities) > 0 {
 		if k.Identities, err = json.Marshal(s.Identities); err != nil {
@@ -273,7 +273,7 @@ func keylessSettings(p *plan.Plan) (string, error) {
 			return "", err
 		}
 	}
-	if k.SigningConfig == "" && k.TrustedRoot == "" && k.Identities == nil && k.SignedBy == nil {
+	if k.SigningConfig == "" && k.TrustedRoot == "" && k.Identities == nil && k.SignedBy == nil && k.Format == "" {
 		return "", nil
 	}
 	b, err := json.Marshal(k)

@@ -53,6 +53,10 @@ type slipwayRun struct {
 
 const cosignPasswordEnv = "SLIPWAY_E2E_COSIGN_PASSWORD"
 
+// classicFormat is the line newSlipwayRunOf adds to the sample's signing
+// section.
+const classicFormat = "  format: classic   # e2e: verified with the stock cosign v2.6.5 CLI\n"
+
 func newSlipwayRun(t testing.TB) *slipwayRun {
 	t.Helper()
 	return newSlipwayRunOf(t, testutil.RepoRoot(t), "services", "deploy", "slipway.yaml")
@@ -87,6 +91,11 @@ func newSlipwayRunOf(t testing.TB, dir string, entries ...string) *slipwayRun {
 	if bytes.Contains(b, []byte("failOn: CRITICAL}\n  - name: staging")) {
 		t.Fatalf("the sample's dev environment asks for a scan: runs here have no vulnerability database:\n%s", b)
 	}
+	// The sample's tests verify what ci signs with the stock cosign v2.6.5
+	// CLI, as the verifiers still on cosign v2 do: they sign in the classic
+	// format. The layouts fixture (no signing section) and the keyless
+	// test use bundles, the default.
+	b = bytes.Replace(b, []byte("\nsigning:\n"), []byte("\nsigning:\n"+classicFormat), 1)
 	if err := os.WriteFile(cfg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,9 @@ func TestAttestEveryKind(t *testing.T) {
 
 	t.Setenv(wire.EnvSigningKey, string(kp.PrivateKeyPEM))
 	t.Setenv(wire.EnvSigningPassword, password)
+	// The classic format, which the stock cosign v2 CLI below verifies
+	// (bundles, the default, are TestKeySignedBundles' in internal/signing).
+	t.Setenv(wire.EnvKeyless, `{"format": "classic"}`)
 	out := filepath.Join(dir, "attest.json")
 	code, stdout, stderr := runCmd(t, "attest", "--ref", ref, "--out", out,
 		"--predicate", "slsa="+slsa, "--predicate", "sbom="+sbom, "--predicate", "vuln="+vulnPred, "--predicate", "test="+tests)

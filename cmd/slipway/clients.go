@@ -95,6 +95,9 @@ func newSigner(c *registry.Client) (*signing.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if k.Format == "classic" {
+		return nil, errors.New("slipway.yaml: signing.format: classic needs a key pair (--signing-key): keyless signatures are Sigstore bundles, which cosign v3 verifies")
+	}
 	cfg := signing.KeylessConfig{IDToken: tok, TokenRequestURL: os.Getenv(wire.EnvOIDCRequestURL), TokenRequestToken: reqTok}
 	if k.SigningConfig != "" {
 		cfg.SigningConfig = []byte(k.SigningConfig)
@@ -106,13 +109,22 @@ func newSigner(c *registry.Client) (*signing.Signer, error) {
 }
 
 // keySigner loads the cosign signing key from the environment; nil when
-// none was given.
+// none was given. It signs into Sigstore bundles unless slipway.yaml's
+// signing.format is classic.
 func keySigner(c *registry.Client) (*signing.Signer, error) {
 	key := os.Getenv(wire.EnvSigningKey)
 	if key == "" {
 		return nil, nil
 	}
-	s, err := signing.LoadSigner([]byte(key), []byte(os.Getenv(wire.EnvSigningPassword)), signing.WithRegistry(c))
+	k, err := keylessSettings()
+	if err != nil {
+		return nil, err
+	}
+	opts := []signing.Option{signing.WithRegistry(c)}
+	if k.Format != "classic" {
+		opts = append(opts, signing.WithBundles())
+	}
+	s, err := signing.LoadSigner([]byte(key), []byte(os.Getenv(wire.EnvSigningPassword)), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("--signing-key: %w", err)
 	}

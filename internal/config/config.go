@@ -147,6 +147,11 @@ func (p Project) SetupCommands(s Service) []string {
 // Signing is the keyless part of signing (a key pair needs no
 // configuration: it is passed to the module as secrets).
 type Signing struct {
+	// Format is how a key pair's signatures and attestations are stored:
+	// "bundle" (the default: Sigstore bundles as OCI referrers, cosign v3's
+	// format) or "classic" (the ".sig" and ".att" tags that verifiers on
+	// cosign v2 read). Keyless signatures are always bundles.
+	Format string `yaml:"format" json:"format,omitempty"`
 	// Keyless locates the Sigstore instance keyless signatures are made
 	// with and verified against. Default: the public-good instance.
 	Keyless Keyless `yaml:"keyless" json:"keyless"`

@@ -17,6 +17,9 @@ func (p *Project) applyDefaults() {
 	if p.Version == 0 {
 		p.Version = 1
 	}
+	if p.Signing.Format == "" {
+		p.Signing.Format = "bundle"
+	}
 	switch {
 	case len(p.Services) > 0:
 	case p.ServicesDir != "":

@@ -132,6 +132,9 @@ func (p *Project) validate(c collector) {
 	if s := p.Scan.Scanner; s != "trivy" && s != "osv-scanner" {
 		c.add("scan.scanner", "%q is not a supported scanner (trivy or osv-scanner)", s)
 	}
+	if f := p.Signing.Format; f != "bundle" && f != "classic" {
+		c.add("signing.format", "%q is not a signature format (bundle, the default, or classic for verifiers on cosign v2)", f)
+	}
 	checkIdentities(c, "signing.identities", p.Signing.Identities)
 	for _, f := range []struct{ field, path string }{{"signing.keyless.signingConfig", p.Signing.Keyless.SigningConfig}, {"signing.keyless.trustedRoot", p.Signing.Keyless.TrustedRoot}} {
 		if f.path == "" {

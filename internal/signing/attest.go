@@ -102,10 +102,15 @@ func (s *Signer) Attest(ctx context.Context, digestRef, predicateType string, pr
 	if err != nil {
 		return Result{}, fmt.Errorf("attesting %s: %w", d, err)
 	}
-	if s.keyless != nil {
-		res, err := s.keyless.signStatement(ctx, s.client, d, st, predicateType)
+	if s.keyless != nil || s.bundles {
+		var res Result
+		if s.keyless != nil {
+			res, err = s.keyless.signStatement(ctx, s.client, d, st, predicateType)
+		} else {
+			res, err = s.signKeyBundle(ctx, d, st, predicateType)
+		}
 		if err == nil {
-			s.client.Logger().Info("attested image keylessly", "digest", d.String(), "predicateType", predicateType, "bundle", res.Ref)
+			s.client.Logger().Info("attested image", "digest", d.String(), "predicateType", predicateType, "bundle", res.Ref)
 		}
 		return res, err
 	}
@@ -208,13 +213,10 @@ func (v *Verifier) VerifyAttestations(ctx context.Context, digestRef, predicateT
 		return nil, fmt.Errorf("verifying attestations: %w", err)
 	}
 	op := "verifying the " + predicateType + " attestations of"
-	if v.keyless == nil {
-		return v.verifyAttestationsClassic(ctx, op, d, predicateType)
-	}
 	if err := v.mustExist(ctx, op, d); err != nil {
 		return nil, err
 	}
-	out, kerr := v.keyless.verifyBundles(ctx, v.client, op, d, predicateType)
+	out, kerr := v.verifyBundles(ctx, op, d, predicateType)
 	if kerr == nil {
 		sts := make([]Statement, len(out))
 		for i, o := range out {

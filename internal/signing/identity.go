@@ -12,14 +12,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
-
-	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // Identity is a keyless signer a Verifier accepts. The certificate Fulcio
@@ -231,13 +230,14 @@ type verified struct {
 }
 
 // verifyBundles verifies every bundle referring to d whose statement has
-// predicateType, and returns those that verify against the trusted root
-// and an accepted identity. The error, when none does, wraps ErrUnsigned
-// (no bundle at all), ErrNoAttestations (none of that type), ErrClaimMismatch
-// (a bundle about another image) or ErrSignatureInvalid (not verifiable, or
-// signed by an identity not accepted, which it names).
-func (k *keylessVerifier) verifyBundles(ctx context.Context, c *registry.Client, op string, d name.Digest, predicateType string) ([]verified, error) {
-	stored, err := readBundles(ctx, c, d)
+// predicateType, and returns those that verify: a keyless one against the
+// trusted root and an accepted identity, one signed with a key against the
+// verifier's key. The error, when none does, wraps ErrUnsigned (no bundle
+// at all), ErrNoAttestations (none of that type), ErrClaimMismatch (a
+// bundle about another image) or ErrSignatureInvalid (not verifiable, or
+// signed by a key or identity not accepted, which it names).
+func (v *Verifier) verifyBundles(ctx context.Context, op string, d name.Digest, predicateType string) ([]verified, error) {
+	stored, err := readBundles(ctx, v.client, d)
 	if err != nil {
 		return nil, err
 	}
@@ -249,10 +249,6 @@ func (k *keylessVerifier) verifyBundles(ctx context.Context, c *registry.Client,
 		return nil, &verifyError{op, d.String(), kind, "no Sigstore bundle refers to it"}
 	}
 	raw, err := hex.DecodeString(strings.TrimPrefix(d.DigestStr(), "sha256:"))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", op, d, err)
-	}
-	sv, err := k.verifier()
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, d, err)
 	}
@@ -278,39 +274,21 @@ func (k *keylessVerifier) verifyBundles(ctx context.Context, c *registry.Client,
 			others[st.PredicateType] = true
 			continue
 		}
-		res, err := sv.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", raw), verify.WithoutIdentitiesUnsafe()))
+		var got verified
+		if b.GetVerificationMaterial().GetPublicKey() != nil {
+			got, err = v.verifyKeyBundle(&b, raw)
+		} else {
+			got, err = v.verifyKeylessBundle(&b, raw, predicateType)
+		}
 		if err != nil {
 			if strings.Contains(err.Error(), "artifact digest") {
-				failures = append(failures, &claimError{ErrClaimMismatch, "a bundle about another image refers to it (" + err.Error() + ")"})
-			} else {
-				failures = append(failures, err)
+				err = &claimError{ErrClaimMismatch, "a bundle about another image refers to it (" + err.Error() + ")"}
 			}
+			failures = append(failures, err)
 			continue
 		}
-		if res.Signature == nil || res.Signature.Certificate == nil {
-			failures = append(failures, errors.New("signed with a key, not keylessly"))
-			continue
-		}
-		sum := *res.Signature.Certificate
-		var misses []string
-		accepted := false
-		ids := k.signers
-		if predicateType != SignPredicateType {
-			ids = k.attesters
-		}
-		for _, id := range ids {
-			why := id.match(sum)
-			if why == "" {
-				accepted = true
-				break
-			}
-			misses = append(misses, id.String()+" (its "+why+" differs)")
-		}
-		if !accepted {
-			failures = append(failures, fmt.Errorf("signed by %s, which no accepted identity matches: %s", describeSigner(sum), strings.Join(misses, "; ")))
-			continue
-		}
-		out = append(out, verified{statement: st, signer: sum})
+		got.statement = st
+		out = append(out, got)
 	}
 	if len(out) > 0 {
 		return out, nil
@@ -334,13 +312,66 @@ func (k *keylessVerifier) verifyBundles(ctx context.Context, c *registry.Client,
 	return nil, &verifyError{op, d.String(), kind, detail}
 }
 
+// verifyKeylessBundle verifies a bundle with a certificate: the trusted
+// root, then an accepted identity.
+func (v *Verifier) verifyKeylessBundle(b *bundle.Bundle, digest []byte, predicateType string) (verified, error) {
+	if v.keyless == nil {
+		return verified{}, errors.New("signed keylessly, and no keyless identity is accepted (signing.identities)")
+	}
+	sv, err := v.keyless.verifier()
+	if err != nil {
+		return verified{}, err
+	}
+	res, err := sv.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithoutIdentitiesUnsafe()))
+	if err != nil {
+		return verified{}, err
+	}
+	if res.Signature == nil || res.Signature.Certificate == nil {
+		return verified{}, errors.New("no signing certificate")
+	}
+	sum := *res.Signature.Certificate
+	ids := v.keyless.signers
+	if predicateType != SignPredicateType {
+		ids = v.keyless.attesters
+	}
+	var misses []string
+	for _, id := range ids {
+		why := id.match(sum)
+		if why == "" {
+			return verified{signer: sum}, nil
+		}
+		misses = append(misses, id.String()+" (its "+why+" differs)")
+	}
+	return verified{}, fmt.Errorf("signed by %s, which no accepted identity matches: %s", describeSigner(sum), strings.Join(misses, "; "))
+}
+
+// verifyKeyBundle verifies a bundle signed with a key against the
+// verifier's key. Such bundles are written offline: no transparency log, no
+// timestamp (as the classic format).
+func (v *Verifier) verifyKeyBundle(b *bundle.Bundle, digest []byte) (verified, error) {
+	if v.v == nil {
+		return verified{}, errors.New("signed with a key, and no public key is configured")
+	}
+	tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+		return root.NewExpiringKey(v.v, time.Time{}, time.Time{}), nil
+	})
+	sv, err := verify.NewVerifier(tm, verify.WithNoObserverTimestamps())
+	if err != nil {
+		return verified{}, err
+	}
+	if _, err := sv.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), verify.WithKey())); err != nil {
+		return verified{}, fmt.Errorf("not by this key: %w", err)
+	}
+	return verified{}, nil
+}
+
 // bundleWhat names bundles in explain's messages.
 const bundleWhat = "Sigstore bundle"
 
 // verifySignatureBundles verifies cosign v3 image signatures (bundles of
 // SignPredicateType) holding every wanted annotation.
 func (v *Verifier) verifySignatureBundles(ctx context.Context, op string, d name.Digest, want map[string]string) ([]Signature, error) {
-	found, err := v.keyless.verifyBundles(ctx, v.client, op, d, SignPredicateType)
+	found, err := v.verifyBundles(ctx, op, d, SignPredicateType)
 	if err != nil {
 		return nil, err
 	}

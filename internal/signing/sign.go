@@ -62,14 +62,19 @@ func (s *Signer) Sign(ctx context.Context, digestRef string, annotations map[str
 	if err != nil {
 		return Result{}, fmt.Errorf("signing: %w", err)
 	}
-	if s.keyless != nil {
+	if s.keyless != nil || s.bundles {
 		st, err := signStatement(d, annotations)
 		if err != nil {
 			return Result{}, fmt.Errorf("signing %s: %w", d, err)
 		}
-		res, err := s.keyless.signStatement(ctx, s.client, d, st, SignPredicateType)
+		var res Result
+		if s.keyless != nil {
+			res, err = s.keyless.signStatement(ctx, s.client, d, st, SignPredicateType)
+		} else {
+			res, err = s.signKeyBundle(ctx, d, st, SignPredicateType)
+		}
 		if err == nil {
-			s.client.Logger().Info("signed image keylessly", "digest", d.String(), "bundle", res.Ref)
+			s.client.Logger().Info("signed image", "digest", d.String(), "bundle", res.Ref)
 		}
 		return res, err
 	}

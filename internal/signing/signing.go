@@ -69,7 +69,19 @@ var (
 type Option func(*options) error
 
 type options struct {
-	client *registry.Client
+	client  *registry.Client
+	bundles bool
+}
+
+// WithBundles makes a key Signer write Sigstore bundles as OCI referrers
+// (cosign v3's format; what stock cosign v3 verifies with --key
+// --insecure-ignore-tlog) instead of the classic ".sig"/".att" tags, which
+// verifiers on cosign v2 need. Keyless signers always write bundles.
+func WithBundles() Option {
+	return func(o *options) error {
+		o.bundles = true
+		return nil
+	}
 }
 
 // WithRegistry makes the Signer or Verifier reach registries through c

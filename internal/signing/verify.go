@@ -113,12 +113,11 @@ func (v *Verifier) Verify(ctx context.Context, digestRef string, want map[string
 		return nil, fmt.Errorf("verifying: %w", err)
 	}
 	const op = "verifying the signature of"
-	if v.keyless == nil {
-		return v.verifyClassic(ctx, op, d, want)
-	}
 	if err := v.mustExist(ctx, op, d); err != nil {
 		return nil, err
 	}
+	// Sigstore bundles first (keyless, or with the key), then the classic
+	// signature tag.
 	sigs, kerr := v.verifySignatureBundles(ctx, op, d, want)
 	if kerr == nil || v.v == nil {
 		return sigs, kerr

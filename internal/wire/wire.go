@@ -154,6 +154,8 @@ func ReportFile(dir, project string, kind report.Kind) string {
 // slipway.yaml: issuer, issuerRegexp, subject, subjectRegexp, repository,
 // ref, workflow).
 type Keyless struct {
+	// Format is signing.format: "bundle" or "classic".
+	Format        string `json:"format,omitempty"`
 	SigningConfig string `json:"signingConfig,omitempty"`
 	TrustedRoot   string `json:"trustedRoot,omitempty"`
 	IgnoreSCT     bool   `json:"ignoreSCT,omitempty"`
