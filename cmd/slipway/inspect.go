@@ -145,9 +145,9 @@ func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if verifier == nil {
-		fmt.Fprintln(stdout, "signatures: not verified (no signing key or public key given); .sig tags are shown as they are")
+		fmt.Fprintln(stdout, "signatures: not verified (no signing key, public key or signer identity given); .sig tags are shown as they are")
 	} else {
-		fmt.Fprintln(stdout, "signatures: verified against the configured key (bound to the digest and, per repository, the service)")
+		fmt.Fprintln(stdout, "signatures: verified against the configured key and signer identities (bound to the digest and, per repository, the service)")
 	}
 	for _, ri := range all {
 		fmt.Fprintf(stdout, "%s\n", ri.Repository)
