@@ -36,6 +36,16 @@ func cosignEnv(tb testing.TB, extra ...string) []string {
 	return append(env, extra...)
 }
 
+// cosign3 runs the stock cosign v3 CLI (hack/tools/cosign3), which reads
+// Sigstore bundles, and returns its combined output.
+func cosign3(tb testing.TB, args ...string) (string, error) {
+	tb.Helper()
+	cmd := exec.Command(testutil.Tool(tb, "cosign3"), args...)
+	cmd.Env = cosignEnv(tb)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 func runCosign(tb testing.TB, env []string, args ...string) (stdout, stderr string, err error) {
 	tb.Helper()
 	cmd := exec.Command(testutil.Tool(tb, "cosign"), args...)

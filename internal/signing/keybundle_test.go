@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/slipwayci/slipway/internal/testutil"
 )
 
 // A key signer with WithBundles writes Sigstore bundles (offline: no log,
@@ -62,23 +59,17 @@ func TestKeySignedBundles(t *testing.T) {
 	if err := os.WriteFile(pub, mk.PublicKeyPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cosign := func(args ...string) (string, error) {
-		cmd := exec.Command(testutil.Tool(t, "cosign3"), args...)
-		cmd.Env = cosignEnv(t)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	if out, err := cosign("verify", "--key", pub, "--insecure-ignore-tlog", "-a", AnnotationService+"=api", ref); err != nil {
+	if out, err := cosign3(t, "verify", "--key", pub, "--insecure-ignore-tlog", "-a", AnnotationService+"=api", ref); err != nil {
 		t.Errorf("cosign v3 verify --key: %v\n%s", err, out)
 	}
-	if out, err := cosign("verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "slsaprovenance1", ref); err != nil {
+	if out, err := cosign3(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "slsaprovenance1", ref); err != nil {
 		t.Errorf("cosign v3 verify-attestation --key: %v\n%s", err, out)
 	}
 	otherPub := filepath.Join(dir, "other.pub")
 	if err := os.WriteFile(otherPub, ok.PublicKeyPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := cosign("verify", "--key", otherPub, "--insecure-ignore-tlog", ref); err == nil {
+	if out, err := cosign3(t, "verify", "--key", otherPub, "--insecure-ignore-tlog", ref); err == nil {
 		t.Errorf("cosign v3 verified with another key:\n%s", out)
 	}
 }

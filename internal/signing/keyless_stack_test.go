@@ -17,7 +17,6 @@ import (
 	"math/big"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,7 +31,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/slipwayci/slipway/internal/signing/sigstoretest"
-	"github.com/slipwayci/slipway/internal/testutil"
 )
 
 var (
@@ -333,20 +331,14 @@ func TestKeylessAgainstALocalSigstoreStack(t *testing.T) {
 		if err := os.WriteFile(tr, st.TrustedRoot, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cosign := func(args ...string) (string, error) {
-			cmd := exec.Command(testutil.Tool(t, "cosign3"), args...)
-			cmd.Env = cosignEnv(t)
-			out, err := cmd.CombinedOutput()
-			return string(out), err
-		}
 		common := []string{"--trusted-root", tr, "--insecure-ignore-sct", "--certificate-oidc-issuer", st.Issuer.URL}
-		if out, err := cosign(append([]string{"verify"}, append(common, "--certificate-identity", identityOf(ciWorkflow), "-a", AnnotationService+"=api", ref)...)...); err != nil {
+		if out, err := cosign3(t, append([]string{"verify"}, append(common, "--certificate-identity", identityOf(ciWorkflow), "-a", AnnotationService+"=api", ref)...)...); err != nil {
 			t.Errorf("cosign verify: %v\n%s", err, out)
 		}
-		if out, err := cosign(append([]string{"verify-attestation", "--type", "slsaprovenance1"}, append(common, "--certificate-identity", identityOf(ciWorkflow), ref)...)...); err != nil {
+		if out, err := cosign3(t, append([]string{"verify-attestation", "--type", "slsaprovenance1"}, append(common, "--certificate-identity", identityOf(ciWorkflow), ref)...)...); err != nil {
 			t.Errorf("cosign verify-attestation: %v\n%s", err, out)
 		}
-		if out, err := cosign(append([]string{"verify"}, append(common, "--certificate-identity", identityOf(promoteWorkflow), ref)...)...); err == nil {
+		if out, err := cosign3(t, append([]string{"verify"}, append(common, "--certificate-identity", identityOf(promoteWorkflow), ref)...)...); err == nil {
 			t.Errorf("cosign verify accepted another identity:\n%s", out)
 		}
 	})
