@@ -132,7 +132,7 @@ e2e_tests() {
 if [ "$what" = unit ] || [ "$what" = all ]; then
 	phase "gofmt" gofmt_check
 	phase "go vet (root module)" root_vet
-	phase "tools (Trivy, Gitea)" tools_build
+	phase "tools (Trivy, Gitea, Sigstore)" tools_build
 	phase "unit tests (root module)" root_unit
 	phase "harness tools module" harness_unit
 fi
