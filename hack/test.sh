@@ -69,7 +69,9 @@ root_vet() { go vet ./...; }
 # The unit tests run the real Trivy (internal/vuln). Its cold build takes
 # about 8 minutes and 3.5 GB of RAM: build it here, alone, before the test
 # binaries run in parallel (and build their own, lighter tools); testutil.Tool
-# then finds it in the shared cache, as engine.sh up does later.
+# then finds it in the shared cache, as engine.sh up does later. The same
+# goes for Gitea and the Sigstore stack (Fulcio, Rekor v2, cosign v3) of the
+# keyless signing tests.
 tools_build() { ./hack/build.sh trivy >/dev/null && ./hack/build.sh gitea >/dev/null && ./hack/build.sh sigstore >/dev/null; }
 root_unit() { go test -count=1 ./...; }
 harness_unit() {
