@@ -126,8 +126,13 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 		if err != nil && (ch.env.RequireSignature || ch.countersign != nil) {
 			return "verify", fmt.Errorf("%w: %s requires a valid signature by an accepted signer (the project's key, or signedBy / signing.identities) for service %s: %w", ErrUnverified, env, svc, err)
 		}
-		if ch.env.RequireSignature {
-			c.rep.Signature = c.dstRepo + ":" + strings.Replace(digest, ":", "-", 1) + ".sig"
+		if ch.env.RequireSignature && len(sigs) > 0 {
+			// Where the verified signature is (a classic tag is copied
+			// under the same name into the target repository).
+			c.rep.Signature = sigs[0].Ref
+			if strings.HasSuffix(sigs[0].Ref, ".sig") {
+				c.rep.Signature = c.dstRepo + ":" + strings.Replace(digest, ":", "-", 1) + ".sig"
+			}
 		}
 		for _, sg := range sigs {
 			if commit := sg.Annotations[signing.AnnotationSourceCommit]; commit != "" && !slices.Contains(ct.signedCommits, commit) {

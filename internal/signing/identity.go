@@ -227,6 +227,8 @@ func compileIdentities(in []Identity) ([]Identity, error) {
 type verified struct {
 	statement Statement
 	signer    certificate.Summary
+	// ref is the referrer manifest holding the bundle.
+	ref string
 }
 
 // verifyBundles verifies every bundle referring to d whose statement has
@@ -287,7 +289,7 @@ func (v *Verifier) verifyBundles(ctx context.Context, op string, d name.Digest, 
 			failures = append(failures, err)
 			continue
 		}
-		got.statement = st
+		got.statement, got.ref = st, d.Repository.Digest(sb.manifest.String()).String()
 		out = append(out, got)
 	}
 	if len(out) > 0 {
@@ -388,7 +390,7 @@ func (v *Verifier) verifySignatureBundles(ctx context.Context, op string, d name
 			mismatch = fmt.Sprintf("annotation %s is %q, want %q", k, ann[k], want[k])
 			continue
 		}
-		out = append(out, Signature{Digest: d.String(), Annotations: ann, Signer: f.signer.SubjectAlternativeName, Issuer: f.signer.Extensions.Issuer})
+		out = append(out, Signature{Digest: d.String(), Annotations: ann, Ref: f.ref, Signer: f.signer.SubjectAlternativeName, Issuer: f.signer.Extensions.Issuer})
 	}
 	if len(out) == 0 {
 		return nil, &verifyError{op, d.String(), ErrAnnotationMismatch, mismatch}

@@ -97,7 +97,8 @@ func TestKeylessAgainstALocalSigstoreStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sigs) != 1 || sigs[0].Signer != identityOf(ciWorkflow) || sigs[0].Issuer != st.Issuer.URL || sigs[0].Annotations[AnnotationRunID] != "run-42" {
+	if len(sigs) != 1 || sigs[0].Signer != identityOf(ciWorkflow) || sigs[0].Issuer != st.Issuer.URL || sigs[0].Annotations[AnnotationRunID] != "run-42" ||
+		!strings.Contains(sigs[0].Ref, "/api@sha256:") {
 		t.Errorf("verified %+v", sigs)
 	}
 	stmts, err := v.VerifyAttestations(ctx, ref, PredicateSLSAProvenanceV1)

@@ -33,7 +33,7 @@ func TestSignAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sigs) != 1 || sigs[0].Digest != ref || sigs[0].Annotations[AnnotationRunID] != "run-42" {
+	if len(sigs) != 1 || sigs[0].Digest != ref || sigs[0].Annotations[AnnotationRunID] != "run-42" || !strings.HasSuffix(sigs[0].Ref, ".sig") {
 		t.Fatalf("verified %+v", sigs)
 	}
 	// A subset of the annotations, or none, is enough.

@@ -25,6 +25,9 @@ type Signature struct {
 	Digest string
 	// Annotations are the signed annotations.
 	Annotations map[string]string
+	// Ref is where the signature is stored: the classic ".sig" tag, or the
+	// referrer manifest holding the Sigstore bundle.
+	Ref string
 	// Signer and Issuer name a keyless signature's certificate identity
 	// and OIDC issuer (empty for a key's).
 	Signer, Issuer string
@@ -159,7 +162,7 @@ func (v *Verifier) verifyClassic(ctx context.Context, op string, d name.Digest, 
 				ann[k] = s
 			}
 		}
-		out = append(out, Signature{Digest: d.String(), Annotations: ann})
+		out = append(out, Signature{Digest: d.String(), Annotations: ann, Ref: d.Context().Tag(sigTagName(h, "sig")).String()})
 	}
 	if len(out) == 0 {
 		return nil, explain(op, d.String(), len(list), "signature", failures)
