@@ -109,7 +109,11 @@ signing:
 	}
 
 	// 3. staging takes the CI workflow's signatures; prod does not.
-	r.mustCall("promote", "--from", "dev", "--to", "staging")
+	// staging has no signers of its own: --sign countersigns nothing there.
+	r.mustCall("promote", "--from", "dev", "--to", "staging", "--sign")
+	if rep := r.lastReportOf(report.Promote); !strings.Contains(strings.Join(rep.Notes, "\n"), "nothing countersigned: staging takes the build's signatures") {
+		t.Errorf("promote into staging with --sign: %s", rep.Text())
+	}
 	before, prodBefore := r.overlay("prod")
 	out, err := r.call("promote", "--from", "staging", "--to", "prod")
 	if err == nil || !strings.Contains(out, "signed by "+identity(ciWF)) || !strings.Contains(out, "no accepted identity matches") {
@@ -134,6 +138,14 @@ signing:
 	// carry the CI workflow's signature, which staging accepts); prod
 	// takes them, the attestations being the build's.
 	st.Issuer.SetWorkflow(releaseWF)
+	// A dry run says what would be countersigned and writes nothing.
+	r.mustCall("promote", "--from", "staging", "--to", "prod", "--sign", "--dry-run")
+	if rep := r.lastReportOf(report.Promote); !strings.Contains(strings.Join(rep.Notes, "\n"), "dry run: 3 image(s) would be countersigned as "+identity(releaseWF)) {
+		t.Errorf("promote --sign --dry-run: %s", rep.Text())
+	}
+	if after, prodAfter := r.overlay("prod"); after != before || prodAfter != prodBefore {
+		t.Fatalf("a dry run wrote to the GitOps repository")
+	}
 	r.mustCall("promote", "--from", "staging", "--to", "prod", "--sign")
 	if rep := r.lastReportOf(report.Promote); !strings.Contains(strings.Join(rep.Notes, "\n"), "countersigned 3 image(s) as "+identity(releaseWF)) {
 		t.Errorf("promote report: %s", rep.Text())
