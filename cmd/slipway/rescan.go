@@ -95,7 +95,7 @@ func (s *rescan) Scan(ctx context.Context, digestRef string, policy config.Polic
 	}
 	defer os.RemoveAll(dir)
 	archive := filepath.Join(dir, "image.tar")
-	if err := tarball.WriteToFile(archive, d, img); err != nil {
+	if err := tarball.WriteToFile(archive, d, registry.AutoCloseLayers(img)); err != nil {
 		return promote.ScanResult{}, fmt.Errorf("writing %s for the scanner: %w", d, err)
 	}
 	out := filepath.Join(dir, "report.json")
