@@ -61,6 +61,8 @@ func signatureOf(ctx context.Context, v *signing.Verifier, repo, digest, service
 		return sigVerified, "", nil
 	case errors.Is(err, signing.ErrUnsigned):
 		return sigUnsigned, "", nil
+	case errors.Is(err, signing.ErrNotVerifiable):
+		return sigUnverified, err.Error(), nil
 	case errors.Is(err, signing.ErrSignatureInvalid), errors.Is(err, signing.ErrClaimMismatch), errors.Is(err, signing.ErrAnnotationMismatch):
 		return sigInvalid, err.Error(), nil
 	}

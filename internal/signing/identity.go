@@ -318,7 +318,7 @@ func (v *Verifier) verifyBundles(ctx context.Context, op string, d name.Digest, 
 // root, then an accepted identity.
 func (v *Verifier) verifyKeylessBundle(b *bundle.Bundle, digest []byte, predicateType string) (verified, error) {
 	if v.keyless == nil {
-		return verified{}, errors.New("signed keylessly, and no keyless identity is accepted (signing.identities)")
+		return verified{}, &claimError{ErrNotVerifiable, "signed keylessly, and no keyless identity is accepted (signing.identities)"}
 	}
 	sv, err := v.keyless.verifier()
 	if err != nil {
@@ -352,7 +352,7 @@ func (v *Verifier) verifyKeylessBundle(b *bundle.Bundle, digest []byte, predicat
 // timestamp (as the classic format).
 func (v *Verifier) verifyKeyBundle(b *bundle.Bundle, digest []byte) (verified, error) {
 	if v.v == nil {
-		return verified{}, errors.New("signed with a key, and no public key is configured")
+		return verified{}, &claimError{ErrNotVerifiable, "signed with a key, and no public key is given"}
 	}
 	tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
 		return root.NewExpiringKey(v.v, time.Time{}, time.Time{}), nil

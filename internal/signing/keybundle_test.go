@@ -54,6 +54,16 @@ func TestKeySignedBundles(t *testing.T) {
 		t.Errorf("another service: %v", err)
 	}
 
+	// A verifier with identities but no key has nothing to check a key's
+	// bundle with: not verifiable, which refuses like an invalid one.
+	idOnly, err := NewVerifier(nil, &KeylessPolicy{Identities: []Identity{{Issuer: GitHubActionsOIDCIssuer, Subject: "https://github.com/acme/shop/.github/workflows/ci.yml@refs/heads/main"}}}, WithRegistry(f.client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idOnly.Verify(ctx, ref, nil); !errors.Is(err, ErrNotVerifiable) || !errors.Is(err, ErrSignatureInvalid) || !strings.Contains(err.Error(), "no public key is given") {
+		t.Errorf("identities only, a key's bundle: %v", err)
+	}
+
 	dir := t.TempDir()
 	pub := filepath.Join(dir, "cosign.pub")
 	if err := os.WriteFile(pub, mk.PublicKeyPEM, 0o644); err != nil {

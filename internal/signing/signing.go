@@ -49,6 +49,11 @@ var (
 	// public key (signed with another key, or altered after signing) or
 	// comes from an accepted keyless identity under the trusted root.
 	ErrSignatureInvalid = errors.New("no signature verifies with the public key or an accepted identity")
+	// ErrNotVerifiable: the image is signed, but only in a way this
+	// verifier has nothing to check with (a key's signature and no key
+	// given, or a keyless one and no identity accepted). It also matches
+	// ErrSignatureInvalid: whoever requires a verified signature refuses it.
+	ErrNotVerifiable error = notVerifiable{}
 	// ErrClaimMismatch: a signature verifies with the key but signs another
 	// digest (a signature replayed from another image).
 	ErrClaimMismatch = errors.New("signature is for another image")
@@ -131,3 +136,12 @@ func (e *verifyError) Error() string {
 }
 
 func (e *verifyError) Unwrap() error { return e.kind }
+
+type notVerifiable struct{}
+
+func (notVerifiable) Error() string {
+	return "signed, but in a way this verifier has nothing to check with"
+}
+
+// Is makes ErrNotVerifiable match ErrSignatureInvalid too.
+func (notVerifiable) Is(target error) bool { return target == ErrSignatureInvalid }

@@ -181,6 +181,17 @@ func explain(op, ref string, n int, what string, failures []error) error {
 			}
 		}
 	}
+	// Signed only in ways this verifier has nothing to check with.
+	notVerifiable := len(failures) > 0
+	for _, f := range failures {
+		var ce *claimError
+		if !errors.As(f, &ce) || ce.kind != ErrNotVerifiable {
+			notVerifiable = false
+		}
+	}
+	if notVerifiable {
+		return &verifyError{op, ref, ErrNotVerifiable, failures[0].(*claimError).detail}
+	}
 	detail := fmt.Sprintf("%d %s(s) found, none by this key (signed with another key, or altered after signing)", n, what)
 	if what == bundleWhat {
 		detail = fmt.Sprintf("%d Sigstore bundle(s) found, none verifies", n)
