@@ -43,7 +43,7 @@ func (m *Slipway) AdmissionPolicy(
 		return "", err
 	}
 	in := admission.Input{Project: p.Project.Name, Env: e.Name, Signers: p.Project.SignersFor(e.Name),
-		IgnoreSCT: p.Project.Signing.Keyless.InsecureIgnoreSCT}
+		IgnoreSCT: p.Project.Signing.Keyless.InsecureIgnoreSCT, ClassicKey: p.Project.Signing.Format == "classic"}
 	in.Attesters = append(append([]config.Identity(nil), p.Project.Signing.Identities...), e.SignedBy...)
 	for _, s := range p.Services {
 		if s.DeploysTo(e.Name) {

@@ -38,8 +38,11 @@ type Input struct {
 	Repositories []string
 	// Signers may sign the images; Attesters may sign their attestations.
 	Signers, Attesters []config.Identity
-	// PublicKeyPEM, when set, is a key whose signatures are accepted too.
+	// PublicKeyPEM, when set, is a key whose signatures are accepted too;
+	// ClassicKey says they are in cosign's classic format
+	// (signing.format: classic), not Sigstore bundles.
 	PublicKeyPEM string
+	ClassicKey   bool
 	// PredicateTypes are the attestations the environment requires.
 	PredicateTypes []string
 	// FulcioURL and RekorURL locate the Sigstore instance (default the
@@ -142,8 +145,11 @@ func PolicyController(in Input) ([]byte, error) {
 			out = append(out, a)
 		}
 		if in.PublicKeyPEM != "" {
-			// Key signatures are cosign's classic format, logged nowhere.
+			// Key signatures are logged nowhere.
 			a := map[string]any{"name": name + "-key", "key": map[string]any{"data": in.PublicKeyPEM}, "ctlog": map[string]any{}}
+			if !in.ClassicKey {
+				a["signatureFormat"] = "bundle"
+			}
 			if attestations != nil {
 				a["attestations"] = attestations
 			}
@@ -171,8 +177,8 @@ func PolicyController(in Input) ([]byte, error) {
 }
 
 // Kyverno returns a ClusterPolicy whose verifyImages rule checks the
-// signature (Sigstore bundles, Kyverno's SigstoreBundle type; or, with a
-// key and no keyless signer, cosign's classic format) and the required
+// signature (Sigstore bundles, Kyverno's SigstoreBundle type; cosign's
+// classic format for a key with signing.format: classic) and the required
 // attestations.
 func Kyverno(in Input) ([]byte, error) {
 	if err := in.check(); err != nil {
@@ -208,7 +214,10 @@ func Kyverno(in Input) ([]byte, error) {
 		v["attestors"] = []map[string]any{{"count": 1, "entries": entries(in.Signers)}}
 	} else {
 		name = "signed-with-the-project-key"
-		v["type"] = "Cosign"
+		v["type"] = "SigstoreBundle"
+		if in.ClassicKey {
+			v["type"] = "Cosign"
+		}
 		v["attestors"] = []map[string]any{{"count": 1, "entries": []map[string]any{{"keys": map[string]any{
 			"publicKeys": in.PublicKeyPEM, "rekor": map[string]any{"ignoreTlog": true, "url": in.RekorURL}}}}}}
 	}

@@ -111,7 +111,7 @@ func TestPolicyController(t *testing.T) {
 	}
 	ds = docs(t, b)
 	auth := get(t, ds[0], "spec", "authorities").([]any)
-	if len(ds) != 1 || len(auth) != 2 || get(t, auth[1], "key", "data") != in.PublicKeyPEM ||
+	if len(ds) != 1 || len(auth) != 2 || get(t, auth[1], "key", "data") != in.PublicKeyPEM || get(t, auth[1], "signatureFormat") != "bundle" ||
 		get(t, auth[0], "keyless", "trustRootRef") != "slipway-shop-prod-trust-root" || get(t, auth[0], "keyless", "insecureIgnoreSCT") != true {
 		t.Errorf("key and private instance:\n%s", b)
 	}
@@ -140,9 +140,10 @@ func TestKyverno(t *testing.T) {
 	if n := len(get(t, v, "attestations", 0, "attestors", 0, "entries").([]any)); n != 2 || get(t, v, "attestations", 0, "type") != "https://slsa.dev/provenance/v1" {
 		t.Errorf("attestations %v", get(t, v, "attestations"))
 	}
-	// A key alone: cosign's classic format, no transparency log.
+	// A key alone, in cosign's classic format (signing.format: classic):
+	// no transparency log.
 	in := prodInput
-	in.Signers, in.Attesters, in.PublicKeyPEM = nil, nil, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+	in.Signers, in.Attesters, in.PublicKeyPEM, in.ClassicKey = nil, nil, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", true
 	b, err = Kyverno(in)
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +152,15 @@ func TestKyverno(t *testing.T) {
 	if get(t, v, "type") != "Cosign" || get(t, v, "attestors", 0, "entries", 0, "keys", "rekor", "ignoreTlog") != true ||
 		get(t, v, "attestations", 0, "attestors", 0, "entries", 0, "keys", "publicKeys") != in.PublicKeyPEM {
 		t.Errorf("key only:\n%s", b)
+	}
+	// The same key signing into bundles, the default.
+	in.ClassicKey = false
+	b, err = Kyverno(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := get(t, docs(t, b)[0], "spec", "rules", 0, "verifyImages", 0); get(t, v, "type") != "SigstoreBundle" || get(t, v, "attestors", 0, "entries", 0, "keys", "publicKeys") != in.PublicKeyPEM {
+		t.Errorf("key bundles:\n%s", b)
 	}
 }
 
