@@ -430,11 +430,10 @@ func (cs *countersigner) verify(ctx context.Context, ref, digest, svc string) ([
 // sign countersigns the candidates whose environment entry changes, before
 // anything else is written.
 func (cs *countersigner) sign(ctx context.Context, rn *run, cands []*candidate, dryRun bool) error {
-	n := 0
+	n := len(cands)
 	for _, c := range cands {
-		n++
 		if dryRun {
-			continue
+			break
 		}
 		ann := map[string]string{signing.AnnotationService: c.service.Name, signing.AnnotationRunID: cs.runID}
 		if commit := cs.commits[c.src.Digest]; commit != "" {

@@ -202,15 +202,12 @@ func explain(op, ref string, n int, what string, failures []error) error {
 	return &verifyError{op, ref, ErrSignatureInvalid, detail}
 }
 
-// fetch checks that the image exists and lists what is stored under the tag
-// that tagFn derives from its digest.
+// fetch lists what is stored under the tag that tagFn derives from the
+// digest (its callers have checked that the image exists).
 func (v *Verifier) fetch(ctx context.Context, op string, d name.Digest, tagFn func(name.Reference, ...ociremote.Option) (name.Tag, error)) (v1.Hash, []oci.Signature, error) {
 	h, err := v1.NewHash(d.DigestStr())
 	if err != nil {
 		return v1.Hash{}, nil, fmt.Errorf("%s %s: %w", op, d, err)
-	}
-	if err := v.mustExist(ctx, op, d); err != nil {
-		return v1.Hash{}, nil, err
 	}
 	tag, err := tagFn(d, ociOptions(ctx, v.client)...)
 	if err != nil {
