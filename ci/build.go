@@ -37,7 +37,17 @@ func (m *Slipway) Build(
 // buildFailed is the error of a failed build of s's image: the service, its
 // Dockerfile and context, and what the failing step printed.
 func (m *Slipway) buildFailed(ctx context.Context, p *plan.Plan, s plan.Service, err error) error {
-	return fmt.Errorf("building %s from %s (context %s): %w", s.Name, path.Join(s.Dir, s.Dockerfile), s.Context, m.failedStep(ctx, p, s, err))
+	return m.buildFailedFor(ctx, p, s, "", err)
+}
+
+// buildFailedFor is buildFailed for one platform of a multi-platform
+// image ("": the engine's own).
+func (m *Slipway) buildFailedFor(ctx context.Context, p *plan.Plan, s plan.Service, platform string, err error) error {
+	what := s.Name
+	if platform != "" {
+		what += " for " + platform
+	}
+	return fmt.Errorf("building %s from %s (context %s): %w", what, path.Join(s.Dir, s.Dockerfile), s.Context, m.failedStep(ctx, p, s, platform, err))
 }
 
 // buildContext is s's build context without slipway's own files: no
@@ -49,13 +59,22 @@ func (m *Slipway) buildContext(p *plan.Plan, s plan.Service) *dagger.Directory {
 
 // build is the lazy image of s; nothing runs until it is used.
 func (m *Slipway) build(p *plan.Plan, s plan.Service) *dagger.Container {
-	return m.buildStage(p, s, s.Target)
+	return m.buildStageFor(p, s, s.Target, "")
 }
 
 // buildStage builds one stage of s's Dockerfile (the last when target is
 // ""), with s's context and build arguments, labelled as s's image.
 func (m *Slipway) buildStage(p *plan.Plan, s plan.Service, target string) *dagger.Container {
-	c := m.dockerBuild(p, s, s.BuildDockerfile, target)
+	return m.buildStageFor(p, s, target, "")
+}
+
+// buildStageFor is buildStage for one platform ("": the engine's own). The
+// Dockerfile frontend sets TARGETPLATFORM, TARGETOS, TARGETARCH,
+// TARGETVARIANT and BUILDPLATFORM as BuildKit does, so a stage
+// FROM --platform=$BUILDPLATFORM cross-compiles natively and the others
+// run on the target platform (emulated when it is not the engine's).
+func (m *Slipway) buildStageFor(p *plan.Plan, s plan.Service, target, platform string) *dagger.Container {
+	c := m.dockerBuild(p, s, s.BuildDockerfile, target, platform)
 	labels := p.Labels(s)
 	lk := make([]string, 0, len(labels))
 	for k := range labels {
@@ -75,7 +94,7 @@ func (m *Slipway) buildStage(p *plan.Plan, s plan.Service, target string) *dagge
 
 // dockerBuild builds s's context with the given Dockerfile text in place
 // of s's own (none: s's own), s's build arguments and build secrets.
-func (m *Slipway) dockerBuild(p *plan.Plan, s plan.Service, dockerfileText, target string) *dagger.Container {
+func (m *Slipway) dockerBuild(p *plan.Plan, s plan.Service, dockerfileText, target, platform string) *dagger.Container {
 	var args []dagger.BuildArg
 	keys := make([]string, 0, len(s.EffectiveBuildArgs))
 	for k := range s.EffectiveBuildArgs {
@@ -95,6 +114,7 @@ func (m *Slipway) dockerBuild(p *plan.Plan, s plan.Service, dockerfileText, targ
 		Target:     target,
 		BuildArgs:  args,
 		Secrets:    append(knownBuildSecrets(s.BuildSecrets), buildCA()...),
+		Platform:   dagger.Platform(platform),
 	})
 }
 
@@ -107,7 +127,7 @@ const stepLog = "/tmp/.slipway-failed-step.log"
 // is replayed writing its output to a file (every earlier step is a cache
 // hit), and the file is read. Errors that name no RUN step, and steps that
 // cannot be replayed (exec form, heredoc), are returned as they are.
-func (m *Slipway) failedStep(ctx context.Context, p *plan.Plan, s plan.Service, err error) error {
+func (m *Slipway) failedStep(ctx context.Context, p *plan.Plan, s plan.Service, platform string, err error) error {
 	err = explain(err)
 	process, _, ok := dockerfile.FailedProcess(err.Error())
 	if !ok {
@@ -126,7 +146,7 @@ func (m *Slipway) failedStep(ctx context.Context, p *plan.Plan, s plan.Service, 
 	if !ok {
 		return err
 	}
-	out, rerr := m.dockerBuild(p, s, replay, "").File(stepLog).Contents(ctx)
+	out, rerr := m.dockerBuild(p, s, replay, "", platform).File(stepLog).Contents(ctx)
 	if rerr != nil || strings.TrimSpace(out) == "" {
 		return err
 	}

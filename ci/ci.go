@@ -58,6 +58,11 @@ func (m *Slipway) Ci(
 	// digest and makes one GitOps commit per environment (docs/scaling.md).
 	// +optional
 	shard string,
+	// Build every selected service for these platforms
+	// ("linux/amd64,linux/arm64"), one signed image index each, instead of
+	// slipway.yaml's images.platforms and service.yaml's build.platforms.
+	// +optional
+	platforms []string,
 ) (string, error) {
 	start := time.Now()
 	mm := m
@@ -68,7 +73,7 @@ func (m *Slipway) Ci(
 		mm = &cp
 	}
 	reg, p, err := mm.resolve(ctx, planOpts{services: service, force: force, lookup: true, embedded: dryRun,
-		checkDirty: true, allowDirty: allowDirty || dryRun, shard: shard})
+		checkDirty: true, allowDirty: allowDirty || dryRun, shard: shard, platforms: platforms})
 	if err != nil {
 		return "", err
 	}
@@ -257,7 +262,7 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 			}
 			refused = chk.Note
 			if chk.Reusable {
-				_, stale, err := m.scanGate(ctx, p, s, img, &r, true)
+				_, stale, err := m.scanGate(ctx, p, s, img, &r, true, "")
 				notes = append(notes, stale...)
 				if err != nil {
 					return fail("scan", err)
@@ -304,40 +309,63 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		return fail(tr.stage, tr.err)
 	}
 
-	progress("%s: building %s/%s", s.Name, s.Dir, s.Dockerfile)
+	var img *dagger.Container
+	var imgs []platformImage
+	var err error
 	t0 = time.Now()
-	img, err := m.build(p, s).Sync(ctx)
-	timed("build", t0)
-	if err != nil {
-		return fail("build", m.buildFailed(ctx, p, s, err))
-	}
-
-	progress("%s: smoke test", s.Name)
-	t0 = time.Now()
-	smokeOut, err := m.smoke(ctx, p, s, img)
-	timed("smoke", t0)
-	if err != nil {
-		r.Smoke = "failed"
-		return fail("smoke", err)
-	}
-	r.Smoke = "passed"
-	if strings.HasPrefix(smokeOut, "skipped") {
-		r.Smoke = "skipped"
-	}
-
-	var vulnPred *dagger.File
-	if len(p.Project.Environments) > 0 {
-		pred, stale, err := m.scanGate(ctx, p, s, img, &r, false)
-		notes = append(notes, stale...)
+	if s.MultiPlatform() {
+		progress("%s: building %s/%s for %s", s.Name, s.Dir, s.Dockerfile, strings.Join(s.Platforms, ", "))
+		imgs, err = m.buildPlatforms(ctx, p, s)
+		timed("build", t0)
 		if err != nil {
-			return fail("scan", err)
+			return fail("build", err)
 		}
-		vulnPred = pred
+		r.Platforms = platformReport(imgs)
+		img = imgs[0].img
+	} else {
+		progress("%s: building %s/%s", s.Name, s.Dir, s.Dockerfile)
+		img, err = m.build(p, s).Sync(ctx)
+		timed("build", t0)
+		if err != nil {
+			return fail("build", m.buildFailed(ctx, p, s, err))
+		}
+		imgs = []platformImage{{img: img}}
+	}
+
+	// Every platform's image is smoke-tested (a foreign one under
+	// emulation) and scanned: an image that crashes at start, or carries
+	// what the policy blocks, on any platform, is not published.
+	t0 = time.Now()
+	r.Smoke = "passed"
+	for _, pi := range imgs {
+		progress("%s: smoke test%s", s.Name, on(pi.platform))
+		smokeOut, err := m.smoke(ctx, p, s, pi.img)
+		if err != nil {
+			timed("smoke", t0)
+			r.Smoke = "failed" + on(pi.platform)
+			return fail("smoke", prefixed(pi.platform, err))
+		}
+		if strings.HasPrefix(smokeOut, "skipped") {
+			r.Smoke = "skipped"
+		}
+	}
+	timed("smoke", t0)
+
+	vulnPreds := map[string]*dagger.File{}
+	if len(p.Project.Environments) > 0 {
+		for _, pi := range imgs {
+			pred, stale, err := m.scanGate(ctx, p, s, pi.img, &r, false, pi.platform)
+			notes = append(notes, stale...)
+			if err != nil {
+				return fail("scan", prefixed(pi.platform, err))
+			}
+			vulnPreds[pi.platform] = pred
+		}
 	}
 
 	progress("%s: publishing to %s", s.Name, s.Repository)
 	t0 = time.Now()
-	out, err := m.publish(ctx, reg, p, s, img, tr, started, vulnPred, rs)
+	out, err := m.publish(ctx, reg, p, s, imgs, tr, started, vulnPreds, rs)
 	timed("publish", t0)
 	if err != nil {
 		return fail("publish", err)
@@ -357,30 +385,61 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 // its input digest and is scanned again. It returns the vulnerability
 // predicate to attest (nil when the gate failed or nothing was scanned) and
 // a note for every stale ignore entry; the error is the gate's.
-func (m *Slipway) scanGate(ctx context.Context, p *plan.Plan, s plan.Service, img *dagger.Container, r *report.Service, reused bool) (*dagger.File, []string, error) {
+// For one platform of a multi-platform image (platform set), the counts
+// add up over the platforms and the scan line names them.
+func (m *Slipway) scanGate(ctx context.Context, p *plan.Plan, s plan.Service, img *dagger.Container, r *report.Service, reused bool, platform string) (*dagger.File, []string, error) {
 	gate := p.Project.Environments[0].Name
 	what := "scanning"
 	if reused {
 		what = "scanning the reused image"
 	}
-	progress("%s: %s under %s's policy", s.Name, what, gate)
+	progress("%s: %s%s under %s's policy", s.Name, what, on(platform), gate)
 	t0 := time.Now()
 	dec, pred, err := m.scan(ctx, p, s, img, gate)
 	r.Durations = append(r.Durations, report.Timing{Stage: "scan", Elapsed: time.Since(t0)})
 	if err != nil {
 		return nil, nil, err
 	}
+	prev := r.Vulnerabilities
 	switch {
 	case dec.NotScanned != "":
 		r.Scan = dec.NotScanned
 		progress("%s: %s", s.Name, dec.NotScanned)
 	case reused:
 		r.Scan = "reused image scanned again under " + gate + "'s policy; " + dec.Database
+	case platform != "":
+		r.Scan = "each platform's image (" + strings.Join(s.Platforms, ", ") + ") scanned under " + gate + "'s policy; " + dec.Database
 	default:
 		r.Scan = "scanned under " + gate + "'s policy; " + dec.Database
 	}
 	notes, err := judge(r, dec)
+	if platform != "" && prev != nil {
+		sum := map[string]int{}
+		for k, v := range prev {
+			sum[k] += v
+		}
+		for k, v := range r.Vulnerabilities {
+			sum[k] += v
+		}
+		r.Vulnerabilities = sum
+	}
 	return pred, notes, err
+}
+
+// on is " on PLATFORM" for a multi-platform image's platform, else "".
+func on(platform string) string {
+	if platform == "" {
+		return ""
+	}
+	return " on " + platform
+}
+
+// prefixed names the platform in a multi-platform image's error.
+func prefixed(platform string, err error) error {
+	if platform == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", platform, err)
 }
 
 // judge records a scan decision in r: its counts and, when it blocks, the
@@ -405,6 +464,20 @@ func judge(r *report.Service, dec *scanDecision) (notes []string, err error) {
 func merge(r *report.Service, out *wire.PublishResult) []string {
 	r.Digest, r.Tags, r.Signature, r.Attestations, r.SizeBytes = out.Digest, out.Tags, out.Signature, out.Attestations, out.SizeBytes
 	r.Moved = out.Moved
+	// A multi-platform index: what the registry holds, with what the build
+	// knew (emulated, the architecture check).
+	built := map[string]report.PlatformImage{}
+	for _, pi := range r.Platforms {
+		built[pi.Platform] = pi
+	}
+	if len(out.Platforms) > 0 {
+		r.Platforms = nil
+		for _, pi := range out.Platforms {
+			b := built[pi.Platform]
+			pi.Emulated, pi.Check = b.Emulated, b.Check
+			r.Platforms = append(r.Platforms, pi)
+		}
+	}
 	if out.Repository != "" {
 		r.Repository = out.Repository
 	}

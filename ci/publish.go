@@ -49,11 +49,15 @@ func reuseRequirements(p *plan.Plan) []string {
 	return nil
 }
 
-// reuseArgs are the flags of the reuse checks.
-func reuseArgs(p *plan.Plan) []string {
+// reuseArgs are the flags of the reuse checks of s: a multi-platform
+// service's image must be an index of a signed image per platform.
+func reuseArgs(p *plan.Plan, s plan.Service) []string {
 	args := []string{"--state", wire.StateFile}
 	for _, k := range reuseRequirements(p) {
 		args = append(args, "--require-attestation", k)
+	}
+	for _, pl := range s.Platforms {
+		args = append(args, "--platform", pl)
 	}
 	return args
 }
@@ -74,20 +78,28 @@ func (m *Slipway) publishArgs(reg *registryTarget, p *plan.Plan, s plan.Service,
 	if rs.force {
 		args = append(args, "--force")
 	}
-	args = append(args, reuseArgs(p)...)
+	args = append(args, reuseArgs(p, s)...)
 	return append(args, reg.insecureArgs()...)
 }
 
-// publish pushes img by digest, signs it when a key was given, and only then
-// tags it: no tag ever points at an unsigned image of a signed pipeline.
-// With a signing key, the image is also attested before it is tagged: SLSA
-// provenance v1 of the build, the results of its tests, its CycloneDX SBOM
-// (made from the very tarball that is pushed) and, with a vulnerability
-// database, the scan.
-func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, img *dagger.Container, tests testResult, started time.Time, vulnPred *dagger.File, rs runState) (*wire.PublishResult, error) {
+// publish pushes the image by digest (for a multi-platform service, one
+// index of every platform's image), signs it when a signer was given, and
+// only then tags it: no tag ever points at an unsigned image of a signed
+// pipeline. With a signer, the image is also attested before it is tagged:
+// SLSA provenance v1 of the build, the results of its tests, its CycloneDX
+// SBOM (made from the very tarball that is pushed) and, with a
+// vulnerability database, the scan. Each platform's image of an index is
+// signed and attested on its own (provenance, SBOM, tests and scan of that
+// platform), before the index, which carries the provenance, the tests
+// and an SBOM of every platform's packages.
+func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, imgs []platformImage, tests testResult, started time.Time, vulnPreds map[string]*dagger.File, rs runState) (*wire.PublishResult, error) {
+	tarball := imgs[0].img.AsTarball()
+	if s.MultiPlatform() {
+		tarball = indexTarball(imgs)
+	}
 	args := append([]string{wire.WorkerBin, "publish", "--tarball", wire.ImageTarball}, m.publishArgs(reg, p, s, p.Tags(), rs)...)
 	c := fresh(m.workerFor(reg).
-		WithMountedFile(wire.ImageTarball, img.AsTarball()).
+		WithMountedFile(wire.ImageTarball, tarball).
 		WithMountedFile(wire.StateFile, rs.state))
 	if m.signs() {
 		repoURL := m.SourceURL
@@ -99,18 +111,24 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		if err != nil {
 			return nil, fmt.Errorf("asking the engine for its version: %w", err)
 		}
-		prov := []string{wire.WorkerBin, "provenance", "--source", wire.SourceDir, "--service", s.Name, "--commit", p.Commit,
-			"--repository", repoURL, "--ref", "refs/heads/" + p.Branch,
-			"--builder-id", "https://slipway.dev/dagger-module/ci", "--builder-version", "dagger=" + engine,
-			"--input-digest", s.Inputs.Digest, "--started", started.UTC().Format(time.RFC3339),
-			"--finished", time.Now().UTC().Format(time.RFC3339), "--out", slsaPredicate}
-		if p.Dirty {
-			prov = append(prov, "--dirty")
+		finished := time.Now().UTC().Format(time.RFC3339)
+		prov := func(platform, out string) []string {
+			a := []string{wire.WorkerBin, "provenance", "--source", wire.SourceDir, "--service", s.Name, "--commit", p.Commit,
+				"--repository", repoURL, "--ref", "refs/heads/" + p.Branch,
+				"--builder-id", "https://slipway.dev/dagger-module/ci", "--builder-version", "dagger=" + engine,
+				"--input-digest", s.Inputs.Digest, "--started", started.UTC().Format(time.RFC3339),
+				"--finished", finished, "--out", out}
+			if platform != "" {
+				a = append(a, "--platform", platform)
+			}
+			if p.Dirty {
+				a = append(a, "--dirty")
+			}
+			// The base images at the digests the plan resolved them to (and
+			// folded into the input digest).
+			return append(a, baseImageArgs(s)...)
 		}
-		// The base images at the digests the plan resolved them to (and
-		// folded into the input digest).
-		prov = append(prov, baseImageArgs(s)...)
-		c = c.WithDirectory(wire.SourceDir, m.Source).WithExec(prov)
+		c = c.WithDirectory(wire.SourceDir, m.Source).WithExec(prov("", slsaPredicate))
 		// The test-result predicate records, per kind, what really ran:
 		// status, command and the runner's counts.
 		suites, err := json.Marshal(tests.suites)
@@ -119,12 +137,29 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		}
 		c = c.WithNewFile(testSuites, string(suites))
 		tr := []string{wire.WorkerBin, "test-result", "--service", s.Name, "--suites", testSuites, "--out", testPredicate}
-		c = c.WithExec(tr).WithExec(sbomArgs(p, s))
+		c = c.WithExec(tr).WithExec(sbomArgs(p, s, ""))
 		args = append(args, "--predicate", "slsa="+slsaPredicate, "--predicate", "test="+testPredicate,
 			"--predicate", "sbom="+sbomPredicate)
-		if vulnPred != nil {
-			c = c.WithMountedFile(vulnPredicate, vulnPred)
-			args = append(args, "--predicate", "vuln="+vulnPredicate)
+		if !s.MultiPlatform() {
+			if vp := vulnPreds[""]; vp != nil {
+				c = c.WithMountedFile(vulnPredicate, vp)
+				args = append(args, "--predicate", "vuln="+vulnPredicate)
+			}
+		}
+		for i, pi := range imgs {
+			if pi.platform == "" {
+				continue
+			}
+			slsa, sbom := fmt.Sprintf("%s/slsa-%d.json", wire.WorkDir, i), fmt.Sprintf("%s/sbom-%d.json", wire.WorkDir, i)
+			c = c.WithExec(prov(pi.platform, slsa)).WithExec(sbomArgs(p, s, pi.platform, "--out", sbom))
+			args = append(args, "--platform-predicate", pi.platform+":slsa="+slsa,
+				"--platform-predicate", pi.platform+":sbom="+sbom,
+				"--platform-predicate", pi.platform+":test="+testPredicate)
+			if vp := vulnPreds[pi.platform]; vp != nil {
+				vuln := fmt.Sprintf("%s/vuln-%d.json", wire.WorkDir, i)
+				c = c.WithMountedFile(vuln, vp)
+				args = append(args, "--platform-predicate", pi.platform+":vuln="+vuln)
+			}
 		}
 	}
 	return m.runPublish(ctx, c, args)
@@ -143,7 +178,7 @@ func (m *Slipway) retag(ctx context.Context, reg *registryTarget, p *plan.Plan, 
 // anything; when it may be reused it also returns the image, for the scan.
 func (m *Slipway) checkReuse(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*wire.ReuseCheck, *dagger.Container, error) {
 	args := append([]string{wire.WorkerBin, "reuse-check", "--ref", s.Existing, "--service", s.Name,
-		"--export", wire.ImageTarball, "--out", wire.ResultFile}, reuseArgs(p)...)
+		"--export", wire.ImageTarball, "--out", wire.ResultFile}, reuseArgs(p, s)...)
 	args = append(args, reg.insecureArgs()...)
 	out, r, err := runWorker(ctx, fresh(m.workerFor(reg).WithMountedFile(wire.StateFile, rs.state)), args, exitFails, decodeJSON[wire.ReuseCheck])
 	if err != nil || !out.Reusable {
@@ -192,8 +227,12 @@ func (m *Slipway) Publish(
 	// Only the services of shard K of N ("K/N").
 	// +optional
 	shard string,
+	// Build for these platforms ("linux/amd64,linux/arm64"), one image
+	// index per service, instead of the configured ones.
+	// +optional
+	platforms []string,
 ) (string, error) {
-	return m.Ci(ctx, service, force, false, true, allowDirty, shard)
+	return m.Ci(ctx, service, force, false, true, allowDirty, shard, platforms)
 }
 
 // Sign signs an image already in the registry, by digest, with the signing

@@ -26,14 +26,20 @@ func (m *Slipway) Sbom(
 	}
 	return m.Worker().
 		WithMountedFile(wire.ImageTarball, m.build(p, s).AsTarball()).
-		WithExec(sbomArgs(p, s)).
+		WithExec(sbomArgs(p, s, "")).
 		File(sbomPredicate), nil
 }
 
 // sbomArgs runs the worker's sbom command over wire.ImageTarball, writing
 // sbomPredicate, stamped with the image's creation time so that the
-// SBOM depends on the image alone.
-func sbomArgs(p *plan.Plan, s plan.Service) []string {
-	return []string{wire.WorkerBin, "sbom", "--in", wire.ImageTarball, "--out", sbomPredicate,
+// SBOM depends on the image alone. With a platform, of a multi-platform
+// archive only that platform's image is described; extra flags follow
+// (a later --out wins).
+func sbomArgs(p *plan.Plan, s plan.Service, platform string, extra ...string) []string {
+	a := []string{wire.WorkerBin, "sbom", "--in", wire.ImageTarball, "--out", sbomPredicate,
 		"--name", s.Repository, "--timestamp", p.Created.UTC().Format(time.RFC3339)}
+	if platform != "" {
+		a = append(a, "--platform", platform)
+	}
+	return append(a, extra...)
 }

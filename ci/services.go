@@ -28,6 +28,8 @@ type planOpts struct {
 	checkDirty, allowDirty bool
 	// shard restricts the run to one shard of the services ("K/N").
 	shard string
+	// platforms replaces every selected service's platforms (--platforms).
+	platforms []string
 	// bases are the base images resolved by the engine (reference →
 	// digest), folded into the input digests of a lookup plan.
 	bases map[string]string
@@ -73,6 +75,9 @@ func (m *Slipway) plan(ctx context.Context, reg *registryTarget, o planOpts) (*p
 	}
 	if o.allowDirty {
 		args = append(args, "--allow-dirty")
+	}
+	if len(o.platforms) > 0 {
+		args = append(args, "--platforms", strings.Join(o.platforms, ","))
 	}
 	refs := make([]string, 0, len(o.bases))
 	for ref := range o.bases {
@@ -125,13 +130,30 @@ func resolveBaseImages(ctx context.Context, p *plan.Plan) (map[string]string, er
 	}
 	first := map[string]use{}
 	var refs []string
+	// A multi-platform service needs each target-platform base image for
+	// each of its platforms ("ref@linux/arm64"): one that lacks a platform
+	// is refused here, before anything is built.
+	forPlatform := map[string][2]string{}
 	for _, s := range p.Services {
 		for _, f := range s.From {
-			if _, seen := first[f.Ref]; seen || plan.Pinned(f.Ref) != "" {
+			if plan.Pinned(f.Ref) != "" {
 				continue
 			}
-			first[f.Ref] = use{s.Name, path.Join(s.Dir, s.Dockerfile), f.Line}
-			refs = append(refs, f.Ref)
+			if _, seen := first[f.Ref]; !seen {
+				first[f.Ref] = use{s.Name, path.Join(s.Dir, s.Dockerfile), f.Line}
+				refs = append(refs, f.Ref)
+			}
+			if !f.Target || !s.Selected {
+				continue
+			}
+			for _, pl := range s.Platforms {
+				k := plan.BasePlatformKey(f.Ref, pl)
+				if _, seen := first[k]; !seen {
+					first[k] = use{s.Name, path.Join(s.Dir, s.Dockerfile), f.Line}
+					forPlatform[k] = [2]string{f.Ref, pl}
+					refs = append(refs, k)
+				}
+			}
 		}
 	}
 	start := time.Now()
@@ -141,13 +163,21 @@ func resolveBaseImages(ctx context.Context, p *plan.Plan) (map[string]string, er
 	g.SetLimit(8)
 	for _, ref := range refs {
 		g.Go(func() error {
-			resolved, err := dag.Container().From(ref).ImageRef(gctx)
+			from, opts := ref, dagger.ContainerOpts{}
+			if fp, ok := forPlatform[ref]; ok {
+				from, opts.Platform = fp[0], dagger.Platform(fp[1])
+			}
+			resolved, err := dag.Container(opts).From(from).ImageRef(gctx)
 			_, digest, ok := strings.Cut(resolved, "@")
 			if err == nil && !ok {
 				err = fmt.Errorf("the engine returned %q, which names no digest", resolved)
 			}
 			if err != nil {
 				u := first[ref]
+				if opts.Platform != "" {
+					return fmt.Errorf("service %s: %s:%d: FROM %s: the base image has no %s image, which the service is built for (build.platforms / images.platforms / --platforms): %w",
+						u.service, u.dockerfile, u.line, from, opts.Platform, explain(err))
+				}
 				return fmt.Errorf("service %s: %s:%d: FROM %s: resolving the base image through the engine: %w", u.service, u.dockerfile, u.line, ref, err)
 			}
 			mu.Lock()
@@ -172,7 +202,7 @@ func resolveBaseImages(ctx context.Context, p *plan.Plan) (map[string]string, er
 func (m *Slipway) resolve(ctx context.Context, o planOpts) (*registryTarget, *plan.Plan, error) {
 	first := o
 	if o.lookup {
-		first = planOpts{embedded: o.embedded}
+		first = planOpts{embedded: o.embedded, platforms: o.platforms}
 	}
 	p, err := m.plan(ctx, nil, first)
 	if err != nil {

@@ -203,7 +203,7 @@ func (m *Slipway) testService(ctx context.Context, p *plan.Plan, s plan.Service)
 			res.err = err
 		} else if _, err := m.buildStage(p, s, s.Test.Target).Sync(ctx); err != nil {
 			suite.Status, suite.Reason = testout.Failed, "the stage failed"
-			res.err = fmt.Errorf("unit tests failed: the Dockerfile stage %q of %s: %w", s.Test.Target, path.Join(s.Dir, s.Dockerfile), m.failedStep(ctx, p, s, err))
+			res.err = fmt.Errorf("unit tests failed: the Dockerfile stage %q of %s: %w", s.Test.Target, path.Join(s.Dir, s.Dockerfile), m.failedStep(ctx, p, s, "", err))
 		}
 		res.set("unit", suite)
 		progress("%s: unit tests %s", s.Name, suite.Status)

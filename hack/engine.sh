@@ -113,6 +113,49 @@ lay_out_lib() {
 	fi
 }
 
+# Foreign platforms: linux/arm64 steps run under Debian's user-mode QEMU,
+# registered with the kernel's binfmt_misc under the harness's own name
+# with the F flag (the interpreter is opened once, so it works inside every
+# container's root). `engine.sh clean` unregisters it. The pinned engine's
+# other route, buildkit-qemu-<arch> on its PATH, needs BuildKit's patched
+# QEMU (a foreign step's child processes exec through it); Debian's QEMU is
+# not patched, so binfmt_misc is what runs a multi-process build step.
+binfmt_dir=/proc/sys/fs/binfmt_misc
+binfmt_name=slipway-qemu-aarch64
+aarch64_magic=7f454c460201010000000000000000000200b700
+
+# binfmt_up: prints "arm64" when linux/arm64 programs run here (natively on
+# an arm64 host, or through a binfmt_misc entry with the F flag: the host's
+# own or the harness's, registered now); prints nothing and says why when
+# they cannot (SLIPWAY_FOREIGN_ARCHES= turns it off).
+binfmt_up() {
+	[ "${SLIPWAY_FOREIGN_ARCHES-arm64}" = arm64 ] || { log "foreign platforms off (SLIPWAY_FOREIGN_ARCHES=${SLIPWAY_FOREIGN_ARCHES-})"; return 0; }
+	if [ "$(uname -m)" = aarch64 ]; then
+		return 0
+	fi
+	if ! [ -f "$binfmt_dir/register" ]; then
+		mount -t binfmt_misc binfmt_misc "$binfmt_dir" 2>/dev/null ||
+			{ log "binfmt_misc cannot be mounted here: images are built for linux/$(uname -m) only"; return 0; }
+	fi
+	local f
+	for f in "$binfmt_dir"/*; do
+		case "$(basename "$f")" in register | status) continue ;; esac
+		if grep -qx enabled "$f" && grep -qx "magic $aarch64_magic" "$f" && grep -q '^flags:.*F' "$f"; then
+			echo arm64
+			return 0
+		fi
+	done
+	local conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+	[ -f "$conf" ] || { log "no $conf (qemu-user-static): images are built for linux/$(uname -m) only"; return 0; }
+	if sed "s/^:qemu-aarch64:/:$binfmt_name:/" "$conf" >"$binfmt_dir/register" 2>/dev/null &&
+		grep -q '^flags:.*F' "$binfmt_dir/$binfmt_name"; then
+		log "registered $binfmt_name with binfmt_misc (linux/arm64 under user-mode QEMU; engine.sh clean removes it)"
+		echo arm64
+		return 0
+	fi
+	log "could not register $binfmt_name with binfmt_misc: images are built for linux/$(uname -m) only"
+}
+
 write_config() {
 	cat >"$SLIPWAY_ENGINE_RUN/engine.toml.tmp" <<-EOF
 		# Written by hack/engine.sh; see docs/engine.md.
@@ -157,9 +200,11 @@ cmd_up() {
 	mkdir -p "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_STATE/engine" "$SLIPWAY_ENGINE_LOGS"
 	lay_out_lib
 	registry_up
+	local foreign
+	foreign="$(binfmt_up)"
 
 	step "base images -> $registry_addr (docker.io mirror)"
-	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend" ${trivy:+-trivy "$trivy"}
+	"$harness" images -registry "$registry_addr" -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" -frontend "$frontend" ${trivy:+-trivy "$trivy"} -foreign-arches "$foreign"
 	step "Go SDK runtime -> $SLIPWAY_ENGINE_LIB/builtin"
 	local sdk_digest
 	sdk_digest="$("$harness" gosdk -repo "$SLIPWAY_ROOT" -cache "$SLIPWAY_CACHE/images" \
@@ -179,7 +224,7 @@ cmd_up() {
 		esac
 	fi
 	local want pid
-	want="$(hash_files "$bin/.complete" "$SLIPWAY_ENGINE_RUN/engine.toml" <(echo "$bin $sdk_digest ${tcp_addr[*]}"))"
+	want="$(hash_files "$bin/.complete" "$SLIPWAY_ENGINE_RUN/engine.toml" <(echo "$bin $sdk_digest ${tcp_addr[*]} foreign=$foreign"))"
 	if pid="$(alive "$engine_pidfile" "--addr $runner_host")"; then
 		if [ "$(cat "$statefile" 2>/dev/null)" = "$want" ] && engine_ready; then
 			log "engine already up (pid $pid, $runner_host)"
@@ -226,6 +271,7 @@ write_env() {
 		export SLIPWAY_LOCAL_REGISTRY=$registry_addr
 		export SLIPWAY_ENGINE=harness
 		export SLIPWAY_ENGINE_TCP_HOST=${tcp_addr[1]:-}
+		export SLIPWAY_FOREIGN_PLATFORMS=${foreign:+linux/$foreign}
 		export DO_NOT_TRACK=1
 		export DAGGER_NO_NAG=1
 	EOF
@@ -320,6 +366,9 @@ cmd_clean() {
 		for c in $chains; do iptables -t "$t" -F "$c" || true; done
 		for c in $chains; do iptables -t "$t" -X "$c" || true; done
 	done
+	if [ -f "$binfmt_dir/$binfmt_name" ]; then
+		echo -1 >"$binfmt_dir/$binfmt_name" && log "unregistered $binfmt_name from binfmt_misc"
+	fi
 	rm -rf "$SLIPWAY_ENGINE_STATE" "$SLIPWAY_ENGINE_RUN" "$SLIPWAY_ENGINE_LIB" /run/containers/cni/dnsname/dagger /var/lib/cni/networks/dagger /var/lib/cni/results/dagger-* /var/lib/cni/results/cni-loopback-*
 	log "clean: done (build cache kept in $SLIPWAY_CACHE; remove it by hand if wanted)"
 }

@@ -14,7 +14,8 @@ set -euo pipefail
 #   ca-certificates               the CA bundle copied into the images
 #   util-linux, procps, iproute2  unshare/flock, process checks, bridge clean-up
 #   gcc, libc6-dev                cgo for the Gitea server the tests run (its SQLite driver)
-pkgs=(runc containernetworking-plugins dnsmasq-base iptables debootstrap busybox-static ca-certificates util-linux procps iproute2 gcc libc6-dev)
+#   qemu-user-static              user-mode QEMU: linux/arm64 build steps and base images (binfmt_misc)
+pkgs=(runc containernetworking-plugins dnsmasq-base iptables debootstrap busybox-static ca-certificates util-linux procps iproute2 gcc libc6-dev qemu-user-static)
 
 missing=()
 for p in "${pkgs[@]}"; do

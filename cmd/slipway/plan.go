@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/gitstate"
 	"github.com/slipwayci/slipway/internal/monorepo"
 	"github.com/slipwayci/slipway/internal/plan"
@@ -28,6 +29,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out := fs.String("out", "", "write the plan here instead of stdout")
 	shard := fs.String("shard", "", "K/N: only the services of shard K of N")
 	checkDirty := fs.Bool("check-dirty", false, "look for uncommitted changes in the selected services' inputs (git's index)")
+	platforms := fs.String("platforms", "", "comma-separated platforms every selected service is built for, replacing images.platforms and build.platforms (linux/amd64,linux/arm64)")
 	allowDirty := fs.Bool("allow-dirty", false, "with uncommitted changes, plan a dirty run (tags end in -dirty) instead of leaving the refusal to the caller")
 	var services, insecure, bases listFlag
 	fs.Var(&services, "service", "restrict the run to this service (repeatable)")
@@ -46,6 +48,13 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts := plan.Options{Shard: sh, Commit: *commit, Branch: *branch, Registry: *registry, DefaultRegistry: *defaultRegistry, Services: services, Force: *force,
 		AllowDirty: *allowDirty}
+	if *platforms != "" {
+		list, err := config.ParsePlatforms(strings.Split(*platforms, ","))
+		if err != nil {
+			return fmt.Errorf("--platforms: %w", err)
+		}
+		opts.Platforms = list
+	}
 	if *checkDirty {
 		opts.CheckDirty = gitstate.DirtyFiles
 	}

@@ -40,11 +40,13 @@ type publishResult struct {
 type reuseFlags struct {
 	stateFile *string
 	require   *listFlag
+	platforms *listFlag
 }
 
 func addReuseFlags(fs *flag.FlagSet) reuseFlags {
-	r := reuseFlags{stateFile: fs.String("state", "", "state snapshot (state-snapshot's JSON): its denylist is honoured"), require: &listFlag{}}
+	r := reuseFlags{stateFile: fs.String("state", "", "state snapshot (state-snapshot's JSON): its denylist is honoured"), require: &listFlag{}, platforms: &listFlag{}}
 	fs.Var(r.require, "require-attestation", "attestation kind an image must carry, verified, to be reused (repeatable)")
+	fs.Var(r.platforms, "platform", "platform the service is built for: the image must be an index holding a signed image of each (repeatable)")
 	return r
 }
 
@@ -76,7 +78,7 @@ func (r reuseFlags) open(insecure listFlag, refs ...string) (*registry.Client, *
 
 // check runs the reuse checks on ref for service.
 func (r reuseFlags) check(ctx context.Context, c *registry.Client, signer *signing.Signer, st *state.State, ref, service string) (*reuse.Refusal, error) {
-	o := reuse.Options{Service: service, State: st, RequireAttestations: *r.require}
+	o := reuse.Options{Service: service, State: st, RequireAttestations: *r.require, Platforms: *r.platforms}
 	if signer != nil {
 		v, err := newVerifier(c, "")
 		if err != nil {
@@ -110,6 +112,11 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 		preds = append(preds, v)
 		return nil
 	})
+	var childPreds listFlag
+	fs.Func("platform-predicate", "PLATFORM:KIND=FILE: attest this predicate on the index's image of PLATFORM (linux/arm64:sbom=…), signed first (repeatable)", func(v string) error {
+		childPreds = append(childPreds, v)
+		return nil
+	})
 	fs.Var(&insecure, "insecure", "registry host reached over plain HTTP (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -126,26 +133,33 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 		o.Denied = st.DenyReason
 	}
 	for _, kv := range preds {
-		kindName, file, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("%w: -predicate %q: want KIND=FILE", errUsage, kv)
-		}
-		k, err := provenance.KindOf(kindName)
+		p, err := readPredicate(kv)
 		if err != nil {
-			return fmt.Errorf("%w: -predicate %s: %v", errUsage, kv, err)
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		if err := provenance.Check(k.Name, b); err != nil {
 			return fmt.Errorf("-predicate %s: %w", kv, err)
 		}
 		if signer == nil {
-			fmt.Fprintf(stderr, "no signing key: %s predicate not attested\n", k.Name)
+			fmt.Fprintf(stderr, "no signing key: %s predicate not attested\n", kv)
 			continue
 		}
-		o.Attestations = append(o.Attestations, publish.Predicate{Type: k.PredicateType, Body: b})
+		o.Attestations = append(o.Attestations, p)
+	}
+	for _, v := range childPreds {
+		plat, kv, ok := strings.Cut(v, ":")
+		if !ok || plat == "" {
+			return fmt.Errorf("%w: -platform-predicate %q: want PLATFORM:KIND=FILE", errUsage, v)
+		}
+		p, err := readPredicate(kv)
+		if err != nil {
+			return fmt.Errorf("-platform-predicate %s: %w", v, err)
+		}
+		if signer == nil {
+			fmt.Fprintf(stderr, "no signing key: %s predicate of %s not attested\n", kv, plat)
+			continue
+		}
+		if o.Children == nil {
+			o.Children = map[string][]publish.Predicate{}
+		}
+		o.Children[plat] = append(o.Children[plat], p)
 	}
 	var res publishResult
 	switch name {
@@ -261,4 +275,24 @@ func runStateSnapshot(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	return writeOut(*out, stdout, append(b, '\n'))
+}
+
+// readPredicate reads KIND=FILE and checks the predicate is of its kind.
+func readPredicate(kv string) (publish.Predicate, error) {
+	kindName, file, ok := strings.Cut(kv, "=")
+	if !ok {
+		return publish.Predicate{}, fmt.Errorf("%w: want KIND=FILE", errUsage)
+	}
+	k, err := provenance.KindOf(kindName)
+	if err != nil {
+		return publish.Predicate{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return publish.Predicate{}, err
+	}
+	if err := provenance.Check(k.Name, b); err != nil {
+		return publish.Predicate{}, err
+	}
+	return publish.Predicate{Type: k.PredicateType, Body: b}, nil
 }

@@ -214,6 +214,11 @@ type Images struct {
 	// org.opencontainers.image.licenses. slipway's own OCI labels are
 	// always checked.
 	RequiredLabels []string `yaml:"requiredLabels" json:"requiredLabels,omitempty"`
+	// Platforms are the platforms every image is built for ("linux/amd64",
+	// "linux/arm64"); with more than one, each service publishes one image
+	// index. Empty: the engine's own platform, one image. A service's
+	// build.platforms replaces it.
+	Platforms []string `yaml:"platforms" json:"platforms,omitempty"`
 }
 
 // Registry is the image registry configuration.
@@ -373,6 +378,9 @@ type Service struct {
 	// BuildSecrets are the ids of the build secrets the service's build
 	// mounts (build.secrets).
 	BuildSecrets []string `yaml:"-" json:"buildSecrets,omitempty"`
+	// Platforms are build.platforms as written (Project.PlatformsFor
+	// gives the ones that apply).
+	Platforms []string `yaml:"-" json:"platforms,omitempty"`
 	// Workdir is where the tests run, relative to the repository root: the
 	// service directory, or the directory of a Dockerfile found below it
 	// when the language was recognised there.
@@ -413,6 +421,8 @@ type Build struct {
 	// (RUN --mount=type=secret,id=ID); their values come from the module's
 	// --build-secrets, never from configuration.
 	Secrets []string `yaml:"secrets"`
+	// Platforms replaces slipway.yaml's images.platforms for this service.
+	Platforms []string `yaml:"platforms"`
 }
 
 // Test says how a service is tested.

@@ -334,6 +334,7 @@ func (s *Service) mergeBuild(c collector) {
 		s.Context = path.Clean(b.Context)
 	}
 	s.BuildSecrets = b.Secrets
+	s.Platforms = b.Platforms
 }
 
 // DetectLanguage guesses a service's language from the files in dir.

@@ -144,6 +144,7 @@ func (p *Project) validate(c collector) {
 			c.add(f.field, "%s", err)
 		}
 	}
+	checkPlatforms(c, "images.platforms", p.Images.Platforms)
 	labels := map[string]bool{}
 	for i, l := range p.Images.RequiredLabels {
 		f := fmt.Sprintf("images.requiredLabels[%d]", i)
@@ -248,6 +249,7 @@ func (s *Service) validate(fsys fs.FS, c collector) {
 	}
 	checkEnv(c, "test.env", s.Test.Env)
 	checkCommands(c, "test.setup", s.Test.Setup)
+	checkPlatforms(c, "build.platforms", s.Platforms)
 	for i, id := range s.BuildSecrets {
 		if !envVarName.MatchString(id) {
 			c.add(fmt.Sprintf("build.secrets[%d]", i), "%q is not a secret id (letters, digits and _, as in RUN --mount=type=secret,id=ID)", id)

@@ -41,6 +41,8 @@ type Inputs struct {
 	// reference. They are part of Digest: a base tag that moves to a new
 	// image changes the digest of every service built on it.
 	BaseImages []BaseImage `json:"baseImages,omitempty"`
+	// Platforms are the platforms the image is built for, when set.
+	Platforms []string `json:"platforms,omitempty"`
 }
 
 // BaseImage is one resolved base image of a service.
@@ -76,6 +78,20 @@ func (in Inputs) WithBaseImages(bases []BaseImage) Inputs {
 	}
 	in.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	in.BaseImages = out
+	return in
+}
+
+// WithPlatforms folds the platforms an image is built for into the digest
+// (in the given order: the first is the one tests run on). None leaves the
+// digest as it was, so single-platform services keep their input digests.
+func (in Inputs) WithPlatforms(platforms []string) Inputs {
+	if len(platforms) == 0 {
+		return in
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s platforms\n%s\n%s\n", DigestVersion, in.Digest, strings.Join(platforms, ","))
+	in.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	in.Platforms = append([]string(nil), platforms...)
 	return in
 }
 

@@ -27,7 +27,15 @@ func BaseImages(dockerfile string, buildArgs map[string]string) []string {
 type From struct {
 	Ref  string `json:"ref"`
 	Line int    `json:"line"`
+	// Target is set when a stage built on Ref runs on the target
+	// platform (no --platform, or --platform=$TARGETPLATFORM); a stage
+	// FROM --platform=$BUILDPLATFORM runs on the engine's own.
+	Target bool `json:"target,omitempty"`
 }
+
+// BasePlatformKey is the key of a base image's digest for one target
+// platform in Options.BaseDigests ("golang:1.26@linux/arm64").
+func BasePlatformKey(ref, platform string) string { return ref + "@" + platform }
 
 // Pinned returns the digest a reference pins with "@sha256:…", or "".
 func Pinned(ref string) string {
@@ -41,7 +49,7 @@ func Pinned(ref string) string {
 func FromLines(text string, buildArgs map[string]string) []From {
 	args := map[string]string{}
 	stages := map[string]bool{}
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	var out []From
 	sawFrom := false
 	for _, ll := range dockerfile.Lines(text) {
@@ -62,8 +70,12 @@ func FromLines(text string, buildArgs map[string]string) []From {
 		case "FROM":
 			sawFrom = true
 			rest := fields[1:]
+			target := true
 			for len(rest) > 0 && strings.HasPrefix(rest[0], "--") {
-				rest = rest[1:] // --platform=…
+				if v, ok := strings.CutPrefix(rest[0], "--platform="); ok {
+					target = strings.Contains(v, "TARGETPLATFORM") || strings.Contains(v, "TARGETARCH")
+				}
+				rest = rest[1:]
 			}
 			if len(rest) == 0 {
 				continue
@@ -71,9 +83,13 @@ func FromLines(text string, buildArgs map[string]string) []From {
 			ref := expand(rest[0], args, buildArgs)
 			switch {
 			case ref == "" || strings.EqualFold(ref, "scratch") || stages[strings.ToLower(ref)] || strings.Contains(ref, "$"):
-			case !seen[ref]:
-				seen[ref] = true
-				out = append(out, From{Ref: ref, Line: ll.Line})
+			default:
+				if i, ok := seen[ref]; ok {
+					out[i].Target = out[i].Target || target
+					break
+				}
+				seen[ref] = len(out)
+				out = append(out, From{Ref: ref, Line: ll.Line, Target: target})
 			}
 			if len(rest) >= 3 && strings.EqualFold(rest[1], "AS") {
 				stages[strings.ToLower(rest[2])] = true
@@ -179,4 +195,32 @@ func MountOnEveryRun(dockerfile, mounts string) string {
 		b.WriteString(raw)
 	}
 	return b.String()
+}
+
+// RunsOnTarget reports whether the Dockerfile runs a command (RUN) in a
+// stage built for the target platform: such a stage runs under emulation
+// when the target is not the engine's platform. A stage
+// FROM --platform=$BUILDPLATFORM runs natively and cross-compiles.
+func RunsOnTarget(text string) bool {
+	target := true
+	for _, ll := range dockerfile.Lines(text) {
+		fields := strings.Fields(ll.Text)
+		if len(fields) == 0 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "FROM":
+			target = true
+			for _, f := range fields[1:] {
+				if v, ok := strings.CutPrefix(f, "--platform="); ok {
+					target = strings.Contains(v, "TARGETPLATFORM") || strings.Contains(v, "TARGETARCH")
+				}
+			}
+		case "RUN":
+			if target {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -39,3 +39,18 @@ func FuzzBaseImages(f *testing.F) {
 		}
 	})
 }
+
+func TestRunsOnTargetAndFromTarget(t *testing.T) {
+	cross := "FROM --platform=$BUILDPLATFORM golang:1.26 AS build\nARG TARGETARCH\nRUN GOARCH=$TARGETARCH go build -o /app .\nFROM debian:bookworm-slim\nCOPY --from=build /app /app\n"
+	if RunsOnTarget(cross) {
+		t.Error("a cross-compiling Dockerfile (RUN only in the $BUILDPLATFORM stage) said to run on the target")
+	}
+	emulated := "FROM python:3.11-slim\nRUN pip install flask\n"
+	if !RunsOnTarget(emulated) {
+		t.Error("RUN in a target stage not seen")
+	}
+	from := FromLines(cross, nil)
+	if len(from) != 2 || from[0].Target || !from[1].Target {
+		t.Errorf("FromLines targets: %+v (golang is the build platform's, debian the target's)", from)
+	}
+}

@@ -83,7 +83,18 @@ type Service struct {
 	// file (and a .dockerignore slipway had to create) out of COPY.
 	BuildDockerfile   string `json:"buildDockerfile,omitempty"`
 	BuildDockerignore string `json:"buildDockerignore,omitempty"`
+	// Platforms are the platforms the image is built for, canonical
+	// ("linux/amd64"): --platforms, else build.platforms, else
+	// images.platforms. Empty: the engine's own platform, one image; set:
+	// one image index of an image per platform, even for one platform.
+	Platforms []string `json:"platforms,omitempty"`
+	// RunsOnTarget says the Dockerfile runs commands on the target
+	// platform (see RunsOnTarget): a foreign platform's build is emulated.
+	RunsOnTarget bool `json:"runsOnTarget,omitempty"`
 }
+
+// MultiPlatform reports whether s publishes an image index.
+func (s Service) MultiPlatform() bool { return len(s.Platforms) > 0 }
 
 // Affected reports whether the service must be tested and built.
 func (s Service) Affected() bool { return s.Selected && s.Existing == "" }
@@ -125,6 +136,9 @@ type Options struct {
 	AllowDirty bool
 	// Shard restricts the run to the services this shard owns (zero: all).
 	Shard Shard
+	// Platforms, when set, replaces every service's platforms (--platforms;
+	// canonical, see config.ParsePlatforms).
+	Platforms []string
 	// BaseDigests maps each base image reference (a FROM after ARG
 	// substitution, as BaseImages returns it) to the digest it resolves to
 	// now. When it is not nil, every base image is folded into its
@@ -233,6 +247,7 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 		}
 		ps.EffectiveBuildArgs = cfg.Project.BuildArgs(s)
 		ps.From = FromLines(string(b), ps.EffectiveBuildArgs)
+		ps.RunsOnTarget = RunsOnTarget(string(b))
 		if project := cfg.Project.BuildArgs(config.Service{}); len(project) > 0 {
 			names := make([]string, 0, len(project))
 			for k := range project {
@@ -259,10 +274,27 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 		for _, f := range ps.From {
 			ps.BaseImages = append(ps.BaseImages, f.Ref)
 		}
+		ps.Platforms = cfg.Project.PlatformsFor(s)
+		if len(opts.Platforms) > 0 {
+			ps.Platforms = opts.Platforms
+		}
+		// What the image is built for is an input: another platform list
+		// is another image (index).
+		in = in.WithPlatforms(ps.Platforms)
+		ps.Inputs = in
 		if opts.BaseDigests != nil {
 			bases, err := ResolveBaseImages(s.Name, df, ps.From, opts.BaseDigests)
 			if err != nil {
 				return nil, err
+			}
+			// A multi-platform image is built on each target platform's
+			// variant of its base images: each one's digest is an input.
+			for _, pl := range ps.Platforms {
+				for _, f := range ps.From {
+					if d := opts.BaseDigests[BasePlatformKey(f.Ref, pl)]; f.Target && Pinned(f.Ref) == "" && validDigest(d) {
+						bases = append(bases, monorepo.BaseImage{Ref: f.Ref + " " + pl, Digest: d})
+					}
+				}
 			}
 			in = in.WithBaseImages(bases)
 			ps.Inputs = in

@@ -155,6 +155,64 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	if d := ct.decision; d != nil && ch.scanner == nil {
 		c.rep.Vulnerabilities, c.rep.Blocked = d.CountsByName(), d.BlockingIDs()
 	}
+	// A multi-platform index is promoted whole: every platform's image
+	// must pass what the index passed, under its own digest, and each one
+	// is re-scanned (packages differ by architecture).
+	children, err := ch.reg.Children(ctx, ref)
+	if err != nil {
+		return "verify", fmt.Errorf("%w: reading the platforms of %s: %w", ErrUnverified, ref, err)
+	}
+	for _, child := range children {
+		if stage, err := ch.checkChild(ctx, c, child); err != nil {
+			return stage, fmt.Errorf("%s image of %s: %w", child.Platform, digest, err)
+		}
+	}
+	scanRefs := []string{ref}
+	if len(children) > 0 {
+		scanRefs = scanRefs[:0]
+		for _, child := range children {
+			scanRefs = append(scanRefs, child.Ref)
+		}
+	}
+	for _, ref := range scanRefs {
+		if stage, err := ch.rescan(ctx, c, ref); err != nil {
+			return stage, err
+		}
+	}
+	return "", nil
+}
+
+// checkChild verifies one platform's image of an index being promoted:
+// its own signature for the service and every attestation the
+// environment requires, about exactly that image.
+func (ch *checker) checkChild(ctx context.Context, c *candidate, child registry.Child) (string, error) {
+	if ch.verifier == nil {
+		return "", nil
+	}
+	env, svc := ch.env.Name, c.service.Name
+	digest := child.Ref[strings.LastIndex(child.Ref, "@")+1:]
+	if ch.env.RequireSignature {
+		if _, err := ch.verifier.Verify(ctx, child.Ref, map[string]string{signing.AnnotationService: svc}); err != nil {
+			return "verify", fmt.Errorf("%w: %s requires a valid signature by an accepted signer for service %s: %w", ErrUnverified, env, svc, err)
+		}
+	}
+	ct := &content{env: ch.env, svc: c.service, digest: digest, sourceURL: ch.sourceURL,
+		rescanned: ch.scanner != nil, ignores: ch.ignores, now: time.Now()}
+	for _, kind := range ch.env.RequireAttestations {
+		sts, err := ch.attested(ctx, child.Ref, kind)
+		if err != nil {
+			return "verify", fmt.Errorf("%w: %s requires a verified %s attestation: %w", ErrUnverified, env, kind, err)
+		}
+		if err := ct.judge(kind, sts); err != nil {
+			return "attest", err
+		}
+	}
+	return "", nil
+}
+
+// rescan scans ref again under the target's policy, when a scanner is set.
+func (ch *checker) rescan(ctx context.Context, c *candidate, ref string) (string, error) {
+	env := ch.env.Name
 	if ch.scanner != nil {
 		res, err := ch.scanner.Scan(ctx, ref, ch.env.Policy)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slipwayci/slipway/internal/registry"
@@ -48,6 +49,11 @@ type Options struct {
 	// Force lets the commit's tag (the tag equal to Commit) move to this
 	// image when it already names another digest. Other tags always move.
 	Force bool
+	// Children are, for a multi-platform index, the predicates to attest
+	// on each platform's own image, by platform ("linux/arm64"). Every
+	// image of an index is signed before the index, and the index before
+	// any tag; a platform named here must be in the index.
+	Children map[string][]Predicate
 }
 
 // ErrDenylisted means the image's digest is on the denylist.
@@ -77,7 +83,7 @@ func (o Options) validate() error {
 		return errors.New("no service name")
 	case len(o.Tags) == 0:
 		return fmt.Errorf("service %s: no tag to publish under", o.Service)
-	case len(o.Attestations) > 0 && o.Signer == nil:
+	case (len(o.Attestations) > 0 || len(o.Children) > 0) && o.Signer == nil:
 		return fmt.Errorf("service %s: attestations need a signing key", o.Service)
 	}
 	return nil
@@ -124,6 +130,9 @@ func finish(ctx context.Context, digestRef string, o Options) (*report.Service, 
 		return nil, err
 	}
 	out.Moved = moved
+	if out.Platforms, err = children(ctx, d, o); err != nil {
+		return nil, err
+	}
 	if o.Signer != nil {
 		res, err := o.Signer.Sign(ctx, digestRef, map[string]string{
 			signing.AnnotationSourceCommit: o.Commit,
@@ -219,4 +228,76 @@ func imageSize(ctx context.Context, c *registry.Client, digestRef string) (int64
 		size += l.Size
 	}
 	return size, nil
+}
+
+// children signs (and attests) every platform image of the index d names,
+// before the index itself is signed; for an image it returns nil.
+func children(ctx context.Context, d name.Digest, o Options) ([]report.PlatformImage, error) {
+	desc, err := remote.Get(d, o.Registry.RemoteOptions(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: reading %s: %w", o.Service, d, err)
+	}
+	if !desc.MediaType.IsIndex() {
+		if len(o.Children) > 0 {
+			return nil, fmt.Errorf("service %s: %s is a single image, but predicates were given for platforms of an index", o.Service, d)
+		}
+		return nil, nil
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	type child struct {
+		plat, ref string
+		digest    v1.Hash
+	}
+	var kids []child
+	seen := map[string]bool{}
+	for _, m := range im.Manifests {
+		if !m.MediaType.IsImage() || m.Platform == nil || m.Platform.OS == "unknown" {
+			continue // attestation manifests and the like
+		}
+		plat := m.Platform.OS + "/" + m.Platform.Architecture
+		if m.Platform.Variant != "" && !(m.Platform.Architecture == "arm64" && m.Platform.Variant == "v8") {
+			plat += "/" + m.Platform.Variant
+		}
+		seen[plat] = true
+		kids = append(kids, child{plat, d.Context().Digest(m.Digest.String()).String(), m.Digest})
+	}
+	// Every platform asked for is there before anything is signed.
+	for plat := range o.Children {
+		if !seen[plat] {
+			return nil, fmt.Errorf("service %s: the index %s holds no %s image", o.Service, d, plat)
+		}
+	}
+	var out []report.PlatformImage
+	for _, k := range kids {
+		pi := report.PlatformImage{Platform: k.plat, Digest: k.digest.String()}
+		if size, err := imageSize(ctx, o.Registry, k.ref); err == nil {
+			pi.SizeBytes = size
+		}
+		if o.Signer != nil {
+			res, err := o.Signer.Sign(ctx, k.ref, map[string]string{
+				signing.AnnotationSourceCommit: o.Commit,
+				signing.AnnotationService:      o.Service,
+				signing.AnnotationRunID:        o.RunID,
+				signing.AnnotationPlatform:     k.plat,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("service %s: signing the %s image %s (nothing is tagged): %w", o.Service, k.plat, k.ref, err)
+			}
+			pi.Signature = res.Ref
+			for _, a := range o.Children[k.plat] {
+				if _, err := o.Signer.Attest(ctx, k.ref, a.Type, a.Body); err != nil {
+					return nil, fmt.Errorf("service %s: attesting %s for the %s image %s (nothing is tagged): %w", o.Service, a.Type, k.plat, k.ref, err)
+				}
+			}
+		}
+		out = append(out, pi)
+	}
+	return out, nil
 }

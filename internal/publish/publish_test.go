@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/crane"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
@@ -318,4 +319,53 @@ func pushedDigest(t *testing.T, repo string, seed int64) string {
 		t.Fatalf("%s@%s: %v", repo, d, err)
 	}
 	return d
+}
+
+func TestIndexChildrenSignedAndAttestedBeforeTheIndex(t *testing.T) {
+	ctx := context.Background()
+	host, c, s := setup(t, registrytest.Handler())
+	repo := host + "/shop/orders"
+	amd := registrytest.Image(t, registrytest.ImageSpec{Seed: 1})
+	arm := registrytest.Image(t, registrytest.ImageSpec{Seed: 2, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}})
+	file := filepath.Join(t.TempDir(), "index.tar")
+	registrytest.WriteOCITarball(t, file, registrytest.Index(t, amd, arm))
+	pred := []byte(`{"buildDefinition":{"buildType":"x","externalParameters":{}},"runDetails":{"builder":{"id":"b"}}}`)
+	o := Options{Registry: c, Signer: s, Service: "orders", Commit: commit, Tags: []string{commit},
+		Children: map[string][]Predicate{"linux/arm64": {{Type: signing.PredicateSLSAProvenanceV1, Body: pred}}}}
+	out, err := Tarball(ctx, file, repo, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Platforms) != 2 || out.Platforms[0].Platform != "linux/amd64" || out.Platforms[1].Platform != "linux/arm64" {
+		t.Fatalf("platforms = %+v", out.Platforms)
+	}
+	v := s.Verifier()
+	for _, p := range out.Platforms {
+		ref := repo + "@" + p.Digest
+		if p.Signature == "" || p.SizeBytes <= 0 {
+			t.Errorf("%s: %+v", p.Platform, p)
+		}
+		if _, err := v.Verify(ctx, ref, map[string]string{signing.AnnotationService: "orders", signing.AnnotationPlatform: p.Platform}); err != nil {
+			t.Errorf("%s image: %v", p.Platform, err)
+		}
+	}
+	if _, err := v.VerifyAttestations(ctx, repo+"@"+out.Platforms[1].Digest, signing.PredicateSLSAProvenanceV1); err != nil {
+		t.Errorf("the arm64 image's provenance: %v", err)
+	}
+	if _, err := v.VerifyAttestations(ctx, repo+"@"+out.Platforms[0].Digest, signing.PredicateSLSAProvenanceV1); !errors.Is(err, signing.ErrNoAttestations) {
+		t.Errorf("the amd64 image got arm64's provenance: %v", err)
+	}
+	if _, err := v.Verify(ctx, repo+"@"+out.Digest, map[string]string{signing.AnnotationService: "orders"}); err != nil {
+		t.Errorf("the index: %v", err)
+	}
+
+	// Predicates for a platform the index lacks: nothing is tagged.
+	o.Children = map[string][]Predicate{"linux/s390x": {{Type: signing.PredicateSLSAProvenanceV1, Body: pred}}}
+	o.Tags = []string{"other"}
+	if _, err := Tarball(ctx, file, repo, o); err == nil || !strings.Contains(err.Error(), "holds no linux/s390x image") {
+		t.Fatalf("a missing platform was not refused: %v", err)
+	}
+	if tags, _ := crane.ListTags(repo); slices.Contains(tags, "other") {
+		t.Errorf("tagged despite the refusal: %v", tags)
+	}
 }

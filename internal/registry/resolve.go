@@ -51,3 +51,48 @@ func (c *Client) Exists(ctx context.Context, ref string) (bool, error) {
 	}
 	return false, err
 }
+
+// Child is one platform's image of an image index.
+type Child struct {
+	// Platform is "os/arch[/variant]" (arm64's v8 left out).
+	Platform string
+	// Ref is the image's digest reference in the index's repository.
+	Ref string
+}
+
+// Children lists the platform images of the index digestRef names, in
+// index order, leaving out entries that are not images for a platform
+// (attestation manifests); for a single image it returns nil.
+func (c *Client) Children(ctx context.Context, digestRef string) ([]Child, error) {
+	d, err := c.ParseDigest(digestRef)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := remote.Get(d, c.RemoteOptions(ctx)...)
+	if err != nil {
+		return nil, Classify("reading", d.String(), err)
+	}
+	if !desc.MediaType.IsIndex() {
+		return nil, nil
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []Child
+	for _, m := range im.Manifests {
+		if !m.MediaType.IsImage() || m.Platform == nil || m.Platform.OS == "unknown" {
+			continue
+		}
+		p := m.Platform.OS + "/" + m.Platform.Architecture
+		if m.Platform.Variant != "" && !(m.Platform.Architecture == "arm64" && m.Platform.Variant == "v8") {
+			p += "/" + m.Platform.Variant
+		}
+		out = append(out, Child{Platform: p, Ref: d.Context().Digest(m.Digest.String()).String()})
+	}
+	return out, nil
+}

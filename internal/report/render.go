@@ -76,9 +76,13 @@ func (r *Report) Markdown() string {
 			if s.Status == Skipped || s.Status == Failed && s.Digest == "" {
 				signed = "-"
 			}
+			size := HumanBytes(s.SizeBytes)
+			if len(s.Platforms) > 0 {
+				size = PlatformSummary(s.Platforms)
+			}
 			fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				s.Name, statusIcon[s.Status], s.Status, code(shortDigest(s.Digest)), dash(tests), dash(s.Smoke), signed,
-				vulnCell(s), HumanBytes(s.SizeBytes), round(total(s.Durations)))
+				vulnCell(s), size, round(total(s.Durations)))
 		}
 		b.WriteString("\n")
 	}
@@ -221,6 +225,9 @@ func (r *Report) Text() string {
 			line += fmt.Sprintf("  [%s] %s", s.Stage, first)
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
+		if len(s.Platforms) > 0 {
+			b.WriteString("  " + strings.Repeat(" ", w) + "  platforms: " + PlatformSummary(s.Platforms) + "\n")
+		}
 	}
 	for _, d := range r.Deployments {
 		switch {
@@ -299,4 +306,22 @@ func (r *Report) Failures() string {
 // heading.
 func Indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
+}
+
+// PlatformSummary is one line about a multi-platform index's images: each
+// platform with its size and whether its build ran emulated
+// ("linux/amd64 12.1 MB, linux/arm64 11.8 MB (emulated)").
+func PlatformSummary(ps []PlatformImage) string {
+	parts := make([]string, 0, len(ps))
+	for _, p := range ps {
+		part := p.Platform
+		if p.SizeBytes > 0 {
+			part += " " + HumanBytes(p.SizeBytes)
+		}
+		if p.Emulated {
+			part += " (emulated)"
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ")
 }

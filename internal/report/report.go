@@ -129,6 +129,23 @@ type Service struct {
 	Moved *TagMove `json:"moved,omitempty"`
 	// Durations of each stage, in order of execution.
 	Durations []Timing `json:"durations,omitempty"`
+	// Platforms are the images of a multi-platform index (Digest is the
+	// index's), in the order they were asked for.
+	Platforms []PlatformImage `json:"platforms,omitempty"`
+}
+
+// PlatformImage is one platform's image of a multi-platform index.
+type PlatformImage struct {
+	Platform  string `json:"platform"`
+	Digest    string `json:"digest,omitempty"`
+	SizeBytes int64  `json:"sizeBytes,omitempty"`
+	// Emulated says the platform's build steps ran under QEMU (it is not
+	// the engine's, and the Dockerfile runs commands on it).
+	Emulated bool `json:"emulated,omitempty"`
+	// Signature is the reference of the platform image's own signature.
+	Signature string `json:"signature,omitempty"`
+	// Check is what the architecture check found the image starts.
+	Check string `json:"check,omitempty"`
 }
 
 // TagMove is a tag that was moved from one digest to another.

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/slipwayci/slipway/internal/promote"
 	"github.com/slipwayci/slipway/internal/registry"
@@ -49,6 +50,9 @@ const (
 	// MissingAttestation: a required attestation is missing or does not
 	// verify.
 	MissingAttestation Reason = "attestation-missing"
+	// IncompleteIndex: a multi-platform service's image lacks one of its
+	// platforms.
+	IncompleteIndex Reason = "index-incomplete"
 )
 
 // Refusal says why an image is not reused.
@@ -78,6 +82,8 @@ func (r *Refusal) Error() string {
 		what = "is signed by the configured key for another service"
 	case MissingAttestation:
 		what = "has no verified " + r.Kind + " attestation, which the first auto-deployed environment requires"
+	case IncompleteIndex:
+		what = "is not an index of every platform the service is built for"
 	default:
 		what = "is not trusted"
 	}
@@ -102,6 +108,10 @@ type Options struct {
 	// RequireAttestations are the attestation kinds the first
 	// auto-deployed environment requires.
 	RequireAttestations []string
+	// Platforms, when set, are the platforms the service is built for:
+	// the image must be an index holding an image of each, every one
+	// signed for the service (a partial index is rebuilt, never reused).
+	Platforms []string
 }
 
 // Check decides whether the image digestRef (repository@sha256:...) may be
@@ -119,12 +129,59 @@ func Check(ctx context.Context, c *registry.Client, digestRef string, o Options)
 			return &Refusal{Reason: Denylisted, Digest: digest, Detail: why}, nil
 		}
 	}
+	if len(o.Platforms) > 0 {
+		children, err := c.Children(ctx, d.String())
+		if err != nil {
+			return nil, fmt.Errorf("service %s: reading the platforms of %s before reusing it: %w", o.Service, d, err)
+		}
+		have := map[string]string{}
+		for _, ch := range children {
+			have[ch.Platform] = ch.Ref
+		}
+		for _, p := range o.Platforms {
+			ref, ok := have[p]
+			if !ok {
+				return &Refusal{Reason: IncompleteIndex, Digest: digest, Detail: fmt.Sprintf("it holds no %s image", p)}, nil
+			}
+			if o.Verifier == nil {
+				continue
+			}
+			if r, err := verifySignature(ctx, o, ref); r != nil || err != nil {
+				if r != nil {
+					r.Digest, r.Detail = digest, p+" image: "+r.Detail
+				}
+				return r, err
+			}
+		}
+	}
 	if o.Verifier == nil {
 		return nil, nil
 	}
-	_, err = o.Verifier.Verify(ctx, d.String(), map[string]string{signing.AnnotationService: o.Service})
+	if r, err := verifySignature(ctx, o, d.String()); r != nil || err != nil {
+		return r, err
+	}
+	for _, kind := range o.RequireAttestations {
+
+		err := promote.VerifyAttestationKind(ctx, o.Verifier, d.String(), kind)
+		switch {
+		case err == nil:
+		case isFinding(err):
+			return &Refusal{Reason: MissingAttestation, Digest: digest, Kind: kind, Detail: err.Error()}, nil
+		default:
+			return nil, fmt.Errorf("service %s: verifying the %s attestation of %s before reusing it: %w", o.Service, kind, d, err)
+		}
+	}
+	return nil, nil
+}
+
+// verifySignature checks ref carries a valid signature for o.Service,
+// returning a Refusal when it does not.
+func verifySignature(ctx context.Context, o Options, ref string) (*Refusal, error) {
+	digest := ref[strings.LastIndex(ref, "@")+1:]
+	_, err := o.Verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: o.Service})
 	switch {
 	case err == nil:
+		return nil, nil
 	case errors.Is(err, signing.ErrUnsigned):
 		// The verifier's hint (sign it) is for images of our own: this one
 		// is refused, and the detail would only repeat that it is unsigned.
@@ -136,19 +193,8 @@ func Check(ctx context.Context, c *registry.Client, digestRef string, o Options)
 	case errors.Is(err, signing.ErrSignatureInvalid):
 		return &Refusal{Reason: ForeignKey, Digest: digest, Detail: err.Error()}, nil
 	default:
-		return nil, fmt.Errorf("service %s: verifying the signature of %s before reusing it: %w", o.Service, d, err)
+		return nil, fmt.Errorf("service %s: verifying the signature of %s before reusing it: %w", o.Service, ref, err)
 	}
-	for _, kind := range o.RequireAttestations {
-		err := promote.VerifyAttestationKind(ctx, o.Verifier, d.String(), kind)
-		switch {
-		case err == nil:
-		case isFinding(err):
-			return &Refusal{Reason: MissingAttestation, Digest: digest, Kind: kind, Detail: err.Error()}, nil
-		default:
-			return nil, fmt.Errorf("service %s: verifying the %s attestation of %s before reusing it: %w", o.Service, kind, d, err)
-		}
-	}
-	return nil, nil
 }
 
 // isFinding tells a verification finding (the image is not proven) from a

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
 	"github.com/slipwayci/slipway/internal/signing"
@@ -265,4 +267,41 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/service")
+}
+
+func TestCheckIndexNeedsEveryPlatformSigned(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	amd := registrytest.Image(t, registrytest.ImageSpec{Seed: 11})
+	arm := registrytest.Image(t, registrytest.ImageSpec{Seed: 12, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}})
+	d, err := f.reg.PushIndex(ctx, registrytest.Index(t, amd, arm), f.host+"/shop/orders:idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := d.String()
+	f.sign(f.signer, ref, "orders")
+	f.attest(f.signer, ref, "slsa", "test")
+	o := f.options(nil)
+	o.Platforms = []string{"linux/amd64", "linux/arm64"}
+
+	// The index is signed, its platform images are not: rebuilt.
+	r, err := Check(ctx, f.reg, ref, o)
+	if err != nil || r == nil || r.Reason != Unsigned || !strings.Contains(r.Detail, "linux/amd64 image") {
+		t.Fatalf("unsigned platform images: %v, %v", r, err)
+	}
+	children, err := f.reg.Children(ctx, ref)
+	if err != nil || len(children) != 2 {
+		t.Fatalf("children: %v, %v", children, err)
+	}
+	for _, c := range children {
+		f.sign(f.signer, c.Ref, "orders")
+	}
+	if r, err := Check(ctx, f.reg, ref, o); r != nil || err != nil {
+		t.Fatalf("a complete, signed index was refused: %v, %v", r, err)
+	}
+	// A platform the index lacks: rebuilt, never reused.
+	o.Platforms = append(o.Platforms, "linux/s390x")
+	if r, err := Check(ctx, f.reg, ref, o); err != nil || r == nil || r.Reason != IncompleteIndex || !strings.Contains(r.Error(), "holds no linux/s390x image") {
+		t.Fatalf("an incomplete index: %v, %v", r, err)
+	}
 }

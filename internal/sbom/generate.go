@@ -51,6 +51,9 @@ func FromImage(ctx context.Context, img v1.Image, opts ...Option) (*BOM, error) 
 	arch := ""
 	if cf, err := img.ConfigFile(); err == nil && cf != nil {
 		arch = cf.Architecture
+		if cfg.platform != "" && !platformIs(*cf.Platform(), cfg.platform) {
+			return nil, fmt.Errorf("the image is %s/%s, not %s", cf.OS, cf.Architecture, cfg.platform)
+		}
 	}
 	return generate(ctx, cfg, d, arch, []v1.Image{img})
 }
@@ -69,6 +72,18 @@ func FromIndex(ctx context.Context, idx v1.ImageIndex, opts ...Option) (*BOM, er
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return nil, fmt.Errorf("reading the index: %w", err)
+	}
+	if cfg.platform != "" {
+		for _, m := range im.Manifests {
+			if m.MediaType.IsImage() && m.Platform != nil && platformIs(*m.Platform, cfg.platform) {
+				img, err := idx.Image(m.Digest)
+				if err != nil {
+					return nil, fmt.Errorf("reading the %s image of the index: %w", cfg.platform, err)
+				}
+				return generate(ctx, cfg, m.Digest, m.Platform.Architecture, []v1.Image{img})
+			}
+		}
+		return nil, fmt.Errorf("the index %s holds no %s image", d, cfg.platform)
 	}
 	var imgs []v1.Image
 	for _, m := range im.Manifests {
@@ -409,4 +424,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// platformIs reports whether p is the platform written as want
+// ("linux/arm64"; arm64's variant v8 is the same platform).
+func platformIs(p v1.Platform, want string) bool {
+	got := p.OS + "/" + p.Architecture
+	if p.Variant != "" && !(p.Architecture == "arm64" && p.Variant == "v8") {
+		got += "/" + p.Variant
+	}
+	return got == want
 }

@@ -36,6 +36,18 @@ type config struct {
 	timestamp   time.Time
 	toolVersion string
 	tempDir     string
+	// platform selects one image of an index ("linux/arm64").
+	platform string
+}
+
+// WithPlatform makes the BOM of an index describe only its image of one
+// platform ("linux/arm64"), as that image's own digest; an archive holding
+// a single image must be of that platform.
+func WithPlatform(platform string) Option {
+	return func(c *config) error {
+		c.platform = platform
+		return nil
+	}
 }
 
 // WithName names the image (registry.example/shop/orders, optionally with

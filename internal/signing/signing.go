@@ -38,6 +38,9 @@ const (
 	AnnotationService = "dev.slipway.service"
 	// AnnotationRunID identifies the pipeline run that signed the image.
 	AnnotationRunID = "dev.slipway.run-id"
+	// AnnotationPlatform names the platform of an image signed as one
+	// child of a multi-platform index ("linux/arm64").
+	AnnotationPlatform = "dev.slipway.platform"
 )
 
 // Sentinel errors callers branch on with errors.Is. Registry failures wrap

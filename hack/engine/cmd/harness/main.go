@@ -21,10 +21,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/hack/engine/internal/images"
 	"github.com/slipwayci/slipway/hack/engine/internal/modseed"
@@ -154,6 +157,7 @@ func runImages(ctx context.Context, args []string) error {
 	only := fs.String("only", "", "comma-separated image names to build (default: all)")
 	frontend := fs.String("frontend", "", "the built BuildKit Dockerfile frontend (for docker/dockerfile:1)")
 	trivy := fs.String("trivy", "", "the built Trivy CLI (for aquasec/trivy; without it that image is skipped)")
+	foreign := fs.String("foreign-arches", "", "comma-separated architectures (arm64) whose variants are added to each image, making it a multi-platform index; their Debian packages install under user-mode QEMU")
 	repo, cache := commonFlags(fs)
 	fs.Parse(args)
 	b, err := newBuilder(*repo, *cache)
@@ -162,6 +166,16 @@ func runImages(ctx context.Context, args []string) error {
 	}
 	b.DockerfileFrontend = *frontend
 	b.Trivy = *trivy
+	var arches []string
+	for _, a := range strings.Split(*foreign, ",") {
+		switch a = strings.TrimSpace(a); {
+		case a == "" || a == runtime.GOARCH:
+		case a == "arm64" || a == "amd64":
+			arches = append(arches, a)
+		default:
+			return fmt.Errorf("-foreign-arches: %q is not amd64 or arm64", a)
+		}
+	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(*only, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -181,11 +195,27 @@ func runImages(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("building %s: %w", strings.Join(r.Names, ", "), err)
 		}
-		d, err := img.Digest()
+		var art images.Artifact = img
+		plats := "linux/" + runtime.GOARCH
+		if !r.HostOnly && len(arches) > 0 {
+			all := []v1.Image{img}
+			for _, a := range arches {
+				fi, err := r.Build(b.ForArch(a), ctx)
+				if err != nil {
+					return fmt.Errorf("building %s for linux/%s: %w", strings.Join(r.Names, ", "), a, err)
+				}
+				all = append(all, fi)
+				plats += ",linux/" + a
+			}
+			if art, err = images.Index(all...); err != nil {
+				return err
+			}
+		}
+		d, err := art.Digest()
 		if err != nil {
 			return err
 		}
-		wrote, err := images.Push(ctx, *reg, img, r.Names)
+		wrote, err := images.Push(ctx, *reg, art, r.Names)
 		if err != nil {
 			return err
 		}
@@ -193,7 +223,7 @@ func runImages(ctx context.Context, args []string) error {
 		if wrote {
 			state = "pushed"
 		}
-		logf("%-40s %s %s (%s)", strings.Join(r.Names, ", "), d.String()[:19], state, time.Since(t).Round(100*time.Millisecond))
+		logf("%-40s %s %s %s (%s)", strings.Join(r.Names, ", "), d.String()[:19], plats, state, time.Since(t).Round(100*time.Millisecond))
 	}
 	return b.Prune(pruneAge)
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,8 +46,40 @@ type Builder struct {
 	Trivy string
 	// Logf reports progress.
 	Logf func(format string, args ...any)
+	// Arch is the architecture of the images built ("arm64"); empty means
+	// the host's. A foreign architecture's Debian packages are installed
+	// under user-mode QEMU (binfmt_misc, registered by hack/engine.sh).
+	Arch string
 
 	seed *modseed.Seed
+}
+
+// arch is the architecture the builder makes images for.
+func (b *Builder) arch() string {
+	if b.Arch == "" {
+		return runtime.GOARCH
+	}
+	return b.Arch
+}
+
+// foreign reports whether b builds for another architecture than the host's.
+func (b *Builder) foreign() bool { return b.arch() != runtime.GOARCH }
+
+// archSuffix tells a foreign architecture's cache entries apart; the
+// host's keep the names they always had.
+func (b *Builder) archSuffix() string {
+	if !b.foreign() {
+		return ""
+	}
+	return "-" + b.arch()
+}
+
+// ForArch returns a builder of the same images for another architecture,
+// sharing the module seed.
+func (b *Builder) ForArch(arch string) *Builder {
+	c := *b
+	c.Arch = arch
+	return &c
 }
 
 // NewBuilder returns a builder using the Go toolchain found on PATH.
@@ -149,8 +182,12 @@ func (b *Builder) Prune(maxAge time.Duration) error {
 	return nil
 }
 
-// GoRootLayer is the host's Go installation at /usr/local/go.
-func (b *Builder) GoRootLayer() (v1.Layer, error) {
+// GoRootLayer is the host's Go installation at /usr/local/go; for a
+// foreign architecture, the same release with its commands cross-compiled.
+func (b *Builder) GoRootLayer(ctx context.Context) (v1.Layer, error) {
+	if b.foreign() {
+		return b.crossGoRootLayer(ctx)
+	}
 	k := key("goroot v1", b.GoVersion, b.GoRoot, runtime.GOARCH)
 	return b.cached("goroot-"+b.GoVersion, k, func() (layer.Spec, func(), error) {
 		return layer.Spec{Trees: []layer.Tree{{Dir: b.GoRoot, Prefix: "usr/local/go", RootOwned: true}}}, nil, nil
@@ -167,4 +204,50 @@ func (b *Builder) SeedLayer(ctx context.Context, name, prefix string) (v1.Layer,
 		return layer.Spec{Trees: []layer.Tree{{Dir: s.Dir, Prefix: prefix, RootOwned: true}}}, nil, nil
 	})
 	return l, s, err
+}
+
+// crossGoRootLayer is the host's Go release for b's architecture: its
+// sources and standard library as they are, bin/ and pkg/tool/ rebuilt by
+// cross-compiling the host toolchain's own commands.
+func (b *Builder) crossGoRootLayer(ctx context.Context) (v1.Layer, error) {
+	k := key("goroot cross v1", b.GoVersion, b.GoRoot, b.arch())
+	return b.cached("goroot-"+b.GoVersion+b.archSuffix(), k, func() (layer.Spec, func(), error) {
+		out := filepath.Join(b.Cache, "goroot-"+b.arch()+"-"+k+".work")
+		if err := os.RemoveAll(out); err != nil {
+			return layer.Spec{}, nil, err
+		}
+		hostTools := filepath.Join(b.GoRoot, "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH)
+		ents, err := os.ReadDir(hostTools)
+		if err != nil {
+			return layer.Spec{}, nil, err
+		}
+		var tools []string
+		for _, e := range ents {
+			tools = append(tools, "cmd/"+e.Name())
+		}
+		b.logf("  cross-compiling the Go %s toolchain for linux/%s", b.GoVersion, b.arch())
+		build := func(dir string, pkgs ...string) error {
+			args := append([]string{"build", "-trimpath", "-o", dir + "/"}, pkgs...)
+			cmd := exec.CommandContext(ctx, filepath.Join(b.GoRoot, "bin", "go"), args...)
+			cmd.Dir = filepath.Join(b.GoRoot, "src")
+			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+b.arch(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local")
+			if o, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("go build %s for linux/%s: %w\n%s", strings.Join(pkgs, " "), b.arch(), err, o)
+			}
+			return nil
+		}
+		if err := build(filepath.Join(out, "bin"), "cmd/go", "cmd/gofmt"); err != nil {
+			return layer.Spec{}, nil, err
+		}
+		if err := build(filepath.Join(out, "pkg", "tool", "linux_"+b.arch()), tools...); err != nil {
+			return layer.Spec{}, nil, err
+		}
+		hostOnly := func(rel string, _ fs.DirEntry) bool {
+			return rel == "bin" || strings.HasPrefix(rel, "bin/") || rel == "pkg/tool" || strings.HasPrefix(rel, "pkg/tool/")
+		}
+		return layer.Spec{Trees: []layer.Tree{
+			{Dir: b.GoRoot, Prefix: "usr/local/go", RootOwned: true, Skip: hostOnly},
+			{Dir: out, Prefix: "usr/local/go", RootOwned: true},
+		}}, func() { os.RemoveAll(out) }, nil
+	})
 }

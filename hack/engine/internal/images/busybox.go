@@ -1,8 +1,11 @@
 package images
 
 import (
+	"archive/tar"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -29,19 +32,56 @@ nobody:x:65534:
 nonroot:x:65532:
 `
 
+// busyboxBinary is Debian's static busybox for b's architecture: the
+// host's, or the one Debian's busybox-static package installs for a foreign
+// architecture (read from the cached layer of that install).
+func (b *Builder) busyboxBinary(ctx context.Context) ([]byte, error) {
+	if !b.foreign() {
+		bin, err := os.ReadFile(BusyboxBinary)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s (installed by hack/setup.sh from busybox-static): %w", BusyboxBinary, err)
+		}
+		return bin, nil
+	}
+	l, err := b.DerivedLayer(ctx, Derived{Name: "busybox-static", Packages: []string{"busybox-static"}})
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("no bin/busybox in the linux/%s busybox-static layer", b.arch())
+		}
+		if err != nil {
+			return nil, err
+		}
+		if h.Typeflag == tar.TypeReg && (h.Name == "usr/bin/busybox" || h.Name == "bin/busybox") {
+			return io.ReadAll(tr)
+		}
+	}
+}
+
 // BusyboxLayer is a minimal root filesystem: Debian's static busybox with
 // its applet links, users root, nobody and nonroot (65532), and a CA bundle.
-func (b *Builder) BusyboxLayer() (v1.Layer, error) {
-	bin, err := os.ReadFile(BusyboxBinary)
+// The applet list is the host busybox's: both come from the same Debian
+// package version.
+func (b *Builder) BusyboxLayer(ctx context.Context) (v1.Layer, error) {
+	bin, err := b.busyboxBinary(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s (installed by hack/setup.sh from busybox-static): %w", BusyboxBinary, err)
+		return nil, err
 	}
 	ca, err := os.ReadFile(CABundle)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", CABundle, err)
 	}
 	k := key("busybox v1", string(bin), string(ca), passwd, group)
-	return b.cached("busybox", k, func() (layer.Spec, func(), error) {
+	return b.cached("busybox"+b.archSuffix(), k, func() (layer.Spec, func(), error) {
 		out, err := exec.Command(BusyboxBinary, "--list-full").Output()
 		if err != nil {
 			return layer.Spec{}, nil, fmt.Errorf("busybox --list-full: %w", err)

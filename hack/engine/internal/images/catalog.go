@@ -61,6 +61,10 @@ type Recipe struct {
 	// NeedsTrivy marks the image made from the built Trivy CLI: skipped when
 	// the harness was given none (make demo does not build Trivy).
 	NeedsTrivy bool
+	// HostOnly marks an image served for the engine's own platform only:
+	// what the engine runs itself (the Dockerfile frontend, the scanner),
+	// never a FROM line of a service's image.
+	HostOnly bool
 }
 
 // Catalog is every base image of the harness, in build order.
@@ -74,14 +78,15 @@ func Catalog() []Recipe {
 		{Names: []string{"rust:1-slim-bookworm"}, Build: (*Builder).rustImage},
 		{Names: []string{"postgres:15-bookworm"}, Build: (*Builder).postgresImage},
 		{Names: []string{"redis:7.0-bookworm"}, Build: (*Builder).redisImage},
-		{Names: []string{"docker/dockerfile:1"}, Build: (*Builder).dockerfileFrontendImage},
-		{Names: []string{"aquasec/trivy:" + TrivyVersion}, Build: (*Builder).trivyImage, NeedsTrivy: true},
+		{Names: []string{"docker/dockerfile:1"}, Build: (*Builder).dockerfileFrontendImage, HostOnly: true},
+		{Names: []string{"aquasec/trivy:" + TrivyVersion}, Build: (*Builder).trivyImage, NeedsTrivy: true, HostOnly: true},
 	}
 }
 
-// assemble stacks layers over an empty image and sets its configuration.
-// The creation time is fixed so that the digest depends on content only.
-func assemble(layers []v1.Layer, cfg v1.Config) (v1.Image, error) {
+// assemble stacks layers over an empty image of b's architecture and sets
+// its configuration. The creation time is fixed so that the digest depends
+// on content only.
+func (b *Builder) assemble(layers []v1.Layer, cfg v1.Config) (v1.Image, error) {
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err := mutate.AppendLayers(img, layers...)
@@ -93,7 +98,7 @@ func assemble(layers []v1.Layer, cfg v1.Config) (v1.Image, error) {
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.OS, cf.Architecture = "linux", b.arch()
 	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()}
 	cf.Config = cfg
 	if cf.Config.Labels == nil {
@@ -103,12 +108,12 @@ func assemble(layers []v1.Layer, cfg v1.Config) (v1.Image, error) {
 	return mutate.ConfigFile(img, cf)
 }
 
-func (b *Builder) busyboxImage(context.Context) (v1.Image, error) {
-	l, err := b.BusyboxLayer()
+func (b *Builder) busyboxImage(ctx context.Context) (v1.Image, error) {
+	l, err := b.BusyboxLayer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return assemble([]v1.Layer{l}, v1.Config{
+	return b.assemble([]v1.Layer{l}, v1.Config{
 		Env: []string{"PATH=" + defaultPath},
 		Cmd: []string{"sh"},
 		Labels: map[string]string{
@@ -118,11 +123,11 @@ func (b *Builder) busyboxImage(context.Context) (v1.Image, error) {
 }
 
 func (b *Builder) golangImage(ctx context.Context) (v1.Image, error) {
-	bb, err := b.BusyboxLayer()
+	bb, err := b.BusyboxLayer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	goroot, err := b.GoRootLayer()
+	goroot, err := b.GoRootLayer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +145,7 @@ func (b *Builder) golangImage(ctx context.Context) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble([]v1.Layer{bb, goroot, proxy, dirs}, v1.Config{
+	return b.assemble([]v1.Layer{bb, goroot, proxy, dirs}, v1.Config{
 		Env: []string{
 			"PATH=" + goPath,
 			"GOLANG_VERSION=" + strings.TrimPrefix(b.GoVersion, "go"),
@@ -166,7 +171,7 @@ func (b *Builder) debianImage(ctx context.Context) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble([]v1.Layer{l}, v1.Config{
+	return b.assemble([]v1.Layer{l}, v1.Config{
 		Env:    []string{"PATH=" + defaultPath},
 		Cmd:    []string{"bash"},
 		Labels: map[string]string{LabelDesc: "Debian " + Suite + " minbase, slimmed like debian:" + Suite + "-slim"},
@@ -198,7 +203,7 @@ rm -f /usr/lib/python3.11/EXTERNALLY-MANAGED`,
 	if err != nil {
 		return nil, err
 	}
-	return assemble(layers, v1.Config{
+	return b.assemble(layers, v1.Config{
 		Env:    []string{"PATH=" + defaultPath, "LANG=C.UTF-8", "PYTHON_VERSION=3.11"},
 		Cmd:    []string{"python3"},
 		Labels: map[string]string{LabelDesc: "Debian " + Suite + " slim with Debian's python3.11 and pip"},
@@ -214,7 +219,7 @@ func (b *Builder) nodeImage(ctx context.Context) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble(layers, v1.Config{
+	return b.assemble(layers, v1.Config{
 		Env:    []string{"PATH=" + defaultPath, "LANG=C.UTF-8"},
 		Cmd:    []string{"node"},
 		Labels: map[string]string{LabelDesc: "Debian " + Suite + " slim with Debian's nodejs (18) and npm"},
@@ -232,7 +237,7 @@ rustc --version >/usr/local/share/rust-version`,
 	if err != nil {
 		return nil, err
 	}
-	return assemble(layers, v1.Config{
+	return b.assemble(layers, v1.Config{
 		Env:    []string{"PATH=/usr/local/cargo/bin:" + defaultPath, "LANG=C.UTF-8", "CARGO_HOME=/usr/local/cargo"},
 		Cmd:    []string{"bash"},
 		Labels: map[string]string{LabelDesc: "Debian " + Suite + " slim with Debian's rustc (1.63) and cargo, for rust:1-slim-bookworm"},
@@ -262,7 +267,7 @@ chmod 3777 /var/run/postgresql`,
 	if err != nil {
 		return nil, err
 	}
-	return assemble(layers, v1.Config{
+	return b.assemble(layers, v1.Config{
 		Env: []string{
 			"PATH=/usr/lib/postgresql/15/bin:" + defaultPath,
 			"LANG=C.UTF-8",
@@ -296,7 +301,7 @@ chown redis:redis /data`,
 	if err != nil {
 		return nil, err
 	}
-	return assemble(layers, v1.Config{
+	return b.assemble(layers, v1.Config{
 		Env:          []string{"PATH=" + defaultPath},
 		Entrypoint:   []string{"docker-entrypoint.sh"},
 		Cmd:          []string{"redis-server"},
@@ -325,7 +330,7 @@ func (b *Builder) dockerfileFrontendImage(context.Context) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble([]v1.Layer{l}, v1.Config{
+	return b.assemble([]v1.Layer{l}, v1.Config{
 		Entrypoint: []string{"/bin/dockerfile-frontend"},
 		Labels: map[string]string{
 			LabelDesc:                             "BuildKit's Dockerfile frontend (hack/tools/dockerfile-frontend)",
@@ -337,7 +342,7 @@ func (b *Builder) dockerfileFrontendImage(context.Context) (v1.Image, error) {
 
 // trivyImage is the Trivy CLI on the busybox base, laid out like Docker
 // Hub's aquasec/trivy image: /usr/local/bin/trivy, entrypoint "trivy".
-func (b *Builder) trivyImage(context.Context) (v1.Image, error) {
+func (b *Builder) trivyImage(ctx context.Context) (v1.Image, error) {
 	if b.Trivy == "" {
 		return nil, fmt.Errorf("no Trivy binary given (hack/build.sh trivy builds it)")
 	}
@@ -345,7 +350,7 @@ func (b *Builder) trivyImage(context.Context) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the Trivy binary: %w", err)
 	}
-	bb, err := b.BusyboxLayer()
+	bb, err := b.BusyboxLayer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +366,7 @@ func (b *Builder) trivyImage(context.Context) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble([]v1.Layer{bb, l}, v1.Config{
+	return b.assemble([]v1.Layer{bb, l}, v1.Config{
 		Env:        []string{"PATH=" + defaultPath},
 		Entrypoint: []string{"trivy"},
 		Labels: map[string]string{

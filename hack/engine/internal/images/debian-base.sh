@@ -1,17 +1,19 @@
-# debian-base.sh TARGET MIRROR SECURITY_MIRROR DEB_CACHE SUITE
+# debian-base.sh TARGET MIRROR SECURITY_MIRROR DEB_CACHE SUITE ARCH
 #
+# ARCH other than the host's runs the packages' scripts under user-mode QEMU
+# (binfmt_misc, registered by hack/engine.sh).
 # Makes a minbase root filesystem at TARGET that is slim like Docker Hub's
 # debian:*-slim images: no documentation, no apt lists, no daemons started by
 # package scripts, an empty resolv.conf for the runtime to mount over.
 # Every path below is under TARGET; the script refuses an empty TARGET.
 set -euo pipefail
-target="$1" mirror="$2" security="$3" debs="$4" suite="$5"
+target="$1" mirror="$2" security="$3" debs="$4" suite="$5" arch="$6"
 case "$target" in
 /*/*) ;;
 *) echo "debian-base.sh: refusing target '$target'" >&2; exit 2 ;;
 esac
 
-debootstrap --variant=minbase --cache-dir="$debs" "$suite" "$target" "$mirror" >"$target.log" 2>&1 ||
+debootstrap --variant=minbase --arch="$arch" --cache-dir="$debs" "$suite" "$target" "$mirror" >"$target.log" 2>&1 ||
 	{ tail -30 "$target.log" >&2; exit 1; }
 
 printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \

@@ -47,6 +47,9 @@ func (b *Builder) debianDirs() (debs, lists, archives string, err error) {
 }
 
 func (b *Builder) baseKey() string {
+	if b.foreign() {
+		return key("debian base v1", Suite, b.DebianMirror, b.DebianSecurityMirror, baseScript, b.arch())
+	}
 	return key("debian base v1", Suite, b.DebianMirror, b.DebianSecurityMirror, baseScript)
 }
 
@@ -61,12 +64,12 @@ func (b *Builder) DebianRootfs(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b.logf("  debootstrap --variant=minbase %s (cold: a few minutes)", Suite)
+	b.logf("  debootstrap --variant=minbase --arch=%s %s (cold: a few minutes)", b.arch(), Suite)
 	tmp := dir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "bash", "-c", baseScript, "debian-base.sh", tmp, b.DebianMirror, b.DebianSecurityMirror, debs, Suite)
+	cmd := exec.CommandContext(ctx, "bash", "-c", baseScript, "debian-base.sh", tmp, b.DebianMirror, b.DebianSecurityMirror, debs, Suite, b.arch())
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building the Debian %s root filesystem in %s: %w", Suite, tmp, err)
@@ -90,7 +93,7 @@ func skipRuntime(rel string, _ fs.DirEntry) bool {
 
 // DebianLayer is the slim Debian root filesystem as one layer.
 func (b *Builder) DebianLayer(ctx context.Context) (v1.Layer, error) {
-	return b.cached("debian-"+Suite, b.baseKey(), func() (layer.Spec, func(), error) {
+	return b.cached("debian-"+Suite+b.archSuffix(), b.baseKey(), func() (layer.Spec, func(), error) {
 		dir, err := b.DebianRootfs(ctx)
 		if err != nil {
 			return layer.Spec{}, nil, err
@@ -103,7 +106,7 @@ func (b *Builder) DebianLayer(ctx context.Context) (v1.Layer, error) {
 // difference as a layer (with whiteouts for removed files).
 func (b *Builder) DerivedLayer(ctx context.Context, d Derived) (v1.Layer, error) {
 	k := key("debian derived v1", b.baseKey(), deriveScript, d.Name, strings.Join(d.Packages, " "), d.Post)
-	return b.cached("debian-"+Suite+"-"+d.Name, k, func() (layer.Spec, func(), error) {
+	return b.cached("debian-"+Suite+"-"+d.Name+b.archSuffix(), k, func() (layer.Spec, func(), error) {
 		base, err := b.DebianRootfs(ctx)
 		if err != nil {
 			return layer.Spec{}, nil, err
@@ -122,7 +125,11 @@ func (b *Builder) DerivedLayer(ctx context.Context, d Derived) (v1.Layer, error)
 				return layer.Spec{}, nil, err
 			}
 		}
-		b.logf("  apt-get install %s (over %s)", strings.Join(d.Packages, " "), Suite)
+		how := ""
+		if b.foreign() {
+			how = ", emulated"
+		}
+		b.logf("  apt-get install %s (over %s, linux/%s%s)", strings.Join(d.Packages, " "), Suite, b.arch(), how)
 		cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "bash", "-c", deriveScript, "debian-derive.sh")
 		cmd.Env = append(os.Environ(),
 			"BASE="+base, "UPPER="+upper, "WORK="+wdir, "MERGED="+merged,

@@ -20,11 +20,11 @@ import (
 // loads it from its builtin content store by digest, and mounts its
 // /go/pkg/mod as the initial content of the SDK's module cache volume.
 func (b *Builder) GoSDKImage(ctx context.Context, codegen string) (v1.Image, error) {
-	bb, err := b.BusyboxLayer()
+	bb, err := b.BusyboxLayer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	goroot, err := b.GoRootLayer()
+	goroot, err := b.GoRootLayer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (b *Builder) GoSDKImage(ctx context.Context, codegen string) (v1.Image, err
 	if err != nil {
 		return nil, err
 	}
-	return assemble([]v1.Layer{bb, goroot, modcache, extra}, v1.Config{
+	return b.assemble([]v1.Layer{bb, goroot, modcache, extra}, v1.Config{
 		Env: []string{
 			"PATH=" + goPath,
 			"GOPATH=/go",
