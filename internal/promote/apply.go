@@ -193,6 +193,13 @@ func copyImage(ctx context.Context, reg *registry.Client, c *candidate) error {
 	if _, err := reg.Copy(ctx, c.srcRef(), c.dstRepo); err != nil {
 		return err
 	}
+	// A multi-platform index: each platform image's own signatures and
+	// attestations too.
+	for _, child := range c.children {
+		if _, err := signing.CopySignatures(ctx, reg, child.Ref, c.dstRepo); err != nil {
+			return fmt.Errorf("the %s image: %w", child.Platform, err)
+		}
+	}
 	if _, err := signing.CopySignatures(ctx, reg, c.srcRef(), c.dstRepo); err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ type candidate struct {
 	run     *run
 	// changed is set when the environment's manifests must change.
 	changed bool
+	// children are the platform images of a multi-platform index (none
+	// for a single image), known once checked.
+	children []registry.Child
 }
 
 func (c *candidate) srcRef() string { return c.src.Name + "@" + c.src.Digest }
@@ -162,6 +165,7 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	if err != nil {
 		return "verify", fmt.Errorf("%w: reading the platforms of %s: %w", ErrUnverified, ref, err)
 	}
+	c.children = children
 	for _, child := range children {
 		if stage, err := ch.checkChild(ctx, c, child); err != nil {
 			return stage, fmt.Errorf("%s image of %s: %w", child.Platform, digest, err)
@@ -191,13 +195,25 @@ func (ch *checker) checkChild(ctx context.Context, c *candidate, child registry.
 	}
 	env, svc := ch.env.Name, c.service.Name
 	digest := child.Ref[strings.LastIndex(child.Ref, "@")+1:]
-	if ch.env.RequireSignature {
-		if _, err := ch.verifier.Verify(ctx, child.Ref, map[string]string{signing.AnnotationService: svc}); err != nil {
-			return "verify", fmt.Errorf("%w: %s requires a valid signature by an accepted signer for service %s: %w", ErrUnverified, env, svc, err)
-		}
-	}
 	ct := &content{env: ch.env, svc: c.service, digest: digest, sourceURL: ch.sourceURL,
 		rescanned: ch.scanner != nil, ignores: ch.ignores, now: time.Now()}
+	if ch.env.RequireSignature || slices.Contains(ch.env.RequireAttestations, "slsa") || ch.countersign != nil {
+		var sigs []signing.Signature
+		var err error
+		if ch.countersign != nil {
+			sigs, err = ch.countersign.verify(ctx, child.Ref, digest, svc)
+		} else {
+			sigs, err = ch.verifier.Verify(ctx, child.Ref, map[string]string{signing.AnnotationService: svc})
+		}
+		if err != nil && (ch.env.RequireSignature || ch.countersign != nil) {
+			return "verify", fmt.Errorf("%w: %s requires a valid signature by an accepted signer for service %s: %w", ErrUnverified, env, svc, err)
+		}
+		for _, sg := range sigs {
+			if commit := sg.Annotations[signing.AnnotationSourceCommit]; commit != "" && !slices.Contains(ct.signedCommits, commit) {
+				ct.signedCommits = append(ct.signedCommits, commit)
+			}
+		}
+	}
 	for _, kind := range ch.env.RequireAttestations {
 		sts, err := ch.attested(ctx, child.Ref, kind)
 		if err != nil {

@@ -417,12 +417,15 @@ type scanner struct {
 	block    map[string][]string
 	fail     error
 	policies []string
+	// refs are the references scanned, in order.
+	refs []string
 }
 
 func (s *scanner) Scan(_ context.Context, ref string, p config.Policy) (ScanResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.policies = append(s.policies, p.FailOn)
+	s.refs = append(s.refs, ref)
 	if s.fail != nil {
 		return ScanResult{}, s.fail
 	}

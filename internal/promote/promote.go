@@ -439,6 +439,18 @@ func (cs *countersigner) sign(ctx context.Context, rn *run, cands []*candidate, 
 		if commit := cs.commits[c.src.Digest]; commit != "" {
 			ann[signing.AnnotationSourceCommit] = commit
 		}
+		// A multi-platform index: each platform's image first, then the
+		// index, as ci signs them.
+		for _, child := range c.children {
+			cann := map[string]string{signing.AnnotationService: c.service.Name, signing.AnnotationRunID: cs.runID, signing.AnnotationPlatform: child.Platform}
+			if commit := cs.commits[child.Ref[strings.LastIndex(child.Ref, "@")+1:]]; commit != "" {
+				cann[signing.AnnotationSourceCommit] = commit
+			}
+			if _, err := cs.signer.Sign(ctx, child.Ref, cann); err != nil {
+				c.refuse("sign", fmt.Errorf("countersigning the %s image %s: %w", child.Platform, child.Ref, err))
+				return rn.allOrNothing()
+			}
+		}
 		if _, err := cs.signer.Sign(ctx, c.srcRef(), ann); err != nil {
 			c.refuse("sign", fmt.Errorf("countersigning %s: %w", c.srcRef(), err))
 			return rn.allOrNothing()
