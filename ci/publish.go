@@ -126,7 +126,7 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 			}
 			// The base images at the digests the plan resolved them to (and
 			// folded into the input digest).
-			return append(a, baseImageArgs(s)...)
+			return append(a, baseImageArgs(s, platform)...)
 		}
 		c = c.WithDirectory(wire.SourceDir, m.Source).WithExec(prov("", slsaPredicate))
 		// The test-result predicate records, per kind, what really ran:

@@ -167,10 +167,19 @@ func resolveBaseImages(ctx context.Context, p *plan.Plan) (map[string]string, er
 			if fp, ok := forPlatform[ref]; ok {
 				from, opts.Platform = fp[0], dagger.Platform(fp[1])
 			}
-			resolved, err := dag.Container(opts).From(from).ImageRef(gctx)
+			c := dag.Container(opts).From(from)
+			resolved, err := c.ImageRef(gctx)
 			_, digest, ok := strings.Cut(resolved, "@")
 			if err == nil && !ok {
 				err = fmt.Errorf("the engine returned %q, which names no digest", resolved)
+			}
+			if err == nil && opts.Platform != "" {
+				// An image that is not an index is taken whatever its
+				// platform: say which one it is.
+				var got dagger.Platform
+				if got, err = c.Platform(gctx); err == nil && strings.TrimSuffix(string(got), "/v8") != string(opts.Platform) {
+					err = fmt.Errorf("%s is a %s image only", from, got)
+				}
 			}
 			if err != nil {
 				u := first[ref]
@@ -301,15 +310,31 @@ func (m *Slipway) serviceSource(p *plan.Plan, s plan.Service) *dagger.Directory 
 
 // baseImageArgs are the provenance's --base-image flags: each base image at
 // the digest the plan resolved it to, with a pinned digest taken off the
-// reference (it is the digest).
-func baseImageArgs(s plan.Service) []string {
-	var args []string
+// reference (it is the digest). For one platform of a multi-platform image
+// (platform set), a base image's variant for that platform takes the place
+// of the engine platform's; the index's provenance names the references as
+// the engine resolved them.
+func baseImageArgs(s plan.Service, platform string) []string {
+	digests := map[string]string{}
+	var refs []string
 	for _, b := range s.Inputs.BaseImages {
-		ref := b.Ref
+		ref, pl, perPlatform := strings.Cut(b.Ref, " ")
 		if i := strings.Index(ref, "@"); i >= 0 {
 			ref = ref[:i]
 		}
-		args = append(args, "--base-image", ref+"="+b.Digest)
+		if perPlatform && pl != platform {
+			continue
+		}
+		if _, seen := digests[ref]; !seen {
+			refs = append(refs, ref)
+		}
+		if _, seen := digests[ref]; !seen || perPlatform {
+			digests[ref] = b.Digest
+		}
+	}
+	args := make([]string, 0, 2*len(refs))
+	for _, ref := range refs {
+		args = append(args, "--base-image", ref+"="+digests[ref])
 	}
 	return args
 }

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/crane"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -213,5 +214,57 @@ func TestModuleMultiPlatform(t *testing.T) {
 	out, err = r.call("ci", "--service", "orders", "--platforms", "linux/amd64,linux/arm64")
 	if err == nil || !strings.Contains(out, "FROM docker/dockerfile:1: the base image has no linux/arm64 image") {
 		t.Fatalf("a base image without arm64 was not refused by name (err=%v):\n%s", err, tail(out, 30))
+	}
+}
+
+// BenchmarkModuleMultiPlatform prints, side by side in one run, a cold ci
+// (every service's inputs new) for one platform and for two, each
+// service's build time in both, which platforms were emulated, and a
+// no-change rerun with two platforms (run by hack/bench.sh; figures, not
+// assertions).
+func BenchmarkModuleMultiPlatform(b *testing.B) {
+	if !strings.Contains(os.Getenv("SLIPWAY_FOREIGN_PLATFORMS"), "linux/arm64") {
+		b.Skip("the engine cannot run linux/arm64 build steps here")
+	}
+	for i := 0; i < b.N; i++ {
+		r := newSlipwayRun(b)
+		run := func(label string, platforms string) (time.Duration, *report.Report) {
+			salt := fmt.Sprintf("bench %s %s-%d", label, runID, i)
+			for file, comment := range map[string]string{
+				"services/orders/main.go":         "// " + salt + "\n",
+				"services/catalog/catalog/app.py": "# " + salt + "\n",
+				"services/notify/src/server.js":   "// " + salt + "\n",
+			} {
+				r.edit(file, func(s string) string { return s + comment })
+			}
+			r.commit("bench: new inputs for every service (" + label + ")")
+			start := time.Now()
+			r.mustCall("ci", "--platforms", platforms)
+			return time.Since(start), r.lastReport()
+		}
+		one, rep1 := run("one platform", "linux/amd64")
+		two, rep2 := run("two platforms", "linux/amd64,linux/arm64")
+		start := time.Now()
+		r.mustCall("ci", "--platforms", "linux/amd64,linux/arm64")
+		rerun, rep3 := time.Since(start), r.lastReport()
+		b.ReportMetric(one.Seconds(), "s/cold-one-platform")
+		b.ReportMetric(two.Seconds(), "s/cold-two-platforms")
+		b.ReportMetric(rerun.Seconds(), "s/no-change-rerun-two-platforms")
+		b.Logf("cold ci: one platform %s, two platforms %s (%.2fx); no-change rerun with two: %s, %d built",
+			one.Round(time.Second), two.Round(time.Second), two.Seconds()/one.Seconds(), rerun.Round(time.Second), rep3.Count(report.Built))
+		stage := func(s report.Service, name string) time.Duration {
+			for _, d := range s.Durations {
+				if d.Stage == name {
+					return d.Elapsed
+				}
+			}
+			return 0
+		}
+		by1 := byName(rep1)
+		for _, s := range rep2.Services {
+			b1, b2 := stage(by1[s.Name], "build"), stage(s, "build")
+			b.Logf("build %-8s one platform %6s, two %6s (%.2fx); %s", s.Name, b1.Round(100*time.Millisecond), b2.Round(100*time.Millisecond),
+				b2.Seconds()/b1.Seconds(), report.PlatformSummary(s.Platforms))
+		}
 	}
 }

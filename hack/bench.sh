@@ -63,6 +63,10 @@ SLIPWAY_E2E=1 go test -run '^$' -bench BenchmarkFreshEngine -benchtime 1x -timeo
 	grep -E '^(Benchmark|ok|FAIL)|fresh_engine_bench_test.go:[0-9]+: ' | sed 's/^ *fresh_engine_bench_test.go:[0-9]*: /  /' || true
 eval "$(./hack/engine.sh env)"
 
+step "one platform vs two (e2e BenchmarkModuleMultiPlatform)"
+SLIPWAY_E2E=1 go test -run '^$' -bench BenchmarkModuleMultiPlatform -benchtime 1x -timeout 60m -v ./e2e/ 2>&1 |
+	grep -E '^(Benchmark|ok|FAIL)|multiplatform_test.go:[0-9]+: ' | sed 's/^ *multiplatform_test.go:[0-9]*: /  /' || true
+
 step "the pipeline through the engine (e2e BenchmarkModuleCI)"
 SLIPWAY_E2E=1 go test -run '^$' -bench BenchmarkModuleCI -benchtime 1x -timeout 60m -v ./e2e/ 2>&1 | grep -E '^(Benchmark|ok|FAIL)|module_test.go:[0-9]+: (builds|image)' || true
 

@@ -58,6 +58,9 @@ type ServiceInfo struct {
 	// Shard is the K of `--shard K/N` this service falls in, when the
 	// listing was asked for N shards.
 	Shard int `json:"shard,omitempty"`
+	// Platforms are the platforms the image is built for (none: the
+	// engine's own).
+	Platforms []string `json:"platforms,omitempty"`
 }
 
 // ServiceList renders the selected services of p as JSON for a CI matrix;
@@ -68,7 +71,7 @@ func (p *Plan) ServiceList(shards int) ([]byte, error) {
 		if !s.Selected {
 			continue
 		}
-		info := ServiceInfo{Name: s.Name, Language: s.Language, Affected: s.Affected(), InputDigest: s.Inputs.Digest, Image: s.Repository}
+		info := ServiceInfo{Name: s.Name, Language: s.Language, Affected: s.Affected(), InputDigest: s.Inputs.Digest, Image: s.Repository, Platforms: s.Platforms}
 		if s.Existing != "" {
 			info.Image = s.Existing
 		}
