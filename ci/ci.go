@@ -322,6 +322,9 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		}
 		r.Platforms = platformReport(imgs)
 		img = imgs[0].img
+		if r.TestPlatform, err = enginePlatform(); err != nil {
+			return fail("build", err)
+		}
 	} else {
 		progress("%s: building %s/%s", s.Name, s.Dir, s.Dockerfile)
 		img, err = m.build(p, s).Sync(ctx)
@@ -464,19 +467,28 @@ func judge(r *report.Service, dec *scanDecision) (notes []string, err error) {
 func merge(r *report.Service, out *wire.PublishResult) []string {
 	r.Digest, r.Tags, r.Signature, r.Attestations, r.SizeBytes = out.Digest, out.Tags, out.Signature, out.Attestations, out.SizeBytes
 	r.Moved = out.Moved
-	// A multi-platform index: what the registry holds, with what the build
-	// knew (emulated, the architecture check).
-	built := map[string]report.PlatformImage{}
-	for _, pi := range r.Platforms {
-		built[pi.Platform] = pi
-	}
+	// A multi-platform index: what the registry holds, in the order the
+	// platforms were asked for, with what the build knew (emulated, the
+	// architecture check).
 	if len(out.Platforms) > 0 {
-		r.Platforms = nil
+		pushed := map[string]report.PlatformImage{}
 		for _, pi := range out.Platforms {
-			b := built[pi.Platform]
-			pi.Emulated, pi.Check = b.Emulated, b.Check
-			r.Platforms = append(r.Platforms, pi)
+			pushed[pi.Platform] = pi
 		}
+		var merged []report.PlatformImage
+		for _, b := range r.Platforms {
+			if pi, ok := pushed[b.Platform]; ok {
+				pi.Emulated, pi.Check = b.Emulated, b.Check
+				merged = append(merged, pi)
+				delete(pushed, b.Platform)
+			}
+		}
+		for _, pi := range out.Platforms {
+			if _, left := pushed[pi.Platform]; left {
+				merged = append(merged, pi)
+			}
+		}
+		r.Platforms = merged
 	}
 	if out.Repository != "" {
 		r.Repository = out.Repository

@@ -18,8 +18,10 @@ else
 		started=1
 	fi
 	trap '[ $started -eq 1 ] && ./hack/engine.sh down' EXIT
-	# The demo scans with the sample's scanner, not Trivy: do not build it.
-	SLIPWAY_TRIVY="${SLIPWAY_TRIVY:-0}" ./hack/engine.sh up
+	# The demo scans with the sample's scanner, not Trivy, and builds for
+	# the engine's own platform: build neither Trivy nor the linux/arm64
+	# base images (SLIPWAY_FOREIGN_ARCHES=arm64 asks for them).
+	SLIPWAY_TRIVY="${SLIPWAY_TRIVY:-0}" SLIPWAY_FOREIGN_ARCHES="${SLIPWAY_FOREIGN_ARCHES-}" ./hack/engine.sh up
 	eval "$(./hack/engine.sh env)"
 	dagger_cli="$_EXPERIMENTAL_DAGGER_CLI_BIN"
 fi

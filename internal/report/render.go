@@ -226,7 +226,11 @@ func (r *Report) Text() string {
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 		if len(s.Platforms) > 0 {
-			b.WriteString("  " + strings.Repeat(" ", w) + "  platforms: " + PlatformSummary(s.Platforms) + "\n")
+			line := "  " + strings.Repeat(" ", w) + "  platforms: " + PlatformSummary(s.Platforms)
+			if s.TestPlatform != "" {
+				line += "; tests ran on " + s.TestPlatform
+			}
+			b.WriteString(line + "\n")
 		}
 	}
 	for _, d := range r.Deployments {

@@ -132,6 +132,9 @@ type Service struct {
 	// Platforms are the images of a multi-platform index (Digest is the
 	// index's), in the order they were asked for.
 	Platforms []PlatformImage `json:"platforms,omitempty"`
+	// TestPlatform is the platform the tests of a multi-platform image ran
+	// on, once, natively (the engine's).
+	TestPlatform string `json:"testPlatform,omitempty"`
 }
 
 // PlatformImage is one platform's image of a multi-platform index.

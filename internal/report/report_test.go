@@ -190,3 +190,15 @@ func TestParseKind(t *testing.T) {
 		t.Errorf("ParseKind(deploy2): %v", err)
 	}
 }
+
+func TestPlatformsRendered(t *testing.T) {
+	r := &Report{Kind: CI, Services: []Service{{Name: "catalog", Status: Built, Digest: "sha256:" + strings.Repeat("a", 64), TestPlatform: "linux/amd64",
+		Platforms: []PlatformImage{{Platform: "linux/amd64", SizeBytes: 41_200_000}, {Platform: "linux/arm64", SizeBytes: 40_100_000, Emulated: true}}}}}
+	want := "platforms: linux/amd64 41.2 MB, linux/arm64 40.1 MB (emulated); tests ran on linux/amd64"
+	if got := r.Text(); !strings.Contains(got, want) {
+		t.Errorf("text report lacks %q:\n%s", want, got)
+	}
+	if got := r.Markdown(); !strings.Contains(got, "linux/arm64 40.1 MB (emulated)") {
+		t.Errorf("markdown report lacks the platforms:\n%s", got)
+	}
+}
