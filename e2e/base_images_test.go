@@ -93,9 +93,9 @@ func TestModuleRebuildsWhatAMovedBaseImageBuilds(t *testing.T) {
 	r := newSlipwayRun(t)
 	from, mirrored, first := e2eBase(t)
 	r.edit("services/orders/Dockerfile", func(s string) string {
-		out := strings.Replace(s, "FROM golang:1.26-alpine AS build", "FROM "+from+" AS build", 1)
+		out := strings.Replace(s, " golang:1.26-alpine AS build", " "+from+" AS build", 1)
 		if out == s {
-			t.Fatalf("orders' Dockerfile has no FROM golang:1.26-alpine AS build:\n%s", s)
+			t.Fatalf("orders' Dockerfile has no FROM … golang:1.26-alpine AS build:\n%s", s)
 		}
 		return out
 	})
