@@ -255,17 +255,17 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 			// Proven first, then scanned under the same gate as a new
 			// build, and only then signed and tagged.
 			t0 := time.Now()
-			chk, img, err := m.checkReuse(ctx, reg, p, s, rs)
+			chk, imgs, err := m.checkReuse(ctx, reg, p, s, rs)
 			timed("verify", t0)
 			if err != nil {
 				return fail("verify", err)
 			}
 			refused = chk.Note
-			if chk.Reusable {
-				_, stale, err := m.scanGate(ctx, p, s, img, &r, true, "")
+			for _, pi := range imgs {
+				_, stale, err := m.scanGate(ctx, p, s, pi.img, &r, true, pi.platform)
 				notes = append(notes, stale...)
 				if err != nil {
-					return fail("scan", err)
+					return fail("scan", prefixed(pi.platform, err))
 				}
 			}
 		}

@@ -175,8 +175,9 @@ func (m *Slipway) retag(ctx context.Context, reg *registryTarget, p *plan.Plan, 
 }
 
 // checkReuse proves the image found by s's input digest without writing
-// anything; when it may be reused it also returns the image, for the scan.
-func (m *Slipway) checkReuse(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*wire.ReuseCheck, *dagger.Container, error) {
+// anything; when it may be reused it also returns the image (for a
+// multi-platform service, each platform's), for the scan.
+func (m *Slipway) checkReuse(ctx context.Context, reg *registryTarget, p *plan.Plan, s plan.Service, rs runState) (*wire.ReuseCheck, []platformImage, error) {
 	args := append([]string{wire.WorkerBin, "reuse-check", "--ref", s.Existing, "--service", s.Name,
 		"--export", wire.ImageTarball, "--out", wire.ResultFile}, reuseArgs(p, s)...)
 	args = append(args, reg.insecureArgs()...)
@@ -184,7 +185,15 @@ func (m *Slipway) checkReuse(ctx context.Context, reg *registryTarget, p *plan.P
 	if err != nil || !out.Reusable {
 		return out, nil, err
 	}
-	return out, dag.Container().Import(r.ctr.File(wire.ImageTarball)), nil
+	tarball := r.ctr.File(wire.ImageTarball)
+	if !s.MultiPlatform() {
+		return out, []platformImage{{img: dag.Container().Import(tarball)}}, nil
+	}
+	imgs := make([]platformImage, 0, len(s.Platforms))
+	for _, pl := range s.Platforms {
+		imgs = append(imgs, platformImage{platform: pl, img: dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(pl)}).Import(tarball)})
+	}
+	return out, imgs, nil
 }
 
 // runPublish runs publish or retag and returns its result.

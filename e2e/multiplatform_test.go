@@ -179,6 +179,21 @@ func TestModuleMultiPlatform(t *testing.T) {
 		}
 	}
 
+	// Nothing changed: each complete, signed index is reused; the same
+	// sources for one platform only are other inputs, and rebuild.
+	r.mustCall("ci", "--platforms", "linux/amd64,linux/arm64")
+	again := r.lastReport()
+	for _, s := range again.Services {
+		if s.Status != report.Reused || s.Digest != byName(rep)[s.Name].Digest {
+			t.Errorf("a rerun without changes: %s is %s at %s, want reused at %s", s.Name, s.Status, s.Digest, byName(rep)[s.Name].Digest)
+		}
+	}
+	r.git("commit", "-q", "--allow-empty", "-m", "orders for arm64 alone")
+	r.mustCall("ci", "--service", "orders", "--platforms", "linux/arm64", "--skip-deploy")
+	if s := byName(r.lastReport())["orders"]; s.Status != report.Built || len(s.Platforms) != 1 || s.InputDigest == byName(rep)["orders"].InputDigest {
+		t.Errorf("orders for linux/arm64 alone: %s, platforms %+v, inputs %s", s.Status, s.Platforms, s.InputDigest)
+	}
+
 	// 2. Promotion verifies and copies each index whole: staging pins the
 	//    same index digests, and every platform's image is there.
 	r.mustCall("promote", "--from", "dev", "--to", "staging")
