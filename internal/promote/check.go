@@ -194,7 +194,7 @@ func (ch *checker) checkChild(ctx context.Context, c *candidate, child registry.
 		return "", nil
 	}
 	env, svc := ch.env.Name, c.service.Name
-	digest := child.Ref[strings.LastIndex(child.Ref, "@")+1:]
+	digest := child.Digest()
 	ct := &content{env: ch.env, svc: c.service, digest: digest, sourceURL: ch.sourceURL,
 		rescanned: ch.scanner != nil, ignores: ch.ignores, now: time.Now()}
 	if ch.env.RequireSignature || slices.Contains(ch.env.RequireAttestations, "slsa") || ch.countersign != nil {

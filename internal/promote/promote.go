@@ -443,7 +443,7 @@ func (cs *countersigner) sign(ctx context.Context, rn *run, cands []*candidate, 
 		// index, as ci signs them.
 		for _, child := range c.children {
 			cann := map[string]string{signing.AnnotationService: c.service.Name, signing.AnnotationRunID: cs.runID, signing.AnnotationPlatform: child.Platform}
-			if commit := cs.commits[child.Ref[strings.LastIndex(child.Ref, "@")+1:]]; commit != "" {
+			if commit := cs.commits[child.Digest()]; commit != "" {
 				cann[signing.AnnotationSourceCommit] = commit
 			}
 			if _, err := cs.signer.Sign(ctx, child.Ref, cann); err != nil {

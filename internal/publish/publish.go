@@ -17,7 +17,6 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slipwayci/slipway/internal/registry"
@@ -233,67 +232,43 @@ func imageSize(ctx context.Context, c *registry.Client, digestRef string) (int64
 // children signs (and attests) every platform image of the index d names,
 // before the index itself is signed; for an image it returns nil.
 func children(ctx context.Context, d name.Digest, o Options) ([]report.PlatformImage, error) {
-	desc, err := remote.Get(d, o.Registry.RemoteOptions(ctx)...)
+	kids, err := o.Registry.Children(ctx, d.String())
 	if err != nil {
-		return nil, fmt.Errorf("service %s: reading %s: %w", o.Service, d, err)
-	}
-	if !desc.MediaType.IsIndex() {
-		if len(o.Children) > 0 {
-			return nil, fmt.Errorf("service %s: %s is a single image, but predicates were given for platforms of an index", o.Service, d)
-		}
-		return nil, nil
-	}
-	idx, err := desc.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	type child struct {
-		plat, ref string
-		digest    v1.Hash
-	}
-	var kids []child
-	seen := map[string]bool{}
-	for _, m := range im.Manifests {
-		if !m.MediaType.IsImage() || m.Platform == nil || m.Platform.OS == "unknown" {
-			continue // attestation manifests and the like
-		}
-		plat := m.Platform.OS + "/" + m.Platform.Architecture
-		if m.Platform.Variant != "" && !(m.Platform.Architecture == "arm64" && m.Platform.Variant == "v8") {
-			plat += "/" + m.Platform.Variant
-		}
-		seen[plat] = true
-		kids = append(kids, child{plat, d.Context().Digest(m.Digest.String()).String(), m.Digest})
+		return nil, fmt.Errorf("service %s: %w", o.Service, err)
 	}
 	// Every platform asked for is there before anything is signed.
+	seen := map[string]bool{}
+	for _, k := range kids {
+		seen[k.Platform] = true
+	}
 	for plat := range o.Children {
 		if !seen[plat] {
+			if len(kids) == 0 {
+				return nil, fmt.Errorf("service %s: %s is a single image, but predicates were given for its %s image", o.Service, d, plat)
+			}
 			return nil, fmt.Errorf("service %s: the index %s holds no %s image", o.Service, d, plat)
 		}
 	}
 	var out []report.PlatformImage
 	for _, k := range kids {
-		pi := report.PlatformImage{Platform: k.plat, Digest: k.digest.String()}
-		if size, err := imageSize(ctx, o.Registry, k.ref); err == nil {
+		pi := report.PlatformImage{Platform: k.Platform, Digest: k.Digest()}
+		if size, err := imageSize(ctx, o.Registry, k.Ref); err == nil {
 			pi.SizeBytes = size
 		}
 		if o.Signer != nil {
-			res, err := o.Signer.Sign(ctx, k.ref, map[string]string{
+			res, err := o.Signer.Sign(ctx, k.Ref, map[string]string{
 				signing.AnnotationSourceCommit: o.Commit,
 				signing.AnnotationService:      o.Service,
 				signing.AnnotationRunID:        o.RunID,
-				signing.AnnotationPlatform:     k.plat,
+				signing.AnnotationPlatform:     k.Platform,
 			})
 			if err != nil {
-				return nil, fmt.Errorf("service %s: signing the %s image %s (nothing is tagged): %w", o.Service, k.plat, k.ref, err)
+				return nil, fmt.Errorf("service %s: signing the %s image %s (nothing is tagged): %w", o.Service, k.Platform, k.Ref, err)
 			}
 			pi.Signature = res.Ref
-			for _, a := range o.Children[k.plat] {
-				if _, err := o.Signer.Attest(ctx, k.ref, a.Type, a.Body); err != nil {
-					return nil, fmt.Errorf("service %s: attesting %s for the %s image %s (nothing is tagged): %w", o.Service, a.Type, k.plat, k.ref, err)
+			for _, a := range o.Children[k.Platform] {
+				if _, err := o.Signer.Attest(ctx, k.Ref, a.Type, a.Body); err != nil {
+					return nil, fmt.Errorf("service %s: attesting %s for the %s image %s (nothing is tagged): %w", o.Service, a.Type, k.Platform, k.Ref, err)
 				}
 			}
 		}

@@ -3,8 +3,10 @@ package registry
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -60,6 +62,9 @@ type Child struct {
 	Ref string
 }
 
+// Digest is the child's digest ("sha256:…").
+func (c Child) Digest() string { return c.Ref[strings.LastIndex(c.Ref, "@")+1:] }
+
 // Children lists the platform images of the index digestRef names, in
 // index order, leaving out entries that are not images for a platform
 // (attestation manifests); for a single image it returns nil.
@@ -88,11 +93,17 @@ func (c *Client) Children(ctx context.Context, digestRef string) ([]Child, error
 		if !m.MediaType.IsImage() || m.Platform == nil || m.Platform.OS == "unknown" {
 			continue
 		}
-		p := m.Platform.OS + "/" + m.Platform.Architecture
-		if m.Platform.Variant != "" && !(m.Platform.Architecture == "arm64" && m.Platform.Variant == "v8") {
-			p += "/" + m.Platform.Variant
-		}
-		out = append(out, Child{Platform: p, Ref: d.Context().Digest(m.Digest.String()).String()})
+		out = append(out, Child{Platform: PlatformString(*m.Platform), Ref: d.Context().Digest(m.Digest.String()).String()})
 	}
 	return out, nil
+}
+
+// PlatformString writes a platform as slipway's configuration does:
+// "os/arch", with the variant unless it is arm64's v8 ("linux/arm/v7").
+func PlatformString(p v1.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" && !(p.Architecture == "arm64" && p.Variant == "v8") {
+		s += "/" + p.Variant
+	}
+	return s
 }

@@ -428,10 +428,4 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // platformIs reports whether p is the platform written as want
 // ("linux/arm64"; arm64's variant v8 is the same platform).
-func platformIs(p v1.Platform, want string) bool {
-	got := p.OS + "/" + p.Architecture
-	if p.Variant != "" && !(p.Architecture == "arm64" && p.Variant == "v8") {
-		got += "/" + p.Variant
-	}
-	return got == want
-}
+func platformIs(p v1.Platform, want string) bool { return registry.PlatformString(p) == want }
