@@ -32,6 +32,23 @@ var enginePlatform = sync.OnceValues(func() (string, error) {
 	return string(p), err
 })
 
+// buildSlotsOnce holds the semaphore of one call's platform builds.
+var (
+	buildSlotsOnce sync.Once
+	buildSlotsCh   chan struct{}
+)
+
+// buildSlots is the call's semaphore of platform builds, n wide.
+func buildSlots(n int) chan struct{} {
+	buildSlotsOnce.Do(func() {
+		if n < 1 {
+			n = 1
+		}
+		buildSlotsCh = make(chan struct{}, n)
+	})
+	return buildSlotsCh
+}
+
 // buildPlatforms builds s's image for each of its platforms, in parallel,
 // and proves each one starts an executable of its platform. Any failure
 // names the platform; nothing is published by this step.
@@ -41,9 +58,18 @@ func (m *Slipway) buildPlatforms(ctx context.Context, p *plan.Plan, s plan.Servi
 		return nil, fmt.Errorf("asking the engine for its platform: %w", err)
 	}
 	out := make([]platformImage, len(s.Platforms))
+	slots := buildSlots(p.Project.Parallelism)
 	g, gctx := errgroup.WithContext(ctx)
 	for i, pl := range s.Platforms {
 		g.Go(func() error {
+			// The run's fan-out bound holds for platform builds too: at
+			// most parallelism of them at once, over every service.
+			select {
+			case slots <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			defer func() { <-slots }()
 			img, err := m.buildStageFor(p, s, s.Target, pl).Sync(gctx)
 			if err != nil {
 				return m.buildFailedFor(ctx, p, s, pl, err)
