@@ -98,6 +98,10 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		tarball = indexTarball(imgs)
 	}
 	args := append([]string{wire.WorkerBin, "publish", "--tarball", wire.ImageTarball}, m.publishArgs(reg, p, s, p.Tags(), rs)...)
+	if s.MultiPlatform() {
+		// One platform is an index of one image, as several are.
+		args = append(args, "--index")
+	}
 	c := fresh(m.workerFor(reg).
 		WithMountedFile(wire.ImageTarball, tarball).
 		WithMountedFile(wire.StateFile, rs.state))
@@ -137,7 +141,12 @@ func (m *Slipway) publish(ctx context.Context, reg *registryTarget, p *plan.Plan
 		}
 		c = c.WithNewFile(testSuites, string(suites))
 		tr := []string{wire.WorkerBin, "test-result", "--service", s.Name, "--suites", testSuites, "--out", testPredicate}
-		c = c.WithExec(tr).WithExec(sbomArgs(p, s, ""))
+		indexSBOM := sbomArgs(p, s, "")
+		if s.MultiPlatform() && len(imgs) == 1 {
+			// Published as an index of one image: the SBOM is the index's.
+			indexSBOM = append(indexSBOM, "--index")
+		}
+		c = c.WithExec(tr).WithExec(indexSBOM)
 		args = append(args, "--predicate", "slsa="+slsaPredicate, "--predicate", "test="+testPredicate,
 			"--predicate", "sbom="+sbomPredicate)
 		if !s.MultiPlatform() {

@@ -105,6 +105,7 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 	inputDigest := fs.String("input-digest", "", "the service's input digest (adds the input tag)")
 	out := fs.String("out", "", "write the JSON result here instead of stdout")
 	force := fs.Bool("force", false, "move the commit's tag when it already names another digest")
+	index := fs.Bool("index", false, "publish an archive of one image as an index of that image (a multi-platform service built for one platform)")
 	rf := addReuseFlags(fs)
 	var tags, insecure, preds listFlag
 	fs.Var(&tags, "tag", "tag to give the image (repeatable)")
@@ -128,7 +129,7 @@ func runPublish(ctx context.Context, name string, args []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	o := publish.Options{Registry: c, Signer: signer, Service: *service, Commit: *commit, RunID: os.Getenv(wire.EnvRun), InputDigest: *inputDigest, Tags: tags, Force: *force}
+	o := publish.Options{Registry: c, Signer: signer, Service: *service, Commit: *commit, RunID: os.Getenv(wire.EnvRun), InputDigest: *inputDigest, Tags: tags, Force: *force, Index: *index}
 	if st != nil {
 		o.Denied = st.DenyReason
 	}

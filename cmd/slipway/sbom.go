@@ -22,6 +22,7 @@ func runSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	in := fs.String("in", "", "image archive: OCI layout tar (Dagger's asTarball) or docker save tarball (required)")
 	out := fs.String("out", "", "write the SBOM here instead of stdout")
 	ref := fs.String("name", "", "the image's reference, e.g. ghcr.io/acme/orders:<sha> (names the pkg:oci URL)")
+	asIndex := fs.Bool("index", false, "describe an archive of one image as the index of that image alone (how publish --index pushes it)")
 	platform := fs.String("platform", "", "of a multi-platform archive, describe only this platform's image (linux/arm64)")
 	stamp := fs.String("timestamp", "", "the SBOM's timestamp (RFC 3339; default: none, so the SBOM depends on the image alone)")
 	if err := parse(fs, args); err != nil {
@@ -46,6 +47,9 @@ func runSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *platform != "" {
 		opts = append(opts, sbom.WithPlatform(*platform))
+	}
+	if *asIndex {
+		opts = append(opts, sbom.AsIndex())
 	}
 	bom, err := sbom.FromArchive(ctx, *in, opts...)
 	if err != nil {

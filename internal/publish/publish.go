@@ -53,6 +53,10 @@ type Options struct {
 	// image of an index is signed before the index, and the index before
 	// any tag; a platform named here must be in the index.
 	Children map[string][]Predicate
+	// Index publishes an archive holding a single image as an index of
+	// that image: a service built for one platform (of images.platforms)
+	// publishes an index like one built for several.
+	Index bool
 }
 
 // ErrDenylisted means the image's digest is on the denylist.
@@ -94,7 +98,11 @@ func Tarball(ctx context.Context, file, repo string, o Options) (*report.Service
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	d, err := o.Registry.PushTarball(ctx, file, repo)
+	push := o.Registry.PushTarball
+	if o.Index {
+		push = o.Registry.PushTarballIndex
+	}
+	d, err := push(ctx, file, repo)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", o.Service, err)
 	}

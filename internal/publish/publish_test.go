@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registry/registrytest"
+	"github.com/slipwayci/slipway/internal/sbom"
 	"github.com/slipwayci/slipway/internal/signing"
 )
 
@@ -367,5 +368,32 @@ func TestIndexChildrenSignedAndAttestedBeforeTheIndex(t *testing.T) {
 	}
 	if tags, _ := crane.ListTags(repo); slices.Contains(tags, "other") {
 		t.Errorf("tagged despite the refusal: %v", tags)
+	}
+}
+
+func TestOnePlatformIsAnIndexOfOne(t *testing.T) {
+	ctx := context.Background()
+	host, c, s := setup(t, registrytest.Handler())
+	repo := host + "/shop/orders"
+	arm := registrytest.Image(t, registrytest.ImageSpec{Seed: 3, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}})
+	file := filepath.Join(t.TempDir(), "image.tar")
+	registrytest.WriteOCITarball(t, file, arm)
+	out, err := Tarball(ctx, file, repo, Options{Registry: c, Signer: s, Service: "orders", Commit: commit, Tags: []string{commit}, Index: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := arm.Digest()
+	if len(out.Platforms) != 1 || out.Platforms[0].Platform != "linux/arm64" || out.Platforms[0].Digest != want.String() || out.Digest == want.String() {
+		t.Fatalf("result = %+v (image %s)", out, want)
+	}
+	raw, err := crane.Manifest(repo + ":" + commit)
+	if err != nil || !strings.Contains(string(raw), `"application/vnd.oci.image.index.v1+json"`) {
+		t.Fatalf("the commit tag does not name an index (%v): %s", err, raw)
+	}
+	// The module's index-level SBOM, made before the push, describes the
+	// very index that was pushed.
+	bom, err := sbom.FromArchive(ctx, file, sbom.AsIndex())
+	if err != nil || bom.Metadata.Component.Version != out.Digest {
+		t.Fatalf("the SBOM as an index describes %v (%v), the pushed index is %s", bom, err, out.Digest)
 	}
 }

@@ -8,7 +8,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // PushTarball pushes the image held in an archive file: an OCI tarball as
@@ -23,6 +26,44 @@ func (c *Client) PushTarball(ctx context.Context, file string, refs ...string) (
 	}
 	defer cleanup()
 	return c.push(ctx, a, refs)
+}
+
+// PushTarballIndex is PushTarball for a multi-platform release: an archive
+// holding one image is pushed as IndexOf that image, so that a service built
+// for a single platform publishes an index like one built for several.
+func (c *Client) PushTarballIndex(ctx context.Context, file string, refs ...string) (name.Digest, error) {
+	a, cleanup, err := loadTarball(file)
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("pushing %s: %w", file, err)
+	}
+	defer cleanup()
+	if a.img != nil {
+		if a.idx, err = IndexOf(a.img); err != nil {
+			return name.Digest{}, fmt.Errorf("pushing %s: %w", file, err)
+		}
+		a.img = nil
+	}
+	return c.push(ctx, a, refs)
+}
+
+// IndexOf is the image index of img alone, with the platform its
+// configuration names (an OCI index; a Docker manifest list for a Docker
+// manifest). The same image always gives the same index.
+func IndexOf(img v1.Image) (v1.ImageIndex, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the image configuration: %w", err)
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	it := types.OCIImageIndex
+	if mt == types.DockerManifestSchema2 {
+		it = types.DockerManifestList
+	}
+	return mutate.IndexMediaType(mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img,
+		Descriptor: v1.Descriptor{MediaType: mt, Platform: &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}}}), it), nil
 }
 
 // PushLayout pushes the image held in an OCI image layout directory. See

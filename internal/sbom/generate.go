@@ -32,10 +32,19 @@ func FromArchive(ctx context.Context, file string, opts ...Option) (*BOM, error)
 		return nil, err
 	}
 	defer cleanup()
-	if idx != nil {
-		return FromIndex(ctx, idx, opts...)
+	if idx == nil {
+		cfg, err := newConfig(opts)
+		if err != nil {
+			return nil, err
+		}
+		if !cfg.asIndex {
+			return FromImage(ctx, img, opts...)
+		}
+		if idx, err = registry.IndexOf(img); err != nil {
+			return nil, err
+		}
 	}
-	return FromImage(ctx, img, opts...)
+	return FromIndex(ctx, idx, opts...)
 }
 
 // FromImage writes the BOM of img.

@@ -38,6 +38,18 @@ type config struct {
 	tempDir     string
 	// platform selects one image of an index ("linux/arm64").
 	platform string
+	// asIndex describes an archive of one image as registry.IndexOf it.
+	asIndex bool
+}
+
+// AsIndex makes the BOM of an archive holding a single image describe the
+// index of that image alone (registry.IndexOf), as it is published for a
+// multi-platform service built for one platform.
+func AsIndex() Option {
+	return func(c *config) error {
+		c.asIndex = true
+		return nil
+	}
 }
 
 // WithPlatform makes the BOM of an index describe only its image of one
