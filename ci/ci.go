@@ -309,7 +309,6 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		return fail(tr.stage, tr.err)
 	}
 
-	var img *dagger.Container
 	var imgs []platformImage
 	var err error
 	t0 = time.Now()
@@ -321,13 +320,12 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 			return fail("build", err)
 		}
 		r.Platforms = platformReport(imgs)
-		img = imgs[0].img
 		if r.TestPlatform, err = enginePlatform(); err != nil {
 			return fail("build", err)
 		}
 	} else {
 		progress("%s: building %s/%s", s.Name, s.Dir, s.Dockerfile)
-		img, err = m.build(p, s).Sync(ctx)
+		img, err := m.build(p, s).Sync(ctx)
 		timed("build", t0)
 		if err != nil {
 			return fail("build", m.buildFailed(ctx, p, s, err))

@@ -115,6 +115,14 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	if (ch.env.RequireSignature || len(ch.env.RequireAttestations) > 0) && ch.verifier == nil {
 		return "verify", fmt.Errorf("%w: %s requires signed images (slipway.yaml: environments[%s]) but no public key was given", ErrUnverified, env, env)
 	}
+	// A multi-platform index is promoted whole: every platform's image
+	// must pass what the index passes, under its own digest, and each one
+	// is re-scanned (packages differ by architecture).
+	children, err := ch.reg.Children(ctx, ref)
+	if err != nil {
+		return "verify", fmt.Errorf("%w: reading the platforms of %s: %w", ErrUnverified, ref, err)
+	}
+	c.children = children
 	ct := &content{env: ch.env, svc: c.service, digest: digest, sourceURL: ch.sourceURL,
 		rescanned: ch.scanner != nil, ignores: ch.ignores, now: time.Now()}
 	needCommits := slices.Contains(ch.env.RequireAttestations, "slsa")
@@ -146,6 +154,11 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	// Every required kind must verify, then say what the environment
 	// needs: the content is read only from verified statements.
 	for _, kind := range ch.env.RequireAttestations {
+		if len(children) > 0 && PerPlatformOnly(kind) {
+			// Scanned per platform: judged on each platform's image below.
+			c.rep.Attestations = append(c.rep.Attestations, kind)
+			continue
+		}
 		sts, err := ch.attested(ctx, ref, kind)
 		if err != nil {
 			return "verify", fmt.Errorf("%w: %s requires a verified %s attestation: %w", ErrUnverified, env, kind, err)
@@ -158,14 +171,6 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	if d := ct.decision; d != nil && ch.scanner == nil {
 		c.rep.Vulnerabilities, c.rep.Blocked = d.CountsByName(), d.BlockingIDs()
 	}
-	// A multi-platform index is promoted whole: every platform's image
-	// must pass what the index passed, under its own digest, and each one
-	// is re-scanned (packages differ by architecture).
-	children, err := ch.reg.Children(ctx, ref)
-	if err != nil {
-		return "verify", fmt.Errorf("%w: reading the platforms of %s: %w", ErrUnverified, ref, err)
-	}
-	c.children = children
 	for _, child := range children {
 		if stage, err := ch.checkChild(ctx, c, child); err != nil {
 			return stage, fmt.Errorf("%s image of %s: %w", child.Platform, digest, err)
@@ -185,6 +190,12 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 	}
 	return "", nil
 }
+
+// PerPlatformOnly reports whether an attestation kind is made for each
+// platform's image of a multi-platform index and not for the index itself:
+// the vulnerability scan (packages differ by architecture). The others
+// (provenance, SBOM of every platform, tests) are on the index too.
+func PerPlatformOnly(kind string) bool { return kind == "vuln" }
 
 // checkChild verifies one platform's image of an index being promoted:
 // its own signature for the service and every attestation the

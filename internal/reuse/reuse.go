@@ -129,8 +129,9 @@ func Check(ctx context.Context, c *registry.Client, digestRef string, o Options)
 			return &Refusal{Reason: Denylisted, Digest: digest, Detail: why}, nil
 		}
 	}
+	var children []registry.Child
 	if len(o.Platforms) > 0 {
-		children, err := c.Children(ctx, d.String())
+		children, err = c.Children(ctx, d.String())
 		if err != nil {
 			return nil, fmt.Errorf("service %s: reading the platforms of %s before reusing it: %w", o.Service, d, err)
 		}
@@ -152,6 +153,14 @@ func Check(ctx context.Context, c *registry.Client, digestRef string, o Options)
 				}
 				return r, err
 			}
+			for _, kind := range o.RequireAttestations {
+				if r, err := verifyAttestation(ctx, o, ref, kind); r != nil || err != nil {
+					if r != nil {
+						r.Digest, r.Detail = digest, p+" image: "+r.Detail
+					}
+					return r, err
+				}
+			}
 		}
 	}
 	if o.Verifier == nil {
@@ -161,17 +170,28 @@ func Check(ctx context.Context, c *registry.Client, digestRef string, o Options)
 		return r, err
 	}
 	for _, kind := range o.RequireAttestations {
-
-		err := promote.VerifyAttestationKind(ctx, o.Verifier, d.String(), kind)
-		switch {
-		case err == nil:
-		case isFinding(err):
-			return &Refusal{Reason: MissingAttestation, Digest: digest, Kind: kind, Detail: err.Error()}, nil
-		default:
-			return nil, fmt.Errorf("service %s: verifying the %s attestation of %s before reusing it: %w", o.Service, kind, d, err)
+		if len(children) > 0 && promote.PerPlatformOnly(kind) {
+			continue // verified on each platform's image above
+		}
+		if r, err := verifyAttestation(ctx, o, d.String(), kind); r != nil || err != nil {
+			return r, err
 		}
 	}
 	return nil, nil
+}
+
+// verifyAttestation checks ref carries a verified attestation of kind,
+// returning a Refusal when it does not.
+func verifyAttestation(ctx context.Context, o Options, ref, kind string) (*Refusal, error) {
+	err := promote.VerifyAttestationKind(ctx, o.Verifier, ref, kind)
+	switch {
+	case err == nil:
+		return nil, nil
+	case isFinding(err):
+		return &Refusal{Reason: MissingAttestation, Digest: ref[strings.LastIndex(ref, "@")+1:], Kind: kind, Detail: err.Error()}, nil
+	default:
+		return nil, fmt.Errorf("service %s: verifying the %s attestation of %s before reusing it: %w", o.Service, kind, ref, err)
+	}
 }
 
 // verifySignature checks ref carries a valid signature for o.Service,

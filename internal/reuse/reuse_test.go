@@ -296,6 +296,13 @@ func TestCheckIndexNeedsEveryPlatformSigned(t *testing.T) {
 	for _, c := range children {
 		f.sign(f.signer, c.Ref, "orders")
 	}
+	// Signed but not attested as the environment requires: rebuilt.
+	if r, err := Check(ctx, f.reg, ref, o); err != nil || r == nil || r.Reason != MissingAttestation || !strings.Contains(r.Detail, "linux/amd64 image") {
+		t.Fatalf("unattested platform images: %v, %v", r, err)
+	}
+	for _, c := range children {
+		f.attest(f.signer, c.Ref, "slsa", "test")
+	}
 	if r, err := Check(ctx, f.reg, ref, o); r != nil || err != nil {
 		t.Fatalf("a complete, signed index was refused: %v, %v", r, err)
 	}
