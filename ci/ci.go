@@ -319,6 +319,12 @@ func (m *Slipway) ciService(ctx context.Context, reg *registryTarget, p *plan.Pl
 		if err != nil {
 			return fail("build", err)
 		}
+		t0 = time.Now()
+		err = m.checkPlatforms(ctx, s, imgs)
+		timed("arch-check", t0)
+		if err != nil {
+			return fail("build", err)
+		}
 		r.Platforms = platformReport(imgs)
 		if r.TestPlatform, err = enginePlatform(); err != nil {
 			return fail("build", err)

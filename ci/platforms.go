@@ -49,9 +49,8 @@ func buildSlots(n int) chan struct{} {
 	return buildSlotsCh
 }
 
-// buildPlatforms builds s's image for each of its platforms, in parallel,
-// and proves each one starts an executable of its platform. Any failure
-// names the platform; nothing is published by this step.
+// buildPlatforms builds s's image for each of its platforms, in parallel.
+// A failure names the platform; nothing is published by this step.
 func (m *Slipway) buildPlatforms(ctx context.Context, p *plan.Plan, s plan.Service) ([]platformImage, error) {
 	native, err := enginePlatform()
 	if err != nil {
@@ -78,10 +77,13 @@ func (m *Slipway) buildPlatforms(ctx context.Context, p *plan.Plan, s plan.Servi
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	g, gctx = errgroup.WithContext(ctx)
+	return out, g.Wait()
+}
+
+// checkPlatforms proves each platform's image starts an executable of its
+// platform (archCheck), in parallel, recording what it found.
+func (m *Slipway) checkPlatforms(ctx context.Context, s plan.Service, out []platformImage) error {
+	g, gctx := errgroup.WithContext(ctx)
 	for i := range out {
 		g.Go(func() error {
 			what, err := m.archCheck(gctx, out[i].img, out[i].platform)
@@ -92,7 +94,7 @@ func (m *Slipway) buildPlatforms(ctx context.Context, p *plan.Plan, s plan.Servi
 			return nil
 		})
 	}
-	return out, g.Wait()
+	return g.Wait()
 }
 
 // archCheck proves that img, built for platform, says so in its

@@ -278,8 +278,8 @@ func BenchmarkModuleMultiPlatform(b *testing.B) {
 		by1 := byName(rep1)
 		for _, s := range rep2.Services {
 			b1, b2 := stage(by1[s.Name], "build"), stage(s, "build")
-			b.Logf("build %-8s one platform %6s, two %6s (%.2fx); %s", s.Name, b1.Round(100*time.Millisecond), b2.Round(100*time.Millisecond),
-				b2.Seconds()/b1.Seconds(), report.PlatformSummary(s.Platforms))
+			b.Logf("build %-8s one platform %6s, two %6s (%.2fx); architecture check %s; %s", s.Name, b1.Round(100*time.Millisecond), b2.Round(100*time.Millisecond),
+				b2.Seconds()/b1.Seconds(), stage(s, "arch-check").Round(100*time.Millisecond), report.PlatformSummary(s.Platforms))
 		}
 	}
 }
