@@ -183,8 +183,8 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 			scanRefs = append(scanRefs, child.Ref)
 		}
 	}
-	for _, ref := range scanRefs {
-		if stage, err := ch.rescan(ctx, c, ref); err != nil {
+	for i, ref := range scanRefs {
+		if stage, err := ch.rescan(ctx, c, ref, i > 0); err != nil {
 			return stage, err
 		}
 	}
@@ -237,15 +237,30 @@ func (ch *checker) checkChild(ctx context.Context, c *candidate, child registry.
 	return "", nil
 }
 
-// rescan scans ref again under the target's policy, when a scanner is set.
-func (ch *checker) rescan(ctx context.Context, c *candidate, ref string) (string, error) {
+// rescan scans ref again under the target's policy, when a scanner is set;
+// with add, its counts and blocked findings add to those already reported
+// (the platform images of one index).
+func (ch *checker) rescan(ctx context.Context, c *candidate, ref string, add bool) (string, error) {
 	env := ch.env.Name
 	if ch.scanner != nil {
 		res, err := ch.scanner.Scan(ctx, ref, ch.env.Policy)
 		if err != nil {
 			return "scan", fmt.Errorf("%w: re-scanning %s under %s's policy: %w", ErrScanFailed, ref, env, err)
 		}
-		c.rep.Vulnerabilities, c.rep.Blocked = res.Vulnerabilities, res.Blocked
+		if add {
+			sum := map[string]int{}
+			for k, v := range c.rep.Vulnerabilities {
+				sum[k] += v
+			}
+			for k, v := range res.Vulnerabilities {
+				sum[k] += v
+			}
+			blocked := append(append([]string(nil), c.rep.Blocked...), res.Blocked...)
+			sort.Strings(blocked)
+			c.rep.Vulnerabilities, c.rep.Blocked = sum, slices.Compact(blocked)
+		} else {
+			c.rep.Vulnerabilities, c.rep.Blocked = res.Vulnerabilities, res.Blocked
+		}
 		if !res.Passed {
 			msg := fmt.Sprintf("%s is blocked by %s's policy (failOn %s)", ref, env, ch.env.Policy.FailOn)
 			if res.Summary != "" {
