@@ -124,10 +124,11 @@ binfmt_dir=/proc/sys/fs/binfmt_misc
 binfmt_name=slipway-qemu-aarch64
 aarch64_magic=7f454c460201010000000000000000000200b700
 
-# binfmt_up: prints "arm64" when linux/arm64 programs run here (natively on
-# an arm64 host, or through a binfmt_misc entry with the F flag: the host's
-# own or the harness's, registered now); prints nothing and says why when
-# they cannot (SLIPWAY_FOREIGN_ARCHES= turns it off).
+# binfmt_up: on an amd64 host, prints "arm64" when linux/arm64 programs run
+# here through a binfmt_misc entry with the F flag (the host's own, or the
+# harness's, registered now); prints nothing and says why when they cannot.
+# An arm64 host prints nothing: its images are arm64, and amd64 emulation is
+# not set up. SLIPWAY_FOREIGN_ARCHES= (empty) turns it off.
 binfmt_up() {
 	[ "${SLIPWAY_FOREIGN_ARCHES-arm64}" = arm64 ] || { log "foreign platforms off (SLIPWAY_FOREIGN_ARCHES=${SLIPWAY_FOREIGN_ARCHES-})"; return 0; }
 	if [ "$(uname -m)" = aarch64 ]; then
