@@ -125,6 +125,7 @@ func TestModuleMultiPlatform(t *testing.T) {
 	}
 	reg := r.exposeRegistry()
 	_, dev := r.gitopsState()
+	kept := map[string][]string{} // service → index and platform image references
 	for _, s := range rep.Services {
 		if len(s.Platforms) != 2 || s.Platforms[0].Platform != "linux/amd64" || s.Platforms[1].Platform != "linux/arm64" {
 			t.Fatalf("%s: platforms %+v", s.Name, s.Platforms)
@@ -155,6 +156,7 @@ func TestModuleMultiPlatform(t *testing.T) {
 		if len(children) != 2 || children["amd64"] == "" || children["arm64"] == "" {
 			t.Fatalf("%s: the index holds %v, want an amd64 and an arm64 image", s.Name, children)
 		}
+		kept[s.Name] = []string{repo + "@" + s.Digest, repo + "@" + children["amd64"], repo + "@" + children["arm64"]}
 		if d, err := crane.Digest(repo + ":" + commit); err != nil || d != s.Digest {
 			t.Errorf("%s:%s names %s (%v), not the index %s", s.Name, commit, d, err, s.Digest)
 		}
@@ -190,8 +192,9 @@ func TestModuleMultiPlatform(t *testing.T) {
 	}
 	r.git("commit", "-q", "--allow-empty", "-m", "orders for arm64 alone")
 	r.mustCall("ci", "--service", "orders", "--platforms", "linux/arm64", "--skip-deploy")
-	if s := byName(r.lastReport())["orders"]; s.Status != report.Built || len(s.Platforms) != 1 || s.InputDigest == byName(rep)["orders"].InputDigest {
-		t.Errorf("orders for linux/arm64 alone: %s, platforms %+v, inputs %s", s.Status, s.Platforms, s.InputDigest)
+	armOnly := byName(r.lastReport())["orders"]
+	if armOnly.Status != report.Built || len(armOnly.Platforms) != 1 || armOnly.InputDigest == byName(rep)["orders"].InputDigest {
+		t.Errorf("orders for linux/arm64 alone: %s, platforms %+v, inputs %s", armOnly.Status, armOnly.Platforms, armOnly.InputDigest)
 	}
 
 	// 2. Promotion verifies and copies each index whole: staging pins the
@@ -201,6 +204,29 @@ func TestModuleMultiPlatform(t *testing.T) {
 	for _, s := range rep.Services {
 		if !strings.Contains(staging, s.Digest) {
 			t.Errorf("staging does not pin %s's index %s:\n%s", s.Name, s.Digest, staging)
+		}
+	}
+
+	// Prune deletes the index no environment runs, with its platform
+	// image, and keeps every platform image of the indexes dev and
+	// staging run, still verifiable.
+	r.mustCall("prune", "--older-than", "1ns", "--keep", "0", "--apply")
+	orders := strings.Replace(byName(rep)["orders"].Repository, "registry:5000", reg, 1)
+	if _, err := crane.Manifest(orders + "@" + armOnly.Digest); err == nil {
+		t.Errorf("prune kept the arm64-only orders index %s, which nothing runs", armOnly.Digest)
+	}
+	for name, refs := range kept {
+		for _, ref := range refs {
+			if _, err := crane.Manifest(ref); err != nil {
+				t.Errorf("prune deleted %s's %s, part of an index dev runs: %v", name, ref, err)
+				continue
+			}
+			cosign := exec.Command(testutil.Tool(t, "cosign"), "verify", "--key", r.pubFile, "--insecure-ignore-tlog=true",
+				"--allow-http-registry", "--allow-insecure-registry", ref)
+			cosign.Env = append(os.Environ(), "COSIGN_EXPERIMENTAL=0", "HTTPS_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1")
+			if b, err := cosign.CombinedOutput(); err != nil {
+				t.Errorf("after prune, cosign verify %s: %v\n%s", ref, err, b)
+			}
 		}
 	}
 
@@ -214,7 +240,6 @@ func TestModuleMultiPlatform(t *testing.T) {
 	if err == nil || !strings.Contains(out, "orders linux/arm64") || !strings.Contains(out, "/orders is an x86-64 executable") {
 		t.Fatalf("a GOARCH=amd64 image was not refused for arm64 (err=%v):\n%s", err, tail(out, 30))
 	}
-	orders := strings.Replace(byName(rep)["orders"].Repository, "registry:5000", reg, 1)
 	if d, err := crane.Digest(orders + ":" + bad); err == nil {
 		t.Errorf("the refused orders was published as %s:%s (%s)", orders, bad, d)
 	}
