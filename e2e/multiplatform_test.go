@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/slipwayci/slipway/internal/report"
-	"github.com/slipwayci/slipway/internal/testutil"
 )
 
 // needForeignPlatforms skips unless the engine can run linux/arm64 steps:
@@ -168,12 +166,7 @@ func TestModuleMultiPlatform(t *testing.T) {
 		// Stock cosign verifies the index and each platform's image, and
 		// each platform's own SBOM and provenance.
 		for _, d := range []string{s.Digest, children["amd64"], children["arm64"]} {
-			cosign := exec.Command(testutil.Tool(t, "cosign"), "verify", "--key", r.pubFile, "--insecure-ignore-tlog=true",
-				"--allow-http-registry", "--allow-insecure-registry", repo+"@"+d)
-			cosign.Env = append(os.Environ(), "COSIGN_EXPERIMENTAL=0", "HTTPS_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1")
-			if b, err := cosign.CombinedOutput(); err != nil {
-				t.Errorf("cosign verify %s@%s: %v\n%s", s.Name, d, err, b)
-			}
+			r.cosignVerifies(repo, d)
 		}
 		for _, d := range []string{children["amd64"], children["arm64"]} {
 			r.checkSBOM(repo, s.Name, d)
@@ -221,12 +214,8 @@ func TestModuleMultiPlatform(t *testing.T) {
 				t.Errorf("prune deleted %s's %s, part of an index dev runs: %v", name, ref, err)
 				continue
 			}
-			cosign := exec.Command(testutil.Tool(t, "cosign"), "verify", "--key", r.pubFile, "--insecure-ignore-tlog=true",
-				"--allow-http-registry", "--allow-insecure-registry", ref)
-			cosign.Env = append(os.Environ(), "COSIGN_EXPERIMENTAL=0", "HTTPS_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1")
-			if b, err := cosign.CombinedOutput(); err != nil {
-				t.Errorf("after prune, cosign verify %s: %v\n%s", ref, err, b)
-			}
+			repo, digest, _ := strings.Cut(ref, "@")
+			r.cosignVerifies(repo, digest)
 		}
 	}
 
