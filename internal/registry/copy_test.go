@@ -122,7 +122,8 @@ func TestCopyAcrossRegistries(t *testing.T) {
 
 func TestCopyResolvesATagOnceAndCopiesAnIndex(t *testing.T) {
 	ctx := context.Background()
-	host := registrytest.New(t)
+	counter := registrytest.Count(registrytest.RepoScoped(registrytest.Handler()))
+	host := registrytest.Serve(t, counter)
 	amd := registrytest.Image(t, registrytest.ImageSpec{Seed: 22})
 	arm := registrytest.Image(t, registrytest.ImageSpec{Seed: 23, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}})
 	idx := registrytest.Index(t, amd, arm)
@@ -131,9 +132,15 @@ func TestCopyResolvesATagOnceAndCopiesAnIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	counter.Reset()
 	dst, err := c.Copy(ctx, host+"/dev/api:main", host+"/prod/api")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A multi-platform release promoted within one registry: every
+	// platform image's blobs are mounted, none uploaded.
+	if st := counter.Stats(); st.UploadBytes != 0 || st.UploadsBegun != 0 || st.Mounts == 0 {
+		t.Errorf("copying an index within one registry uploaded %d bytes in %d sessions (%d mounts), want 0 bytes, blobs mounted", st.UploadBytes, st.UploadsBegun, st.Mounts)
 	}
 	if dst.DigestStr() != src.DigestStr() {
 		t.Fatalf("copied %s, want %s", dst.DigestStr(), src.DigestStr())
