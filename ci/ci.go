@@ -421,14 +421,7 @@ func (m *Slipway) scanGate(ctx context.Context, p *plan.Plan, s plan.Service, im
 	}
 	notes, err := judge(r, dec)
 	if platform != "" && prev != nil {
-		sum := map[string]int{}
-		for k, v := range prev {
-			sum[k] += v
-		}
-		for k, v := range r.Vulnerabilities {
-			sum[k] += v
-		}
-		r.Vulnerabilities = sum
+		r.Vulnerabilities = report.AddCounts(prev, r.Vulnerabilities)
 	}
 	return pred, notes, err
 }

@@ -284,7 +284,11 @@ func (m *Slipway) Services(
 		}
 		fmt.Fprintf(&b, "%-12s %-8s %-14s %-10s %s\n", s.Name, s.Language, s.Inputs.Short(), state, img)
 		for _, base := range s.Inputs.BaseImages {
-			fmt.Fprintf(&b, "%-12s   FROM %s (%s)\n", "", base.Ref, base.Digest)
+			on := ""
+			if base.Platform != "" {
+				on = " for " + base.Platform
+			}
+			fmt.Fprintf(&b, "%-12s   FROM %s%s (%s)\n", "", base.Ref, on, base.Digest)
 		}
 	}
 	for _, sk := range p.Skipped {
@@ -318,11 +322,11 @@ func baseImageArgs(s plan.Service, platform string) []string {
 	digests := map[string]string{}
 	var refs []string
 	for _, b := range s.Inputs.BaseImages {
-		ref, pl, perPlatform := strings.Cut(b.Ref, " ")
+		ref, perPlatform := b.Ref, b.Platform != ""
 		if i := strings.Index(ref, "@"); i >= 0 {
 			ref = ref[:i]
 		}
-		if perPlatform && pl != platform {
+		if perPlatform && b.Platform != platform {
 			continue
 		}
 		if _, seen := digests[ref]; !seen {

@@ -51,6 +51,17 @@ type BaseImage struct {
 	Ref string `json:"ref"`
 	// Digest is "sha256:<hex>", the image (or index) the reference named.
 	Digest string `json:"digest"`
+	// Platform, when set, says Digest is the reference's image for that
+	// target platform of a multi-platform build ("linux/arm64").
+	Platform string `json:"platform,omitempty"`
+}
+
+// key is what sorts and identifies b: the reference, then its platform.
+func (b BaseImage) key() string {
+	if b.Platform == "" {
+		return b.Ref
+	}
+	return b.Ref + " " + b.Platform
 }
 
 // WithBaseImages folds the resolved base images into the input digest.
@@ -61,8 +72,8 @@ type BaseImage struct {
 func (in Inputs) WithBaseImages(bases []BaseImage) Inputs {
 	sorted := append([]BaseImage(nil), bases...)
 	sort.Slice(sorted, func(i, j int) bool {
-		if sorted[i].Ref != sorted[j].Ref {
-			return sorted[i].Ref < sorted[j].Ref
+		if ki, kj := sorted[i].key(), sorted[j].key(); ki != kj {
+			return ki < kj
 		}
 		return sorted[i].Digest < sorted[j].Digest
 	})
@@ -74,7 +85,7 @@ func (in Inputs) WithBaseImages(bases []BaseImage) Inputs {
 			continue
 		}
 		out = append(out, b)
-		fmt.Fprintf(h, "from %s %s\n", b.Digest, b.Ref)
+		fmt.Fprintf(h, "from %s %s\n", b.Digest, b.key())
 	}
 	in.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	in.BaseImages = out

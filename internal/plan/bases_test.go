@@ -128,3 +128,52 @@ func TestPinnedBaseImagesNeedNoResolution(t *testing.T) {
 		t.Errorf("Pinned of a tag = %q", got)
 	}
 }
+
+// A multi-platform service's inputs are its platform list and, for each
+// target platform, the digest its base images resolve to there: a moved
+// arm64 variant rebuilds it, another platform list is other inputs, and a
+// single-platform service's digest does not change with --platforms absent.
+func TestPlatformsAndTheirBaseImagesAreInputs(t *testing.T) {
+	plat := func(platforms []string, bases map[string]string) map[string]Service {
+		t.Helper()
+		p, err := Make(context.Background(), baseRepo(), Options{BaseDigests: bases, Platforms: platforms})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]Service{}
+		for _, s := range p.Services {
+			out[s.Name] = s
+		}
+		return out
+	}
+	bases := map[string]string{"python:3.11-slim-bookworm": digestOf('a'), "node:22": digestOf('b'),
+		BasePlatformKey("python:3.11-slim-bookworm", "linux/amd64"): digestOf('c'),
+		BasePlatformKey("python:3.11-slim-bookworm", "linux/arm64"): digestOf('d')}
+	two := []string{"linux/amd64", "linux/arm64"}
+	single := plat(nil, bases)
+	multi := plat(two, bases)
+	if single["api"].Inputs.Digest == multi["api"].Inputs.Digest {
+		t.Fatal("building for two platforms has the same inputs as the engine's own")
+	}
+	if one := plat([]string{"linux/amd64"}, bases); one["api"].Inputs.Digest == multi["api"].Inputs.Digest {
+		t.Fatal("one platform and two have the same inputs")
+	}
+	var onArm bool
+	for _, b := range multi["api"].Inputs.BaseImages {
+		onArm = onArm || (b.Platform == "linux/arm64" && b.Digest == digestOf('d') && b.Ref == "python:3.11-slim-bookworm")
+	}
+	if !onArm {
+		t.Errorf("api's inputs do not record python's linux/arm64 image: %+v", multi["api"].Inputs.BaseImages)
+	}
+	bases[BasePlatformKey("python:3.11-slim-bookworm", "linux/arm64")] = digestOf('e')
+	moved := plat(two, bases)
+	if moved["api"].Inputs.Digest == multi["api"].Inputs.Digest {
+		t.Error("python's arm64 image moved and api's inputs did not change")
+	}
+	if moved["worker"].Inputs.Digest != multi["worker"].Inputs.Digest {
+		t.Error("worker, built on no python, changed with python's arm64 image")
+	}
+	if again := plat(nil, bases); again["api"].Inputs.Digest != single["api"].Inputs.Digest {
+		t.Error("a single-platform service's inputs depend on per-platform base digests it does not use")
+	}
+}

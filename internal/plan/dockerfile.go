@@ -73,7 +73,7 @@ func FromLines(text string, buildArgs map[string]string) []From {
 			target := true
 			for len(rest) > 0 && strings.HasPrefix(rest[0], "--") {
 				if v, ok := strings.CutPrefix(rest[0], "--platform="); ok {
-					target = strings.Contains(v, "TARGETPLATFORM") || strings.Contains(v, "TARGETARCH")
+					target = targetPlatform(v)
 				}
 				rest = rest[1:]
 			}
@@ -213,7 +213,7 @@ func RunsOnTarget(text string) bool {
 			target = true
 			for _, f := range fields[1:] {
 				if v, ok := strings.CutPrefix(f, "--platform="); ok {
-					target = strings.Contains(v, "TARGETPLATFORM") || strings.Contains(v, "TARGETARCH")
+					target = targetPlatform(v)
 				}
 			}
 		case "RUN":
@@ -223,4 +223,11 @@ func RunsOnTarget(text string) bool {
 		}
 	}
 	return false
+}
+
+// targetPlatform reports whether a FROM --platform value builds for the
+// target platform ($TARGETPLATFORM, or a value made of $TARGETOS/$TARGETARCH)
+// rather than a fixed or the build platform.
+func targetPlatform(v string) bool {
+	return strings.Contains(v, "TARGETPLATFORM") || strings.Contains(v, "TARGETARCH")
 }

@@ -292,7 +292,7 @@ func Make(ctx context.Context, fsys fs.FS, opts Options) (*Plan, error) {
 			for _, pl := range ps.Platforms {
 				for _, f := range ps.From {
 					if d := opts.BaseDigests[BasePlatformKey(f.Ref, pl)]; f.Target && Pinned(f.Ref) == "" && validDigest(d) {
-						bases = append(bases, monorepo.BaseImage{Ref: f.Ref + " " + pl, Digest: d})
+						bases = append(bases, monorepo.BaseImage{Ref: f.Ref, Digest: d, Platform: pl})
 					}
 				}
 			}

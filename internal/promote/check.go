@@ -248,16 +248,9 @@ func (ch *checker) rescan(ctx context.Context, c *candidate, ref string, add boo
 			return "scan", fmt.Errorf("%w: re-scanning %s under %s's policy: %w", ErrScanFailed, ref, env, err)
 		}
 		if add {
-			sum := map[string]int{}
-			for k, v := range c.rep.Vulnerabilities {
-				sum[k] += v
-			}
-			for k, v := range res.Vulnerabilities {
-				sum[k] += v
-			}
 			blocked := append(append([]string(nil), c.rep.Blocked...), res.Blocked...)
 			sort.Strings(blocked)
-			c.rep.Vulnerabilities, c.rep.Blocked = sum, slices.Compact(blocked)
+			c.rep.Vulnerabilities, c.rep.Blocked = report.AddCounts(c.rep.Vulnerabilities, res.Vulnerabilities), slices.Compact(blocked)
 		} else {
 			c.rep.Vulnerabilities, c.rep.Blocked = res.Vulnerabilities, res.Blocked
 		}

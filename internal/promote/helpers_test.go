@@ -419,6 +419,8 @@ type scanner struct {
 	policies []string
 	// refs are the references scanned, in order.
 	refs []string
+	// found are the (non-blocking) counts a passing scan of a digest reports.
+	found map[string]map[string]int
 }
 
 func (s *scanner) Scan(_ context.Context, ref string, p config.Policy) (ScanResult, error) {
@@ -433,7 +435,11 @@ func (s *scanner) Scan(_ context.Context, ref string, p config.Policy) (ScanResu
 	if b := s.block[digest]; len(b) > 0 {
 		return ScanResult{Passed: false, Vulnerabilities: map[string]int{"HIGH": len(b)}, Blocked: b, Summary: fmt.Sprintf("%d HIGH", len(b))}, nil
 	}
-	return ScanResult{Passed: true, Vulnerabilities: map[string]int{}}, nil
+	counts := s.found[digest]
+	if counts == nil {
+		counts = map[string]int{}
+	}
+	return ScanResult{Passed: true, Vulnerabilities: counts}, nil
 }
 
 var _ Scanner = (*scanner)(nil)

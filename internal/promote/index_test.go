@@ -79,16 +79,49 @@ func TestIndexPromotedOnlyWhenEveryPlatformPasses(t *testing.T) {
 	if rep, err = Run(ctx, f.options("dev", "staging", "orders")); err != nil || status(rep, "orders").Status != report.Promoted {
 		t.Fatalf("a complete index was not promoted to staging: %v %+v", err, rep)
 	}
-	sc := &scanner{}
+	sc := &scanner{found: map[string]map[string]int{kids["linux/amd64"]: {"LOW": 2}, kids["linux/arm64"]: {"LOW": 1, "MEDIUM": 1}}}
 	o := f.options("staging", "prod", "orders")
 	o.Scanner = sc
 	if rep, err = Run(ctx, o); err != nil || status(rep, "orders").Status != report.Promoted {
 		t.Fatalf("a complete index was not promoted to prod: %v %+v", err, rep)
+	}
+	if got := status(rep, "orders").Vulnerabilities; got["LOW"] != 3 || got["MEDIUM"] != 1 {
+		t.Errorf("the re-scan counts %v are not the sum over the platform images", got)
 	}
 	if f.imageIn("prod", "orders").Image.Digest != idx {
 		t.Errorf("prod does not pin the index %s", idx)
 	}
 	if len(sc.refs) != 2 || !strings.Contains(strings.Join(sc.refs, " "), kids["linux/arm64"]) || !strings.Contains(strings.Join(sc.refs, " "), kids["linux/amd64"]) {
 		t.Errorf("re-scanned %v, want each platform's image (%v)", sc.refs, kids)
+	}
+}
+
+// TestIndexCopiedAcrossRegistriesWithEveryPlatformsSignatures: promoted
+// into another registry, the index and each platform image verify there,
+// with their attestations.
+func TestIndexCopiedAcrossRegistriesWithEveryPlatformsSignatures(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	devReady(f)
+	idx, kids := f.publishIndex("orders", f.good(99, c1), map[string]bool{"linux/amd64": true, "linux/arm64": true})
+	f.deploy("dev", c1, map[string]string{"orders": idx})
+	prodHost := registrytest.Serve(t, registrytest.Handler())
+	o := f.options("dev", "prod", "orders")
+	o.TargetRegistry = prodHost
+	if rep, err := Run(ctx, o); err != nil || status(rep, "orders").Status != report.Promoted {
+		t.Fatalf("promotion across registries: %v %+v", err, rep)
+	}
+	dst := prodHost + "/shop/orders"
+	for what, d := range map[string]string{"the index": idx, "linux/amd64": kids["linux/amd64"], "linux/arm64": kids["linux/arm64"]} {
+		ref := dst + "@" + d
+		if _, err := f.verifier.Verify(ctx, ref, map[string]string{signing.AnnotationService: "orders"}); err != nil {
+			t.Errorf("%s does not verify in the destination: %v", what, err)
+		}
+		if _, err := f.verifier.VerifyAttestations(ctx, ref, signing.PredicateCycloneDX); err != nil {
+			t.Errorf("%s's SBOM attestation does not verify in the destination: %v", what, err)
+		}
+	}
+	if cur := f.imageIn("prod", "orders"); cur.Image.Name != dst || cur.Image.Digest != idx {
+		t.Errorf("prod manifest = %+v, want the index %s in %s", cur.Image, idx, dst)
 	}
 }

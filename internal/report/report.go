@@ -321,3 +321,16 @@ func round(d time.Duration) string {
 	}
 	return d.Round(100 * time.Millisecond).String()
 }
+
+// AddCounts is the sum of two vulnerability counts by severity (the
+// platform images of one index); neither is changed.
+func AddCounts(a, b map[string]int) map[string]int {
+	sum := make(map[string]int, len(a)+len(b))
+	for k, v := range a {
+		sum[k] += v
+	}
+	for k, v := range b {
+		sum[k] += v
+	}
+	return sum
+}
