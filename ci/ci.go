@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +47,15 @@ func (m *Slipway) Ci(
 	// Do not write to the GitOps repository.
 	// +optional
 	skipDeploy bool,
+	// After deploying, wait until each auto-deployed environment's cluster
+	// runs the new images (as verify does; needs --kubeconfig and the
+	// environment's cluster): the run fails if one does not.
+	// +optional
+	verify bool,
+	// With --verify: when verification fails, roll each failed service back
+	// to the last digest verified there and reject the failed digest.
+	// +optional
+	rollbackOnFailure bool,
 	// Publish despite uncommitted changes in the services' inputs (without
 	// it, ci refuses them and names the files): every tag then ends in
 	// -dirty, never the bare commit SHA, and the provenance records
@@ -64,6 +74,9 @@ func (m *Slipway) Ci(
 	// +optional
 	platforms []string,
 ) (string, error) {
+	if rollbackOnFailure && !verify {
+		return "", errors.New("--rollback-on-failure acts on a failed verification: add --verify")
+	}
 	start := time.Now()
 	mm := m
 	realRegistry := m.Registry
@@ -192,6 +205,15 @@ func (m *Slipway) Ci(
 			}
 			rep.Deployments = append(rep.Deployments, *d)
 		}
+	}
+	if verify && !dryRun && !skipDeploy && rep.OK() {
+		var envs []string
+		for _, d := range rep.Deployments {
+			if d.Environment != "" && !slices.Contains(envs, d.Environment) {
+				envs = append(envs, d.Environment)
+			}
+		}
+		mm.verifyDeployed(ctx, reg, p, rep, envs, rollbackOnFailure, nil)
 	}
 	rep.Finished = time.Now()
 	mm.saveReportNoting(ctx, rep)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -107,7 +108,18 @@ func (m *Slipway) Deploy(
 	// Show the GitOps diff without writing anything.
 	// +optional
 	dryRun bool,
+	// Then wait until the cluster runs it (as verify does; needs --kubeconfig
+	// and the environment's cluster): the run fails if it does not.
+	// +optional
+	verify bool,
+	// With --verify: when verification fails, roll each failed service back
+	// to the last digest verified there and reject the failed digest.
+	// +optional
+	rollbackOnFailure bool,
 ) (string, error) {
+	if rollbackOnFailure && !verify {
+		return "", errors.New("--rollback-on-failure acts on a failed verification: add --verify")
+	}
 	reg, p, err := m.resolve(ctx, planOpts{services: service})
 	if err != nil {
 		return "", err
@@ -134,6 +146,13 @@ func (m *Slipway) Deploy(
 		return "", err
 	}
 	rep.Deployments = []report.Deployment{*d}
+	if verify && !dryRun {
+		m.verifyDeployed(ctx, reg, p, rep, []string{env}, rollbackOnFailure, nil)
+	}
 	m.saveReportNoting(ctx, rep)
-	return rep.Text() + rep.Diffs(), nil
+	out := rep.Text() + rep.Diffs()
+	if !rep.OK() {
+		return "", errors.New(out + rep.Failures())
+	}
+	return out, nil
 }

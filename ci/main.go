@@ -93,6 +93,8 @@ type Slipway struct {
 	InCI bool
 	// +private
 	GitopsThrowaway bool
+	// +private
+	Kubeconfig *dagger.Secret
 }
 
 func New(
@@ -219,6 +221,13 @@ func New(
 	// job that only tries the pipeline out).
 	// +optional
 	gitopsThrowaway bool,
+	// kubeconfig with read access to the environments' clusters (each
+	// environment's cluster.context picks its own), for verify, --verify
+	// and the promotion gates minSoak. e.g. file://$HOME/.kube/config.
+	// Client certificates or tokens only (no exec plugins): in CI, a
+	// ServiceAccount token (docs/verification.md).
+	// +optional
+	kubeconfig *dagger.Secret,
 ) *Slipway {
 	return &Slipway{
 		Source:           source,
@@ -249,5 +258,6 @@ func New(
 		BuildSecrets:     buildSecrets,
 		InCI:             inCi,
 		GitopsThrowaway:  gitopsThrowaway,
+		Kubeconfig:       kubeconfig,
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/slipwayci/slipway/ci/internal/dagger"
 	"github.com/slipwayci/slipway/internal/report"
@@ -42,6 +43,14 @@ func (m *Slipway) Promote(
 	// signedBy takes the build's signatures: nothing is countersigned.
 	// +optional
 	sign bool,
+	// Then wait until the cluster runs it (as verify does; needs --kubeconfig
+	// and the environment's cluster): the run fails if it does not.
+	// +optional
+	verify bool,
+	// With --verify: when verification fails, roll each failed service back
+	// to the last digest verified there and reject the failed digest.
+	// +optional
+	rollbackOnFailure bool,
 ) (string, error) {
 	args := []string{"--from", from, "--to", to}
 	if sign {
@@ -56,5 +65,12 @@ func (m *Slipway) Promote(
 	if toRegistry != "" {
 		args = append(args, "--to-registry", toRegistry)
 	}
-	return m.release(ctx, releaseVerb{kind: report.Promote, args: args, publicKey: publicKey, registry: true, verify: true})
+	if rollbackOnFailure && !verify {
+		return "", errors.New("--rollback-on-failure acts on a failed verification: add --verify")
+	}
+	v := releaseVerb{kind: report.Promote, args: args, publicKey: publicKey, registry: true, verify: true, rollbackOnFailure: rollbackOnFailure}
+	if verify {
+		v.afterEnv = to
+	}
+	return m.release(ctx, v)
 }

@@ -250,7 +250,7 @@ func (m *Slipway) Publish(
 	// +optional
 	platforms []string,
 ) (string, error) {
-	return m.Ci(ctx, service, force, false, true, allowDirty, shard, platforms)
+	return m.Ci(ctx, service, force, false, true, false, false, allowDirty, shard, platforms)
 }
 
 // Sign signs an image already in the registry, by digest, with the signing

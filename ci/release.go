@@ -29,6 +29,10 @@ type releaseVerb struct {
 	// Their SLSA provenance must name --source-url when given, and they
 	// are re-scanned under the target environment's policy.
 	verify bool
+	// afterEnv, when set, is verified in its cluster once the verb wrote
+	// there (--verify); rollbackOnFailure then rolls back what fails.
+	afterEnv          string
+	rollbackOnFailure bool
 }
 
 // release runs a release-management verb and returns its report, which the
@@ -76,6 +80,9 @@ func (m *Slipway) release(ctx context.Context, v releaseVerb) (string, error) {
 	}
 	if rescanNote != "" {
 		rep.Notes = append(rep.Notes, rescanNote)
+	}
+	if v.afterEnv != "" && r.exit == 0 && rep.OK() && !slices.Contains(v.args, "--dry-run") {
+		m.verifyDeployed(ctx, reg, p, rep, []string{v.afterEnv}, v.rollbackOnFailure, v.publicKey)
 	}
 	m.saveReportNoting(ctx, rep)
 	out := rep.Text() + rep.Diffs()

@@ -32,6 +32,9 @@ func (m *Slipway) Rollback(
 	// Who rolls back, e.g. $GITHUB_ACTOR.
 	// +optional
 	by string,
+	// Then wait until the cluster runs the older image (as verify does).
+	// +optional
+	verify bool,
 ) (string, error) {
 	args := []string{"--env", env, "--service", service, "--to", to}
 	if reason != "" {
@@ -40,5 +43,9 @@ func (m *Slipway) Rollback(
 	if dryRun {
 		args = append(args, "--dry-run")
 	}
-	return m.release(ctx, releaseVerb{kind: report.Rollback, args: args, publicKey: publicKey, by: by, registry: true, verify: true})
+	v := releaseVerb{kind: report.Rollback, args: args, publicKey: publicKey, by: by, registry: true, verify: true}
+	if verify {
+		v.afterEnv = env
+	}
+	return m.release(ctx, v)
 }

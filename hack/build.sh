@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build.sh [engine|harness|frontend|trivy|trivy-path|gitea|sigstore|all]: build the harness binaries,
+# build.sh [engine|harness|frontend|trivy|trivy-path|gitea|sigstore|k8s|all]: build the harness binaries,
 # cached under $SLIPWAY_CACHE and keyed by the Dagger version, the Go version
 # and the tools modules' go.mod/go.sum/sources:
 #   engine    engine, dagger, init, dnsname, codegen (hack/engine, Dagger v0.19.10)
@@ -10,6 +10,11 @@
 #   sigstore  Fulcio, Rekor v2 and the cosign v3 CLI of the keyless signing tests
 #             (hack/tools/fulcio, rekor-tiles, cosign3; cold: about 5 minutes); the
 #             timestamp authority, the project's own main, is built by testutil.Tool
+#   k8s       the Kubernetes control plane and Flux of the verification tests:
+#             kube (apiserver, controller-manager, scheduler, kubectl in one
+#             binary), etcd, kwok, Flux source- and kustomize-controller
+#             (hack/tools/kube, etcd, kwok, flux-source, flux-kustomize; cold:
+#             about 25 minutes and 3 GB of RAM); not part of all
 #   gitea     the Gitea server the e2e tests open pull requests on (hack/tools/gitea;
 #             cgo; cold: about 7 minutes and 1.6 GB of RAM); not part of all
 # Prints the directory holding each group's binaries on stdout, one a line
@@ -134,6 +139,9 @@ gitea)
 sigstore)
 	sigstore_bins=("$(tool_bin fulcio)" "$(tool_bin rekor-tiles)" "$(tool_bin cosign3)")
 	;;
+k8s)
+	k8s_bins=("$(tool_bin kube)" "$(tool_bin etcd)" "$(tool_bin kwok)" "$(tool_bin flux-source)" "$(tool_bin flux-kustomize)")
+	;;
 esac
 # Builds unused for two weeks (older versions, other branches) go.
 find "$SLIPWAY_CACHE/engine" -mindepth 1 -maxdepth 1 -type d \( -name 'harness-*' -o -name 'dagger-*' -o -name 'dockerfile-frontend-*' \) \
@@ -145,7 +153,8 @@ harness) echo "$harness_dir" ;;
 frontend) echo "$frontend_dir" ;;
 trivy|trivy-path) echo "$trivy_bin" ;;
 sigstore) printf '%s\n' "${sigstore_bins[@]}" ;;
+k8s) printf '%s\n' "${k8s_bins[@]}" ;;
 gitea) echo "$gitea_bin" ;;
 all) printf '%s\n%s\n%s\n%s\n' "$engine_dir" "$harness_dir" "$frontend_dir" "$trivy_bin" ;;
-*) die "usage: build.sh [engine|harness|frontend|trivy|trivy-path|gitea|sigstore|all]" ;;
+*) die "usage: build.sh [engine|harness|frontend|trivy|trivy-path|gitea|sigstore|k8s|all]" ;;
 esac

@@ -70,9 +70,13 @@ root_vet() { go vet ./...; }
 # about 8 minutes and 3.5 GB of RAM: build it here, alone, before the test
 # binaries run in parallel (and build their own, lighter tools); testutil.Tool
 # then finds it in the shared cache, as engine.sh up does later. The same
-# goes for Gitea and the Sigstore stack (Fulcio, Rekor v2, cosign v3) of the
-# keyless signing tests.
-tools_build() { ./hack/build.sh trivy >/dev/null && ./hack/build.sh gitea >/dev/null && ./hack/build.sh sigstore >/dev/null; }
+# goes for Gitea, the Sigstore stack (Fulcio, Rekor v2, cosign v3) of the
+# keyless signing tests, and the Kubernetes control plane and Flux of the
+# verification tests.
+tools_build() {
+	./hack/build.sh trivy >/dev/null && ./hack/build.sh gitea >/dev/null && ./hack/build.sh sigstore >/dev/null &&
+		./hack/build.sh k8s >/dev/null
+}
 root_unit() { go test -count=1 ./...; }
 harness_unit() {
 	(cd hack/engine && GOFLAGS="-buildvcs=false -mod=readonly" go vet ./cmd/... ./internal/... &&
@@ -134,7 +138,7 @@ e2e_tests() {
 if [ "$what" = unit ] || [ "$what" = all ]; then
 	phase "gofmt" gofmt_check
 	phase "go vet (root module)" root_vet
-	phase "tools (Trivy, Gitea, Sigstore)" tools_build
+	phase "tools (Trivy, Gitea, Sigstore, k8s)" tools_build
 	phase "unit tests (root module)" root_unit
 	phase "harness tools module" harness_unit
 fi

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/slipwayci/slipway/internal/config"
 	"github.com/slipwayci/slipway/internal/deploy"
+	"github.com/slipwayci/slipway/internal/envcheck"
 	"github.com/slipwayci/slipway/internal/gitops"
 	"github.com/slipwayci/slipway/internal/promote"
 	"github.com/slipwayci/slipway/internal/registry"
@@ -72,11 +74,24 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	toEnv, err := cfg.Environment(*to)
+	if err != nil {
+		return err
+	}
+	approvers, err := approverVerifiers(*g.source, toEnv, reg)
+	if err != nil {
+		return err
+	}
+	var live promote.LiveCheck
+	if kc := os.Getenv(wire.EnvKubeconfig); kc != "" {
+		live = envcheck.Live(cfg, []byte(kc), 30*time.Second)
+	}
 	rep, err := promote.Run(ctx, promote.Options{
 		Config: cfg, From: *from, To: *to, Services: services, DryRun: *dryRun,
 		Registry: reg, Verifier: verifier, TargetRegistry: *toRegistry, Scanner: scanner,
 		RepoURL: url, GitOptions: gopts, SourceURL: *sourceURL, Ignores: ignoreLoader(*g.source, cfg),
 		Signer: signer, SourceVerifier: sourceVerifier, RunID: os.Getenv(wire.EnvRun),
+		Approvers: approvers, Live: live,
 	})
 	return finishReport(rep, err, *out, stdout, stderr)
 }

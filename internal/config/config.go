@@ -261,9 +261,85 @@ type Environment struct {
 	// ("." for gitops.path itself). Default: gitops.overlay with {env}
 	// replaced by the name.
 	Directory string `yaml:"directory" json:"directory,omitempty"`
+	// Cluster is where the environment runs, for verify and the promotion
+	// gates: read only, never written (nil: slipway does not look).
+	Cluster *Cluster `yaml:"cluster" json:"cluster,omitempty"`
+	// RequireVerifiedIn lists environments whose cluster must have been
+	// seen running an image (a signed verification record, `verify`)
+	// before it may be promoted here.
+	RequireVerifiedIn []string `yaml:"requireVerifiedIn" json:"requireVerifiedIn,omitempty"`
+	// MinSoak is how long an image must have run verified in the
+	// environment it is promoted from (e.g. "2h"); at promote time it must
+	// still be what that environment runs, checked afresh in its cluster.
+	MinSoak Duration `yaml:"minSoak" json:"minSoak,omitempty"`
+	// RequireApproval asks, before an image is promoted here, for a signed
+	// approval of its digest for this environment (`approve`) by one of
+	// Approvers.
+	RequireApproval bool `yaml:"requireApproval" json:"requireApproval,omitempty"`
+	// Approvers are who may approve: cosign public keys (files in the
+	// repository) and keyless identities.
+	Approvers Approvers `yaml:"approvers" json:"approvers,omitempty"`
 	// FailOnSet records that policy.failOn was written in slipway.yaml (or
 	// comes from the built-in environments), rather than defaulted.
 	FailOnSet bool `yaml:"-" json:"failOnSet,omitempty"`
+}
+
+// Cluster is how slipway reads an environment's cluster. The kubeconfig
+// itself is a secret given to the module (--kubeconfig); Context picks
+// this environment's cluster in it.
+type Cluster struct {
+	// Context is the kubeconfig context (default: its current-context).
+	Context string `yaml:"context" json:"context,omitempty"`
+	// Controller applies the GitOps repository: flux, argocd or none
+	// (slipway then only reads the workloads).
+	Controller string `yaml:"controller" json:"controller"`
+	// Objects are the controller's objects that apply this environment,
+	// "namespace/name": Flux Kustomizations or Argo CD Applications.
+	Objects []string `yaml:"objects" json:"objects,omitempty"`
+	// Namespaces hold the environment's workloads (empty: every namespace,
+	// which needs a ClusterRole).
+	Namespaces []string `yaml:"namespaces" json:"namespaces,omitempty"`
+	// Timeout bounds one verification (default 10m).
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Probes run once a service has rolled out, against the environment's
+	// own endpoints.
+	Probes []ClusterProbe `yaml:"probes" json:"probes,omitempty"`
+}
+
+// ClusterProbe is one post-deploy probe: exactly one of HTTP, GRPC and
+// TCP.
+type ClusterProbe struct {
+	Service string `yaml:"service" json:"service"`
+	// HTTP is a URL that must answer Status (default: any 2xx).
+	HTTP   string `yaml:"http" json:"http,omitempty"`
+	Status int    `yaml:"status" json:"status,omitempty"`
+	// GRPC is host:port of a gRPC health service that must say SERVING.
+	GRPC string `yaml:"grpc" json:"grpc,omitempty"`
+	// TCP is host:port that must accept a connection.
+	TCP string `yaml:"tcp" json:"tcp,omitempty"`
+}
+
+// Approvers may approve promotions into an environment.
+type Approvers struct {
+	// Keys are cosign public keys (PEM files, relative to the repository
+	// root).
+	Keys []string `yaml:"keys" json:"keys,omitempty"`
+	// Identities are keyless signers (Fulcio certificates).
+	Identities []Identity `yaml:"identities" json:"identities,omitempty"`
+}
+
+// ClusterControllers are the values of cluster.controller.
+var ClusterControllers = []string{"flux", "argocd", "none"}
+
+// DefaultVerifyTimeout bounds a verification when cluster.timeout is unset.
+const DefaultVerifyTimeout = 10 * time.Minute
+
+// VerifyTimeout is the environment's verification timeout.
+func (c *Cluster) VerifyTimeout() time.Duration {
+	if c == nil || c.Timeout <= 0 {
+		return DefaultVerifyTimeout
+	}
+	return c.Timeout.D()
 }
 
 // ScanRequirement says why an environment asks for a vulnerability scan, or

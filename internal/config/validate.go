@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io/fs"
+	"net"
 	"path"
 	"regexp"
 	"strings"
@@ -89,6 +90,7 @@ func (p *Project) validate(c collector) {
 			c.add(f+".maxScanAge", "bounds the age of the vuln attestation, but requireAttestations does not list vuln")
 		}
 		checkIdentities(c, f+".signedBy", e.SignedBy)
+		e.validateGates(c, f, p.Environments)
 		if e.Mode != "commit" && e.Mode != "pull-request" {
 			c.add(f+".mode", "%q is not a GitOps mode (commit or pull-request)", e.Mode)
 		}
@@ -400,5 +402,91 @@ func checkIdentities(c collector, field string, ids []Identity) {
 		if id.Repository != "" && strings.Count(id.Repository, "/") != 1 {
 			c.add(f+".repository", "%q is not owner/name", id.Repository)
 		}
+	}
+}
+
+// validateGates checks an environment's cluster and promotion gates.
+func (e Environment) validateGates(c collector, f string, envs []Environment) {
+	if cl := e.Cluster; cl != nil {
+		if !contains(ClusterControllers, cl.Controller) {
+			c.add(f+".cluster.controller", "%q is not a GitOps controller slipway reads (one of %s)", cl.Controller, strings.Join(ClusterControllers, ", "))
+		}
+		if cl.Controller != "none" && cl.Controller != "" && len(cl.Objects) == 0 {
+			c.add(f+".cluster.objects", "lists no %s object (namespace/name of the %s that applies %s)", cl.Controller, map[string]string{"flux": "Kustomization", "argocd": "Application"}[cl.Controller], e.Name)
+		}
+		if cl.Controller == "none" && len(cl.Objects) > 0 {
+			c.add(f+".cluster.objects", "controller is none: there is no object to read (remove objects, or name the controller)")
+		}
+		for i, o := range cl.Objects {
+			if ns, name, ok := strings.Cut(o, "/"); !ok || !dnsLabel.MatchString(ns) || name == "" || strings.Contains(name, "/") {
+				c.add(fmt.Sprintf("%s.cluster.objects[%d]", f, i), "%q is not namespace/name", o)
+			}
+		}
+		for i, ns := range cl.Namespaces {
+			if !dnsLabel.MatchString(ns) {
+				c.add(fmt.Sprintf("%s.cluster.namespaces[%d]", f, i), "%q is not a namespace name", ns)
+			}
+		}
+		if cl.Timeout < 0 {
+			c.add(f+".cluster.timeout", "%s is negative", cl.Timeout.D())
+		}
+		for i, pr := range cl.Probes {
+			pf := fmt.Sprintf("%s.cluster.probes[%d]", f, i)
+			n := 0
+			for _, v := range []string{pr.HTTP, pr.GRPC, pr.TCP} {
+				if v != "" {
+					n++
+				}
+			}
+			if n != 1 {
+				c.add(pf, "give exactly one of http, grpc and tcp")
+			}
+			if pr.Service == "" {
+				c.add(pf+".service", "names no service")
+			}
+			if pr.HTTP != "" && !strings.HasPrefix(pr.HTTP, "http://") && !strings.HasPrefix(pr.HTTP, "https://") {
+				c.add(pf+".http", "%q is not an http(s) URL", pr.HTTP)
+			}
+			for _, hp := range []struct{ name, v string }{{"grpc", pr.GRPC}, {"tcp", pr.TCP}} {
+				if hp.v == "" {
+					continue
+				}
+				if _, port, err := net.SplitHostPort(hp.v); err != nil || port == "" {
+					c.add(pf+"."+hp.name, "%q is not host:port", hp.v)
+				}
+			}
+			if pr.Status != 0 && (pr.Status < 100 || pr.Status > 599) {
+				c.add(pf+".status", "%d is not an HTTP status", pr.Status)
+			}
+		}
+	}
+	for i, v := range e.RequireVerifiedIn {
+		vf := fmt.Sprintf("%s.requireVerifiedIn[%d]", f, i)
+		var src *Environment
+		for j := range envs {
+			if envs[j].Name == v {
+				src = &envs[j]
+			}
+		}
+		switch {
+		case v == e.Name:
+			c.add(vf, "%q is this environment: an image is verified here only after it is promoted", v)
+		case src == nil:
+			c.add(vf, "%q is not a declared environment", v)
+		case src.Cluster == nil:
+			c.add(vf, "environment %s has no cluster: nothing can be verified there (give it environments[].cluster)", v)
+		}
+	}
+	if e.MinSoak < 0 {
+		c.add(f+".minSoak", "%s is negative (a duration such as 2h)", e.MinSoak.D())
+	}
+	for i, k := range e.Approvers.Keys {
+		if err := relPath(k); err != "" {
+			c.add(fmt.Sprintf("%s.approvers.keys[%d]", f, i), "%s", err)
+		}
+	}
+	checkIdentities(c, f+".approvers.identities", e.Approvers.Identities)
+	if e.RequireApproval && len(e.Approvers.Keys) == 0 && len(e.Approvers.Identities) == 0 && e.Mode != "pull-request" {
+		c.add(f+".requireApproval", "no approvers: list approvers.keys (cosign public keys) or approvers.identities (keyless signers)")
 	}
 }

@@ -69,6 +69,8 @@ type checker struct {
 	// countersign, when set, takes the source's signature in place of the
 	// target's (the promotion signs for the target once all checks pass).
 	countersign *countersigner
+	// gates holds what the promotion gates read (nil: none apply).
+	gates *gateInputs
 }
 
 // run checks the candidates, at most parallel at a time, recording each
@@ -167,6 +169,9 @@ func (ch *checker) check(ctx context.Context, c *candidate) (string, error) {
 			return "attest", err
 		}
 		c.rep.Attestations = append(c.rep.Attestations, kind)
+	}
+	if stage, err := ch.gate(ctx, c, ref); err != nil {
+		return stage, err
 	}
 	if d := ct.decision; d != nil && ch.scanner == nil {
 		c.rep.Vulnerabilities, c.rep.Blocked = d.CountsByName(), d.BlockingIDs()

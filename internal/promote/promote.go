@@ -121,6 +121,15 @@ type Options struct {
 	SourceVerifier *signing.Verifier
 	// RunID is recorded in countersignatures.
 	RunID string
+	// Approvers verify approvals into To when it requires them
+	// (requireApproval): one verifier per accepted key, one for its
+	// keyless identities.
+	Approvers []*signing.Verifier
+	// Live checks, for To's minSoak, that From's cluster still runs an
+	// image; nil when there is no access to it.
+	Live LiveCheck
+	// Now is the clock of the gates (default time.Now).
+	Now func() time.Time
 }
 
 // Run promotes, from environment From to environment To, the digests From
@@ -166,7 +175,8 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	defer s.close()
 	rep.Notes = append(rep.Notes, fmt.Sprintf("read %s from GitOps commit %s", from.Name, s.tip))
 
-	ch := &checker{reg: o.Registry, verifier: o.Verifier, scanner: o.Scanner, env: to, state: s.state, sourceURL: o.SourceURL, ignores: o.Ignores}
+	ch := &checker{reg: o.Registry, verifier: o.Verifier, scanner: o.Scanner, env: to, state: s.state, sourceURL: o.SourceURL, ignores: o.Ignores,
+		gates: &gateInputs{from: from.Name, approvers: o.Approvers, live: o.Live, now: o.Now}}
 	var cands []*candidate
 	for _, svc := range services {
 		c := &candidate{service: svc, rep: rn.add(svc.Name), run: rn}

@@ -7,7 +7,7 @@ import (
 
 var statusIcon = map[Status]string{
 	Built: "✅", Reused: "♻️", Skipped: "⏭️", Failed: "❌", Promoted: "🚀", Unchanged: "⏸️", Refused: "⛔",
-	Pruned: "🗑️", Kept: "📌",
+	Pruned: "🗑️", Kept: "📌", Approved: "✍️",
 }
 
 // Markdown renders the report for people: a headline, one table row per
@@ -43,7 +43,7 @@ func (r *Report) Markdown() string {
 		b.WriteString(strings.Join(meta, " · ") + "\n\n")
 	}
 	counts := []string{}
-	for _, st := range []Status{Built, Reused, Promoted, Unchanged, Pruned, Kept, Skipped, Refused, Failed} {
+	for _, st := range []Status{Built, Reused, Promoted, Unchanged, Pruned, Kept, Approved, Skipped, Refused, Failed} {
 		if n := r.Count(st); n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", n, st))
 		}
@@ -144,6 +144,7 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	r.verificationMarkdown(&b)
 	if r.Error != "" {
 		fmt.Fprintf(&b, "**Error:** %s\n\n", r.Error)
 	}
@@ -254,6 +255,7 @@ func (r *Report) Text() string {
 	if r.Error != "" {
 		b.WriteString("  error: " + r.Error + "\n")
 	}
+	r.verificationText(&b)
 	for _, n := range r.Notes {
 		b.WriteString("  note: " + n + "\n")
 	}
@@ -301,6 +303,16 @@ func (r *Report) Failures() string {
 	for _, d := range r.Deployments {
 		if d.Error != "" {
 			fmt.Fprintf(&b, "\ngitops %s failed:\n%s\n", d.Environment, Indent(d.Error))
+		}
+	}
+	for _, v := range r.Verifications {
+		for _, s := range v.Services {
+			if !s.Verified {
+				fmt.Fprintf(&b, "\n%s is not verified in %s: %s: %s\n", s.Name, v.Environment, s.Reason, s.Message)
+			}
+		}
+		if !v.Verified && v.Reason != "" {
+			fmt.Fprintf(&b, "\n%s: %s %s: %s\n", v.Environment, v.Controller, v.Reason, v.Message)
 		}
 	}
 	return b.String()

@@ -36,6 +36,8 @@ const (
 	Pruned Status = "pruned"
 	// Kept: left in the registry by prune; Reason says why.
 	Kept Status = "kept"
+	// Approved: approve signed an approval of the image.
+	Approved Status = "approved"
 )
 
 // Kind is the kind of run a report describes.
@@ -51,10 +53,12 @@ const (
 	Unpin    Kind = "unpin"
 	Reject   Kind = "reject"
 	Prune    Kind = "prune"
+	Verify   Kind = "verify"
+	Approve  Kind = "approve"
 )
 
 // Kinds are the kinds of run, in the order they are listed to people.
-var Kinds = []Kind{CI, Deploy, Promote, Rollback, Pin, Unpin, Reject, Prune}
+var Kinds = []Kind{CI, Deploy, Promote, Rollback, Pin, Unpin, Reject, Prune, Verify, Approve}
 
 // ParseKind returns the kind named s, or an error listing the kinds.
 func ParseKind(s string) (Kind, error) {
@@ -84,6 +88,9 @@ type Report struct {
 	DryRun      bool         `json:"dryRun,omitempty"`
 	Services    []Service    `json:"services"`
 	Deployments []Deployment `json:"deployments,omitempty"`
+	// Verifications say whether each environment's cluster runs what was
+	// deployed (verify, --verify).
+	Verifications []Verification `json:"verifications,omitempty"`
 	// Notes are warnings a person should read (e.g. images are unsigned).
 	Notes []string `json:"notes,omitempty"`
 	// Error is a failure of the run as a whole rather than of one service
@@ -196,6 +203,11 @@ func (r *Report) OK() bool {
 	}
 	for _, d := range r.Deployments {
 		if d.Error != "" {
+			return false
+		}
+	}
+	for _, v := range r.Verifications {
+		if !v.Verified {
 			return false
 		}
 	}

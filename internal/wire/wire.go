@@ -25,6 +25,9 @@ const (
 	EnvGitopsToken      = "SLIPWAY_GITOPS_TOKEN"
 	EnvGitopsSSHKey     = "SLIPWAY_GITOPS_SSH_KEY"
 	EnvGitopsKnownHosts = "SLIPWAY_GITOPS_KNOWN_HOSTS"
+	// EnvKubeconfig is the kubeconfig verify and the promotion gates read
+	// clusters with.
+	EnvKubeconfig = "SLIPWAY_KUBECONFIG"
 	// EnvOIDCToken is an OIDC token (audience sigstore) to sign keylessly
 	// with; EnvOIDCRequestURL and EnvOIDCRequestToken are GitHub Actions'
 	// token request endpoint and its bearer token, with which the worker

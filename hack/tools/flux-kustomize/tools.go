@@ -1,0 +1,7 @@
+//go:build tools
+
+// Package tools pins Flux's kustomize-controller, one half of the GitOps
+// controller the verification tests run against a real Kubernetes API.
+package tools
+
+import _ "github.com/fluxcd/kustomize-controller"
