@@ -48,16 +48,16 @@ func (ch *checker) gate(ctx context.Context, c *candidate, ref string) (string, 
 		if ch.verifier == nil {
 			return "gate", fmt.Errorf("%w: %s reads signed verification records (requireVerifiedIn, minSoak), but no key or identity to verify them with was given", ErrGate, to.Name)
 		}
-		recs, err := verificationRecords(ctx, ch.verifier, ref, svc, digest)
+		recs, unverified, err := verificationRecords(ctx, ch.verifier, ref, svc, digest)
 		if err != nil {
 			return "gate", err
 		}
 		if err := gates.CheckVerifiedIn(recs, to.RequireVerifiedIn, now); err != nil {
-			return "gate", err
+			return "gate", fmt.Errorf("%w%s", err, unverified)
 		}
 		if to.MinSoak > 0 {
 			if err := gates.CheckSoak(recs, g.from, to.MinSoak.D(), now); err != nil {
-				return "gate", err
+				return "gate", fmt.Errorf("%w%s", err, unverified)
 			}
 			if g.live == nil {
 				return "gate", fmt.Errorf("%w: minSoak: checking that %s still runs %s needs its cluster (--kubeconfig, and environments[%s].cluster)", ErrGate, g.from, report.ShortDigest(digest), g.from)
@@ -91,21 +91,26 @@ func (ch *checker) gate(ctx context.Context, c *candidate, ref string) (string, 
 }
 
 // verificationRecords reads the verified verification records of an image.
-func verificationRecords(ctx context.Context, v *signing.Verifier, ref, svc, digest string) ([]gates.Verification, error) {
+// Records that do not verify (signed by a key or identity not accepted,
+// altered) count for nothing: the returned note says they were seen.
+func verificationRecords(ctx context.Context, v *signing.Verifier, ref, svc, digest string) ([]gates.Verification, string, error) {
 	sts, err := v.VerifyAttestations(ctx, ref, gates.PredicateVerification)
-	if errors.Is(err, signing.ErrNoAttestations) {
-		return nil, nil
+	switch {
+	case errors.Is(err, signing.ErrNoAttestations):
+		return nil, "", nil
+	case errors.Is(err, signing.ErrSignatureInvalid) || errors.Is(err, signing.ErrClaimMismatch):
+		return nil, "; the verification records it carries do not verify (" + err.Error() + ")", nil
+	case err != nil:
+		return nil, "", fmt.Errorf("%w: reading the verification records of %s: %w", ErrGate, ref, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: reading the verification records of %s: %w", ErrGate, ref, err)
-	}
-	return gates.Verifications(predicates(sts), svc, digest), nil
+	return gates.Verifications(predicates(sts), svc, digest), "", nil
 }
 
 // VerificationRecords reads the verified verification records of an image
 // (for rollback-on-failure and `images`).
 func VerificationRecords(ctx context.Context, v *signing.Verifier, ref, svc, digest string) ([]gates.Verification, error) {
-	return verificationRecords(ctx, v, ref, svc, digest)
+	recs, _, err := verificationRecords(ctx, v, ref, svc, digest)
+	return recs, err
 }
 
 func predicates(sts []signing.Statement) []json.RawMessage {

@@ -15,7 +15,7 @@ import (
 // controller), with the failing container's log indented below:
 //
 //	staging: NOT verified after 1m0s (flux main@sha1:abc1234)
-//	  orders ✗ CrashLoopBackOff: Deployment shop-staging/orders: 0 of 2 pods ready; pod orders-xyz container orders waiting CrashLoopBackOff (restarted 3 times)
+//	  orders ✗ CrashLoopBackOff: Deployment shop-staging/orders: 0 of 2 updated pods ready; pod orders-xyz container orders waiting CrashLoopBackOff (restarted 3 times)
 //	    log: panic: missing DATABASE_URL
 //	  catalog ✓ 1 pod at sha256:0123…
 func (r Result) Summary() string {

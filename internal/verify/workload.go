@@ -327,7 +327,7 @@ type podProblem struct {
 
 // podSummary is what a workload's pods show.
 type podSummary struct {
-	ready   int32 // ready pods
+	ready   int32 // ready pods of the template being verified
 	problem *podProblem
 	// wrong describes a ready pod running another image, if any.
 	wrong string
@@ -356,8 +356,10 @@ func (r *run) examinePods(w workload, s *svcState, pods []kube.Pod) podSummary {
 	best := 0
 	for _, p := range pods {
 		newPod := podRunsTemplate(p, s)
-		if p.Ready() {
+		if p.Ready() && newPod {
 			ps.ready++
+		}
+		if p.Ready() {
 			ok := true
 			for _, c := range podContainers(p) {
 				if parseImage(c.Image).repo != s.repo {
@@ -486,10 +488,10 @@ func podTrouble(p kube.Pod) (*podProblem, int) {
 func (ps podSummary) waiting(w workload, wait string, desired int32) observation {
 	if ps.problem != nil {
 		return observation{reason: ps.problem.reason, problem: ps.problem,
-			msg: fmt.Sprintf("%s: %d of %d pods ready; %s", w, ps.ready, desired, ps.problem.desc)}
+			msg: fmt.Sprintf("%s: %d of %d updated pods ready; %s", w, ps.ready, desired, ps.problem.desc)}
 	}
 	if wait == "" {
-		wait = fmt.Sprintf("%d of %d pods ready", ps.ready, desired)
+		wait = fmt.Sprintf("%d of %d updated pods ready", ps.ready, desired)
 	}
 	return observation{msg: fmt.Sprintf("%s: %s", w, wait)}
 }

@@ -1,0 +1,607 @@
+package verify_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/internal/kube"
+	"github.com/slipwayci/slipway/internal/testutil/kubebed"
+	"github.com/slipwayci/slipway/internal/verify"
+)
+
+// digest is a made-up image digest; kwok runs nothing, so no image needs
+// to exist.
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// deployment renders a Deployment of one container (and, when initImage is
+// set, an init container).
+func deployment(ns, name, image, initImage string, replicas int) string {
+	init := ""
+	if initImage != "" {
+		init = fmt.Sprintf("      initContainers:\n      - {name: migrate, image: %q}\n", initImage)
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  replicas: %[4]d
+  progressDeadlineSeconds: 10
+  selector: {matchLabels: {app: %[2]s}}
+  template:
+    metadata: {labels: {app: %[2]s}}
+    spec:
+%[5]s      containers:
+      - {name: %[2]s, image: %[3]q}
+`, ns, name, image, replicas, init)
+}
+
+func namespace(ns string) string {
+	return "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns + "}\n"
+}
+
+// testbed is the cluster the subtests share, each in namespaces of its own.
+type testbed struct {
+	*kubebed.Cluster
+	admin *kube.Client
+}
+
+// run verifies, logging the progress lines, with short intervals.
+func (tb *testbed) run(t *testing.T, ctx context.Context, tg verify.Target, o verify.Options) (verify.Result, []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var lines []string
+	progress := o.Progress
+	o.Progress = func(line string) {
+		t.Log(line)
+		mu.Lock()
+		lines = append(lines, line)
+		mu.Unlock()
+		if progress != nil {
+			progress(line)
+		}
+	}
+	if o.Interval == 0 {
+		o.Interval = 200 * time.Millisecond
+	}
+	res, err := verify.Run(ctx, tb.admin, tg, o)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("summary (%s):\n%s", res.Finished.Sub(res.Started).Round(time.Millisecond), res.Summary())
+	return res, lines
+}
+
+// TestVerify runs the verifications against a real control plane whose
+// kubelet is kwok: real Deployments, StatefulSets, DaemonSets, RBAC and
+// Flux; only the containers are pretend.
+func TestVerify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Kubernetes control plane")
+	}
+	if err := kubebed.Build(true); err != nil {
+		t.Skipf("the testbed's binaries cannot be built: %v", err)
+	}
+	c := kubebed.Start(t, kubebed.Options{Flux: true})
+	admin, err := kube.ParseKubeconfig(c.Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := &testbed{Cluster: c, admin: admin}
+	ctx := context.Background()
+
+	t.Run("rolled out", func(t *testing.T) {
+		t.Parallel()
+		ns := "v-ok"
+		orders, migrate := digest("orders ok"), digest("migrate ok")
+		ledger, agent := digest("ledger ok"), digest("agent ok")
+		c.Apply(t, namespace(ns)+"---\n"+
+			deployment(ns, "orders", "registry.invalid/shop/orders:1.4@"+orders, "registry.invalid/shop/migrate@"+migrate, 2)+`---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ledger, namespace: v-ok}
+spec:
+  replicas: 2
+  serviceName: ledger
+  selector: {matchLabels: {app: ledger}}
+  template:
+    metadata: {labels: {app: ledger}}
+    spec:
+      containers:
+      - {name: ledger, image: "localhost:5000/shop/ledger@`+ledger+`"}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: v-ok}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers:
+      - {name: agent, image: "busybox@`+agent+`"}
+`)
+		res, lines := tb.run(t, ctx, verify.Target{
+			Env: "ok", Controller: "none", Namespaces: []string{ns},
+			Services: []verify.Service{
+				{Name: "orders", Repository: "registry.invalid/shop/orders", Digest: orders},
+				{Name: "migrate", Repository: "registry.invalid/shop/migrate", Digest: migrate},
+				{Name: "ledger", Repository: "localhost:5000/shop/ledger", Digest: ledger},
+				{Name: "agent", Repository: "docker.io/library/busybox", Digest: agent},
+			},
+		}, verify.Options{Timeout: time.Minute})
+		if !res.Verified {
+			t.Fatalf("not verified:\n%s", res.Summary())
+		}
+		want := map[string]struct {
+			pods     int
+			workload string
+		}{
+			"orders":  {2, "Deployment v-ok/orders"},
+			"migrate": {2, "Deployment v-ok/orders"},
+			"ledger":  {2, "StatefulSet v-ok/ledger"},
+			"agent":   {1, "DaemonSet v-ok/agent"},
+		}
+		for _, s := range res.Services {
+			w := want[s.Name]
+			if !s.Verified || s.Pods != w.pods || len(s.Workloads) != 1 || s.Workloads[0] != w.workload || s.Reason != "" {
+				t.Errorf("%s: got %+v, want %d pods of %s", s.Name, s, w.pods, w.workload)
+			}
+		}
+		sum := res.Summary()
+		if !strings.HasPrefix(sum, "ok: verified in ") || strings.Contains(sum, "\n") ||
+			!strings.Contains(sum, "orders ✓ 2 pods at "+orders[:19]+"…, migrate ✓ 2 pods") || !strings.Contains(sum, "agent ✓ 1 pod at") {
+			t.Errorf("summary: %s", sum)
+		}
+		verified := 0
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "ok ") {
+				t.Errorf("progress line without the environment: %q", l)
+			}
+			if strings.Contains(l, ": verified: ") {
+				verified++
+			}
+		}
+		if verified != 4 {
+			t.Errorf("want one verified line per service, got %d:\n%s", verified, strings.Join(lines, "\n"))
+		}
+	})
+
+	t.Run("wrong digest", func(t *testing.T) {
+		t.Parallel()
+		ns := "v-wrong"
+		running, wanted := digest("orders running"), digest("orders wanted")
+		c.Apply(t, namespace(ns)+"---\n"+deployment(ns, "orders", "registry.invalid/shop/orders@"+running, "", 1))
+		res, _ := tb.run(t, ctx, verify.Target{
+			Env: "wrong", Namespaces: []string{ns},
+			Services: []verify.Service{{Name: "orders", Repository: "registry.invalid/shop/orders", Digest: wanted}},
+		}, verify.Options{Timeout: 2 * time.Second})
+		s := res.Services[0]
+		if res.Verified || s.Verified || s.Reason != verify.ReasonWrongDigest ||
+			!strings.Contains(s.Message, "Deployment v-wrong/orders") || !strings.Contains(s.Message, running[:19]) || !strings.Contains(s.Message, wanted[:19]) {
+			t.Errorf("got %+v", s)
+		}
+		if !strings.Contains(res.Summary(), "orders ✗ WrongDigest: ") {
+			t.Errorf("summary: %s", res.Summary())
+		}
+	})
+
+	t.Run("no workload", func(t *testing.T) {
+		t.Parallel()
+		c.Apply(t, namespace("v-empty"))
+		res, _ := tb.run(t, ctx, verify.Target{
+			Env: "empty", Namespaces: []string{"v-empty", "v-empty-too"},
+			Services: []verify.Service{{Name: "ghost", Repository: "registry.invalid/shop/ghost", Digest: digest("ghost")}},
+		}, verify.Options{Timeout: time.Second})
+		s := res.Services[0]
+		if res.Verified || s.Reason != verify.ReasonNoWorkload || !strings.Contains(s.Message, "registry.invalid/shop/ghost in namespaces v-empty, v-empty-too") ||
+			!strings.Contains(s.Message, "not verified within 1s") || len(s.Workloads) != 0 {
+			t.Errorf("got %+v", s)
+		}
+	})
+
+	t.Run("crash loop", func(t *testing.T) {
+		t.Parallel()
+		ns := "v-crash"
+		good, bad := digest("orders good"), digest("orders crashing")
+		repo := "registry.invalid/shop/orders"
+		c.Apply(t, namespace(ns)+"---\n"+deployment(ns, "orders", repo+"@"+good, "", 2))
+		target := verify.Target{Env: "crash", Namespaces: []string{ns},
+			Services: []verify.Service{{Name: "orders", Repository: repo, Digest: good}}}
+		if res, _ := tb.run(t, ctx, target, verify.Options{Timeout: time.Minute}); !res.Verified {
+			t.Fatalf("the first rollout is not verified:\n%s", res.Summary())
+		}
+
+		undo := c.FailImage(t, repo+"@"+bad)
+		t.Cleanup(undo)
+		c.Apply(t, deployment(ns, "orders", repo+"@"+bad, "", 2))
+		target.Services[0].Digest = bad
+		timeout := 2 * time.Minute
+		res, lines := tb.run(t, ctx, target, verify.Options{Timeout: timeout})
+		s := res.Services[0]
+		if res.Verified || s.Verified || s.Reason != "CrashLoopBackOff" {
+			t.Fatalf("want CrashLoopBackOff, got %+v", s)
+		}
+		for _, w := range []string{"Deployment v-crash/orders: progress deadline of 10s exceeded (ProgressDeadlineExceeded",
+			"0 of 2 updated pods ready", "container orders waiting CrashLoopBackOff (restarted 1 time, last exit code 1)"} {
+			if !strings.Contains(s.Message, w) {
+				t.Errorf("message %q lacks %q", s.Message, w)
+			}
+		}
+		if took := res.Finished.Sub(res.Started); took >= timeout {
+			t.Errorf("a progress deadline exceeded should end the verification at once; it took %s", took)
+		}
+		// kwok serves no logs: the log is left out, not an error.
+		if s.Log != "" {
+			t.Errorf("log: %q", s.Log)
+		}
+		if sum := res.Summary(); !strings.HasPrefix(sum, "crash: NOT verified after ") || !strings.Contains(sum, "\n  orders ✗ CrashLoopBackOff: Deployment v-crash/orders: ") {
+			t.Errorf("summary: %s", sum)
+		}
+		crashLines := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, "crash orders: CrashLoopBackOff: ") {
+				crashLines++
+			}
+		}
+		if crashLines == 0 {
+			t.Errorf("no progress line reported the crash: %q", lines)
+		}
+	})
+
+	t.Run("probes", func(t *testing.T) {
+		t.Parallel()
+		ns := "v-probe"
+		web := digest("web")
+		c.Apply(t, namespace(ns)+"---\n"+deployment(ns, "web", "registry.invalid/shop/web@"+web, "", 1))
+		var healthy atomic.Bool
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/healthz" || !healthy.Load() {
+				http.Error(w, "warming up", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		}))
+		defer srv.Close()
+		var grpcAsked atomic.Value
+		target := verify.Target{Env: "probe", Namespaces: []string{ns},
+			Services: []verify.Service{{Name: "web", Repository: "registry.invalid/shop/web", Digest: web, Probes: []verify.Probe{
+				{Kind: "http", URL: srv.URL + "/healthz", Status: 200},
+				{Kind: "tcp", URL: srv.Listener.Addr().String()},
+				{Kind: "grpc", URL: "web.internal:9090"},
+			}}}}
+		opts := verify.Options{Timeout: 3 * time.Second, GRPC: func(ctx context.Context, addr string, timeout time.Duration) error {
+			grpcAsked.Store(addr)
+			return nil
+		}}
+
+		res, _ := tb.run(t, ctx, target, opts)
+		s := res.Services[0]
+		if res.Verified || s.Reason != verify.ReasonProbeFailed || !strings.Contains(s.Message, "http probe "+srv.URL+"/healthz") ||
+			!strings.Contains(s.Message, "last answer: HTTP 503 warming up") || !strings.Contains(s.Message, "Deployment v-probe/web rolled out, 1 pod at") {
+			t.Errorf("unhealthy: got %+v", s)
+		}
+
+		healthy.Store(true)
+		opts.Timeout = time.Minute
+		res, _ = tb.run(t, ctx, target, opts)
+		if !res.Verified || res.Services[0].Pods != 1 {
+			t.Errorf("healthy: not verified:\n%s", res.Summary())
+		}
+		if grpcAsked.Load() != "web.internal:9090" {
+			t.Errorf("the gRPC checker was asked %v", grpcAsked.Load())
+		}
+
+		// A gRPC probe needs a checker: a mistake found before looking.
+		opts.GRPC = nil
+		if _, err := verify.Run(ctx, tb.admin, target, opts); err == nil || !strings.Contains(err.Error(), "grpc probe web.internal:9090: no gRPC checker") {
+			t.Errorf("without a gRPC checker: got %v", err)
+		}
+	})
+
+	t.Run("forbidden", func(t *testing.T) {
+		t.Parallel()
+		nobody, err := kube.ParseKubeconfig(c.UserKubeconfig(t, "nobody"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := verify.Run(ctx, nobody, verify.Target{Env: "rbac", Namespaces: []string{"v-ok"},
+			Services: []verify.Service{{Name: "orders", Repository: "registry.invalid/shop/orders", Digest: digest("x")}}},
+			verify.Options{Timeout: time.Minute, Interval: 200 * time.Millisecond})
+		if !errors.Is(err, kube.ErrForbidden) || !strings.Contains(err.Error(), `User "nobody" cannot list resource "deployments" in API group "apps" in the namespace "v-ok"`) {
+			t.Fatalf("got %v, want a forbidden error naming the resource", err)
+		}
+		if res.Verified || res.Services[0].Reason != "Forbidden" {
+			t.Errorf("result: %+v", res)
+		}
+	})
+
+	t.Run("argo cd", func(t *testing.T) { t.Parallel(); testArgoCD(t, tb) })
+	t.Run("flux", func(t *testing.T) { t.Parallel(); testFlux(t, tb) })
+}
+
+// testArgoCD checks the Argo CD path. Argo CD itself is not part of the
+// testbed: this installs a minimal Application CRD (with a status
+// subresource) and writes status the way Argo CD's application controller
+// does. It is the one stand-in of these tests; the workloads are real.
+func testArgoCD(t *testing.T, tb *testbed) {
+	ctx := context.Background()
+	tb.Apply(t, `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: applications.argoproj.io}
+spec:
+  group: argoproj.io
+  scope: Namespaced
+  names: {kind: Application, listKind: ApplicationList, plural: applications, singular: application}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`)
+	tb.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
+	ns := "v-argo"
+	orders := digest("orders argo")
+	commit, older := strings.Repeat("c0ffee", 6)+"c0ff", strings.Repeat("0bad", 10)
+	app := `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: shop, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: "https://git.invalid/gitops.git", path: envs/staging, targetRevision: main}
+  destination: {server: "https://kubernetes.default.svc", namespace: v-argo}
+`
+	// Discovery of the new kind may lag behind Established for a moment.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := applyErr(tb, namespace("argocd")+"---\n"+namespace(ns)+"---\n"+app+"---\n"+deployment(ns, "orders", "registry.invalid/shop/orders@"+orders, "", 2))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("applying the Application: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	setStatus := func(status string) {
+		t.Helper()
+		tb.Kubectl(t, "patch", "applications.argoproj.io", "shop", "-n", "argocd", "--subresource=status", "--type=merge", "-p", `{"status":`+status+`}`)
+	}
+	target := verify.Target{Env: "argo", Controller: "argocd", Objects: []string{"argocd/shop"}, Namespaces: []string{ns}, Commit: commit,
+		Services: []verify.Service{{Name: "orders", Repository: "registry.invalid/shop/orders", Digest: orders}}}
+
+	// Argo CD compared and synced the commit, and everything is healthy.
+	setStatus(`{"sync":{"status":"Synced","revision":"` + commit + `"},"health":{"status":"Healthy"},
+		"operationState":{"phase":"Succeeded","message":"successfully synced (all tasks run)","syncResult":{"revision":"` + commit + `"}}}`)
+	res, _ := tb.run(t, ctx, target, verify.Options{Timeout: time.Minute})
+	if !res.Verified || res.ControllerRevision != commit || res.AppliedCommit != commit || res.Reason != "" {
+		t.Errorf("synced and healthy: got %+v", res)
+	}
+	if !strings.Contains(res.Summary(), "(argocd "+commit[:7]+"): orders ✓ 2 pods") {
+		t.Errorf("summary: %s", res.Summary())
+	}
+
+	// Still at the older commit.
+	setStatus(`{"sync":{"status":"OutOfSync","revision":"` + older + `"},"health":{"status":"Healthy"},"operationState":null}`)
+	res, _ = tb.run(t, ctx, target, verify.Options{Timeout: time.Second})
+	if res.Verified || res.Reason != verify.ReasonNotApplied || !strings.Contains(res.Message, "Application argocd/shop to sync "+commit[:7]+" (sync OutOfSync at 0bad0ba, health Healthy)") {
+		t.Errorf("out of sync: got reason %q message %q", res.Reason, res.Message)
+	}
+	if s := res.Services[0]; s.Reason != verify.ReasonNotApplied || !strings.Contains(s.Message, "but argocd has not applied "+commit[:7]) {
+		t.Errorf("out of sync: service %+v", s)
+	}
+
+	// Synced at the commit but Degraded.
+	setStatus(`{"sync":{"status":"Synced","revision":"` + commit + `"},"health":{"status":"Degraded","message":"one resource is degraded"},
+		"resources":[{"group":"apps","kind":"Deployment","namespace":"v-argo","name":"orders","status":"Synced",
+		"health":{"status":"Degraded","message":"Deployment \"orders\" exceeded its progress deadline"}}]}`)
+	res, _ = tb.run(t, ctx, target, verify.Options{Timeout: time.Second})
+	if res.Verified || res.Reason != "Degraded" || !strings.Contains(res.Message, `Deployment v-argo/orders is Degraded: Deployment "orders" exceeded its progress deadline`) {
+		t.Errorf("degraded: got reason %q message %q", res.Reason, res.Message)
+	}
+	if !strings.Contains(res.Summary(), "\n  argocd ✗ Degraded: Application argocd/shop is Degraded at c0ffeec") {
+		t.Errorf("summary: %s", res.Summary())
+	}
+
+	// The sync of the commit failed.
+	setStatus(`{"sync":{"status":"OutOfSync","revision":"` + commit + `"},"health":{"status":"Healthy"},
+		"operationState":{"phase":"Failed","message":"one or more objects failed to apply, reason: admission webhook denied the request",
+		"syncResult":{"revision":"` + commit + `"}}}`)
+	res, _ = tb.run(t, ctx, target, verify.Options{Timeout: time.Second})
+	if res.Verified || res.Reason != "SyncFailed" || !strings.Contains(res.Message, "admission webhook denied the request") {
+		t.Errorf("sync failed: got reason %q message %q", res.Reason, res.Message)
+	}
+}
+
+// applyErr applies manifests, returning kubectl's error instead of failing.
+func applyErr(tb *testbed, manifests string) (string, error) {
+	f, err := os.CreateTemp(tb.Dir, "apply-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(manifests); err != nil {
+		return "", err
+	}
+	f.Close()
+	return tb.KubectlErr("apply", "--server-side", "--force-conflicts", "--field-manager=kubebed", "-f", f.Name())
+}
+
+// testFlux runs Flux for real: it fetches commits of a Git repository
+// served here and applies them.
+func testFlux(t *testing.T, tb *testbed) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	ctx := context.Background()
+	ns := "v-flux"
+	repo := newGitRepo(t)
+	orders, catalog := digest("orders flux 1"), digest("catalog flux 1")
+	files := map[string]string{
+		"deploy/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [namespace.yaml, orders.yaml, catalog.yaml]\n",
+		"deploy/namespace.yaml":     namespace(ns),
+		"deploy/orders.yaml":        deployment(ns, "orders", "registry.invalid/shop/orders@"+orders, "", 2),
+		"deploy/catalog.yaml":       deployment(ns, "catalog", "registry.invalid/shop/catalog@"+catalog, "", 1),
+	}
+	commit1 := repo.commit(t, files)
+	tb.WatchGit(t, "shop", repo.serve(t, tb.Host), "main", "./deploy", "", "")
+	target := verify.Target{Env: "flux", Controller: "flux", Objects: []string{"flux-system/shop"}, Namespaces: []string{ns}, Commit: commit1,
+		Services: []verify.Service{
+			{Name: "orders", Repository: "registry.invalid/shop/orders", Digest: orders},
+			{Name: "catalog", Repository: "registry.invalid/shop/catalog", Digest: catalog},
+		}}
+
+	// Step 1: Flux applies the commit; the workloads roll out.
+	res, _ := tb.run(t, ctx, target, verify.Options{Timeout: 2 * time.Minute})
+	if !res.Verified || res.ControllerRevision != "main@sha1:"+commit1 || res.AppliedCommit != commit1 {
+		t.Fatalf("commit 1: got %+v\n%s", res, res.Summary())
+	}
+	if !strings.Contains(res.Summary(), "(flux main@sha1:"+commit1[:7]+"): orders ✓ 2 pods") {
+		t.Errorf("summary: %s", res.Summary())
+	}
+
+	// Step 2: a later commit that contains the first is applied. It counts
+	// for the first only when the history says it contains it.
+	files["README.md"] = "staging\n"
+	commit2 := repo.commit(t, files)
+	tb.Reconcile(t, "shop")
+	target.Commit = commit2
+	if res, _ := tb.run(t, ctx, target, verify.Options{Timeout: 2 * time.Minute}); !res.Verified {
+		t.Fatalf("commit 2:\n%s", res.Summary())
+	}
+	target.Commit = commit1
+	res, _ = tb.run(t, ctx, target, verify.Options{Timeout: time.Second})
+	if res.Verified || res.Reason != verify.ReasonNotApplied || !strings.Contains(res.Message, "last applied main@sha1:"+commit2) {
+		t.Errorf("commit 1 without history: got reason %q message %q", res.Reason, res.Message)
+	}
+	var asked atomic.Int32
+	descends := func(ctx context.Context, ancestor, commit string) (bool, error) {
+		asked.Add(1)
+		return repo.isAncestor(t, ancestor, commit), nil
+	}
+	res, _ = tb.run(t, ctx, target, verify.Options{Timeout: time.Minute, Descends: descends})
+	if !res.Verified || res.AppliedCommit != commit2 || asked.Load() == 0 {
+		t.Errorf("commit 1 with history: got %+v", res)
+	}
+
+	// Step 3: a commit whose rollout fails its health check: Flux reports
+	// HealthCheckFailed on it and keeps commit 2 as the last applied.
+	// catalog is untouched and fine; the controller is not. Verification
+	// is cancelled as soon as that is seen, rather than waiting it out.
+	crashing := "registry.invalid/shop/orders@" + digest("orders flux crashing")
+	t.Cleanup(tb.FailImage(t, crashing))
+	files["deploy/orders.yaml"] = deployment(ns, "orders", crashing, "", 2)
+	commit3 := repo.commit(t, files)
+	tb.Reconcile(t, "shop")
+	target.Commit = commit3
+	target.Services = target.Services[1:]
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res, _ = tb.run(t, cctx, target, verify.Options{Timeout: 3 * time.Minute, Progress: func(line string) {
+		if strings.HasPrefix(line, "flux flux: HealthCheckFailed: ") {
+			cancel()
+		}
+	}})
+	if res.Verified || res.Reason != "HealthCheckFailed" || !strings.Contains(res.Message, "Kustomization flux-system/shop failed to apply main@sha1:"+commit3) ||
+		res.ControllerRevision != "main@sha1:"+commit2 {
+		t.Errorf("commit 3: got reason %q message %q revision %q", res.Reason, res.Message, res.ControllerRevision)
+	}
+	if s := res.Services[0]; s.Verified || s.Reason != verify.ReasonNotApplied || s.Pods != 1 {
+		t.Errorf("commit 3: catalog %+v", s)
+	}
+}
+
+// gitRepo is a bare repository served over HTTP, and a work tree that
+// pushes to it.
+type gitRepo struct {
+	bare, work string
+}
+
+func newGitRepo(t *testing.T) *gitRepo {
+	root := t.TempDir()
+	r := &gitRepo{bare: filepath.Join(root, "srv", "gitops.git"), work: filepath.Join(root, "work")}
+	git(t, root, "init", "--quiet", "--bare", "-b", "main", r.bare)
+	git(t, root, "init", "--quiet", "-b", "main", r.work)
+	git(t, r.work, "remote", "add", "origin", r.bare)
+	return r
+}
+
+// commit writes files, commits and pushes them, and returns the commit.
+func (r *gitRepo) commit(t *testing.T, files map[string]string) string {
+	for name, content := range files {
+		p := filepath.Join(r.work, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git(t, r.work, "add", "-A")
+	git(t, r.work, "commit", "--quiet", "-m", "deploy")
+	git(t, r.work, "push", "--quiet", "origin", "main")
+	return strings.TrimSpace(git(t, r.work, "rev-parse", "HEAD"))
+}
+
+func (r *gitRepo) isAncestor(t *testing.T, ancestor, commit string) bool {
+	cmd := exec.Command("git", "merge-base", "--is-ancestor", ancestor, commit)
+	cmd.Dir = r.work
+	return cmd.Run() == nil
+}
+
+// serve serves the bare repository over git's smart HTTP protocol on host
+// and returns its URL.
+func (r *gitRepo) serve(t *testing.T, host string) string {
+	gitBin, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &cgi.Handler{
+		Path: gitBin,
+		Args: []string{"http-backend"},
+		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.bare), "GIT_HTTP_EXPORT_ALL=1"},
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: backend, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String() + "/" + filepath.Base(r.bare)
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=slipway", "GIT_AUTHOR_EMAIL=slipway@example.invalid",
+		"GIT_COMMITTER_NAME=slipway", "GIT_COMMITTER_EMAIL=slipway@example.invalid",
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
