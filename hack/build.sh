@@ -71,15 +71,24 @@ frontend_dir="$SLIPWAY_CACHE/engine/dockerfile-frontend-$frontend_key"
 # lock), so that the unit tests and the harness share one build. The key is
 # testutil's: sha256 over go.mod, go.sum, pkg, the optional env and ldflags
 # files, and the Go version. Prints the binary's path.
-# (The tools built this way are third-party commands: a blank import in
-# tools.go, no Go sources of the project's own, which testutil also hashes.)
+# A tool with Go sources of its own (a main of the project's, such as
+# hack/tools/kube) is keyed by them too, each as "<path>\n<contents>", as
+# testutil hashes them.
 tool_path() {
 	local name="$1" dir="$SLIPWAY_ROOT/hack/tools/$1" k f
-	local -a files=(go.mod go.sum pkg)
+	local -a files=(go.mod go.sum pkg) srcs=()
 	for f in env ldflags; do
 		if [ -f "$dir/$f" ]; then files+=("$f"); fi
 	done
-	k="$(cd "$dir" && { cat "${files[@]}"; printf '%s' "$gover"; } | sha256sum | cut -c1-12)"
+	mapfile -t srcs < <(cd "$dir" && find . -name '*.go' ! -name tools.go -type f | sed 's#^\./##' | LC_ALL=C sort)
+	k="$(cd "$dir" && {
+		cat "${files[@]}"
+		for f in "${srcs[@]}"; do
+			printf '%s\n' "$f"
+			cat "$f"
+		done
+		printf '%s' "$gover"
+	} | sha256sum | cut -c1-12)"
 	echo "$SLIPWAY_CACHE/tools/$name-$k"
 }
 

@@ -31,7 +31,7 @@ func (r *run) checkController(ctx context.Context) error {
 			st, err = r.checkApplication(ctx, ns, name)
 		}
 		if err != nil {
-			if e := check(err); e != nil {
+			if e := check(ctx, err); e != nil {
 				return e
 			}
 			what := fmt.Sprintf("%s %s", controllerKind(r.t.Controller), obj)
@@ -40,6 +40,9 @@ func (r *run) checkController(ctx context.Context) error {
 			} else {
 				st.obs = observation{msg: fmt.Sprintf("%s: cannot read it: %v", what, err)}
 			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		states = append(states, st)
 	}

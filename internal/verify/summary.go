@@ -23,10 +23,12 @@ func (r Result) Summary() string {
 	ctrl := ""
 	if r.Controller != "" && r.Controller != "none" {
 		rev := shortRevision(r.ControllerRevision)
-		if rev == "" {
+		if rev == "" && r.Reason != "" {
 			rev = "nothing applied yet"
 		}
-		ctrl = fmt.Sprintf(" (%s %s)", r.Controller, rev)
+		if rev != "" {
+			ctrl = fmt.Sprintf(" (%s %s)", r.Controller, rev)
+		}
 	}
 	if r.Verified {
 		var parts []string

@@ -339,9 +339,13 @@ type fatal struct{ err error }
 func (f fatal) Error() string { return f.err.Error() }
 func (f fatal) Unwrap() error { return f.err }
 
-// check classifies a read error: refused credentials end Run, anything
-// else (a timeout, an API server restarting) is retried next round.
-func check(err error) error {
+// check classifies a read error: refused credentials and the end of ctx
+// end Run; anything else (a slow answer, an API server restarting) is
+// retried next round.
+func check(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if errors.Is(err, kube.ErrForbidden) {
 		return fatal{err}
 	}
@@ -403,7 +407,7 @@ func (r *run) round(ctx context.Context) error {
 	}
 	ws, err := r.listWorkloads(ctx)
 	if err != nil {
-		if e := check(err); e != nil {
+		if e := check(ctx, err); e != nil {
 			return e
 		}
 		for _, s := range pending {
@@ -421,7 +425,11 @@ func (r *run) round(ctx context.Context) error {
 			obs.msg = fmt.Sprintf("%s, but %s has not applied %s yet", obs.msg, r.t.Controller, shortCommit(r.t.Commit))
 		}
 		if obs.rolledOut && r.ctrl.applied && !s.probed {
-			if msg := r.probe(ctx, s); msg != "" {
+			msg := r.probe(ctx, s)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if msg != "" {
 				obs.reason, obs.msg = ReasonProbeFailed, obs.msg+"; "+msg
 			} else {
 				s.probed = true

@@ -108,7 +108,7 @@ func (r *run) checkService(ctx context.Context, s *svcState, ws workloads) (obse
 	for _, f := range checks {
 		obs, err := f()
 		if err != nil {
-			if e := check(err); e != nil {
+			if e := check(ctx, err); e != nil {
 				return observation{}, e
 			}
 			obs = observation{msg: "cannot read the workload: " + err.Error()}
