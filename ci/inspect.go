@@ -12,7 +12,9 @@ import (
 // each points at, and that digest's signature checked against the signing
 // key: verified, invalid (signed, but not by this key, not for this digest
 // or not for this service) or unsigned; "unverified (no key)" without
-// --signing-key.
+// --signing-key. A verified image also shows its newest signed verification
+// record per environment: "verified in staging 3h ago", "failed in dev 5m
+// ago (CrashLoopBackOff)".
 // +cache="never"
 func (m *Slipway) Images(
 	ctx context.Context,

@@ -134,6 +134,10 @@ func TestModuleVerifiesTheCluster(t *testing.T) {
 		t.Errorf("the verification record cosign verified: %+v", rec)
 	}
 
+	if out := r.mustCall("images"); !strings.Contains(out, "verified in dev ") {
+		t.Errorf("images does not show the verification in dev:\n%s", tail(out, 20))
+	}
+
 	// 2. dev → staging, verified in staging.
 	r.mustCall("promote", "--from", "dev", "--to", "staging", "--verify")
 	if v := onlyVerification(t, r.lastReportOf(report.Promote), "staging"); !v.Verified || len(v.Services) != 3 {

@@ -9,10 +9,13 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/slipwayci/slipway/internal/gates"
+	"github.com/slipwayci/slipway/internal/promote"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/signing"
 )
@@ -35,6 +38,9 @@ type imageTag struct {
 	SignatureDetail string `json:"signatureDetail,omitempty"`
 	// SignatureTag is set when a cosign .sig tag exists for the digest.
 	SignatureTag bool `json:"signatureTag"`
+	// Verifications describe the newest signed verification record per
+	// environment ("verified in staging 3h ago"), for a verified image.
+	Verifications []string `json:"verifications,omitempty"`
 }
 
 // Signature states of `images`.
@@ -107,6 +113,7 @@ func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		ri := repoImages{Repository: repo, Tags: []imageTag{}}
 		sigs := map[string]bool{}
 		checked := map[string][2]string{}
+		verified := map[string][]string{}
 		for _, t := range tags {
 			if strings.HasPrefix(t, "sha256-") && strings.HasSuffix(t, ".sig") {
 				sigs["sha256:"+strings.TrimSuffix(strings.TrimPrefix(t, "sha256-"), ".sig")] = true
@@ -132,8 +139,13 @@ func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				}
 				st = [2]string{state, detail}
 				checked[dg] = st
+				if state == sigVerified {
+					// Records that do not verify are not shown.
+					recs, _ := promote.VerificationRecords(ctx, verifier, repo+"@"+dg, services[repo], dg)
+					verified[dg] = gates.DescribeAll(recs, time.Now())
+				}
 			}
-			ri.Tags = append(ri.Tags, imageTag{Tag: t, Digest: dg, Signature: st[0], SignatureDetail: st[1], SignatureTag: sigs[dg]})
+			ri.Tags = append(ri.Tags, imageTag{Tag: t, Digest: dg, Signature: st[0], SignatureDetail: st[1], SignatureTag: sigs[dg], Verifications: verified[dg]})
 		}
 		sort.Slice(ri.Tags, func(i, j int) bool { return ri.Tags[i].Tag < ri.Tags[j].Tag })
 		all = append(all, ri)
@@ -163,6 +175,9 @@ func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				if t.SignatureTag {
 					sig += ", .sig tag present"
 				}
+			}
+			if len(t.Verifications) > 0 {
+				sig += "; " + strings.Join(t.Verifications, ", ")
 			}
 			fmt.Fprintf(stdout, "  %-48s %s  %s\n", t.Tag, t.Digest[:19], sig)
 		}

@@ -98,8 +98,8 @@ func (a Approval) Validate() error {
 }
 
 // Verifications decodes verification predicates (of statements whose
-// signatures verified) and keeps those about digest and service, oldest
-// first. A predicate naming another digest is dropped: the statement's
+// signatures verified) and keeps those about digest and service (any
+// service when ""), oldest first. A predicate naming another digest is dropped: the statement's
 // subject is the image, and a record copied onto another image must not
 // count there.
 func Verifications(predicates []json.RawMessage, service, digest string) []Verification {
@@ -109,7 +109,7 @@ func Verifications(predicates []json.RawMessage, service, digest string) []Verif
 		if json.Unmarshal(p, &v) != nil || v.Validate() != nil {
 			continue
 		}
-		if v.Digest != digest || v.Service != service {
+		if v.Digest != digest || service != "" && v.Service != service {
 			continue
 		}
 		out = append(out, v)
@@ -267,4 +267,22 @@ func Describe(recs []Verification, env string, now time.Time) string {
 		s += " (" + r.Reason + ")"
 	}
 	return s
+}
+
+// DescribeAll is Describe for every environment with a record, in the
+// order they were first verified.
+func DescribeAll(recs []Verification, now time.Time) []string {
+	var envs []string
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if !seen[r.Environment] {
+			seen[r.Environment] = true
+			envs = append(envs, r.Environment)
+		}
+	}
+	out := make([]string, 0, len(envs))
+	for _, e := range envs {
+		out = append(out, Describe(recs, e, now))
+	}
+	return out
 }

@@ -82,9 +82,12 @@ func shortRevision(rev string) string {
 	return strings.Join(out, ", ")
 }
 
-// roundDuration rounds for reading: tenths of a second under 10s, whole
-// seconds above.
+// roundDuration rounds for reading: hundredths of a second under 1s,
+// tenths under 10s, whole seconds above.
 func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
 	if d < 10*time.Second {
 		return d.Round(100 * time.Millisecond)
 	}

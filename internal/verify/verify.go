@@ -463,7 +463,7 @@ func (s *svcState) observe(obs observation) {
 func (r *run) progress(who string, last *string, obs observation, ok bool, okLine string) {
 	line := okLine
 	if !ok {
-		line = "waiting for " + obs.msg
+		line = waitingText(obs)
 		if obs.reason != "" {
 			line = obs.reason + ": " + obs.msg
 		}
@@ -483,7 +483,7 @@ func (r *run) progress(who string, last *string, obs observation, ok bool, okLin
 func (r *run) probe(ctx context.Context, s *svcState) string {
 	budget := 5 * time.Second
 	if left := time.Until(r.begin.Add(r.o.Timeout)); left < budget {
-		budget = max(left, time.Second)
+		budget = max(left.Truncate(100*time.Millisecond), time.Second)
 	}
 	for _, p := range s.svc.Probes {
 		var err error
@@ -506,60 +506,64 @@ func (r *run) probe(ctx context.Context, s *svcState) string {
 func (r *run) finish(ctx context.Context, err error) {
 	res := &r.res
 	res.ControllerRevision = r.ctrl.revision
+	var fatalErr fatal
+	isFatal := errors.As(err, &fatalErr)
+	// end says how verification ended, for a message about the last state.
+	end := func(obs observation, what string) string {
+		switch {
+		case r.timedOut && obs.reason == "":
+			return fmt.Sprintf("still waiting after %s for %s", r.o.Timeout, obs.msg)
+		case r.timedOut:
+			return fmt.Sprintf("%s (not %s within %s)", obs.msg, what, r.o.Timeout)
+		case err != nil && !isFatal:
+			return fmt.Sprintf("%s (%v)", waitingText(obs), err)
+		}
+		return waitingText(obs)
+	}
 	if r.ctrl.applied {
 		res.AppliedCommit = r.ctrl.commit
-	} else {
+	} else if !isFatal {
 		obs := r.ctrl.obs
 		if obs.reason == "" && r.ctrl.seen.reason != "" {
 			obs = r.ctrl.seen
 		}
-		res.Reason, res.Message = obs.reason, obs.msg
+		res.Reason, res.Message = obs.reason, end(obs, "applied")
 		if res.Reason == "" {
 			res.Reason = ReasonNotApplied
 		}
-		if r.timedOut {
-			res.Message = fmt.Sprintf("%s (after %s)", res.Message, r.o.Timeout)
-		}
 	}
-	var fatalErr fatal
 	for _, s := range r.svcs {
 		sr := ServiceResult{Name: s.svc.Name, Digest: s.svc.Digest, Verified: s.verified,
 			Workloads: s.obs.workloads, Pods: s.obs.pods}
 		if !s.verified {
 			obs := s.obs
 			switch {
+			case isFatal:
+				sr.Reason, sr.Message = "Forbidden", fatalErr.Error()
 			case s == r.failed:
+				sr.Reason, sr.Message = obs.reason, obs.msg
+			case obs.msg == "":
+				sr.Reason, sr.Message = ReasonTimeout, "not looked at"
 			case obs.reason == "" && s.seen.reason != "":
 				// A crash-looping container passes through Running
-				// between restarts: the crash explains more.
-				obs.reason = s.seen.reason
-				obs.problem = s.seen.problem
-				obs.msg = fmt.Sprintf("%s (earlier: %s)", obs.msg, s.seen.msg)
-			case obs.reason == "":
-				obs.reason = ReasonTimeout
+				// between its restarts: the crash explains more.
+				sr.Reason, obs.problem = s.seen.reason, s.seen.problem
+				sr.Message = fmt.Sprintf("%s; in the end %s", s.seen.msg, end(obs, "verified"))
+			default:
+				sr.Reason, sr.Message = obs.reason, end(obs, "verified")
 			}
-			switch {
-			case s == r.failed:
-			case r.timedOut:
-				obs.msg = fmt.Sprintf("%s (not verified within %s)", obs.msg, r.o.Timeout)
-			case r.failed != nil:
-				if obs.reason == ReasonTimeout {
-					obs.reason = ReasonStopped
+			if sr.Reason == "" {
+				switch {
+				case r.timedOut:
+					sr.Reason = ReasonTimeout
+				case r.failed != nil:
+					sr.Reason = ReasonStopped
+					sr.Message += fmt.Sprintf(" (verification stopped: %s failed)", r.failed.svc.Name)
+				default:
+					sr.Reason = ReasonCanceled
 				}
-				obs.msg = fmt.Sprintf("%s (verification stopped: %s failed)", obs.msg, r.failed.svc.Name)
-			case errors.As(err, &fatalErr):
-				obs.reason, obs.msg = "Forbidden", fatalErr.Error()
-			case err != nil:
-				if obs.reason == ReasonTimeout {
-					obs.reason = ReasonCanceled
-				}
-				obs.msg = fmt.Sprintf("%s (%v)", obs.msg, err)
 			}
-			if obs.msg == "" {
-				obs.msg = "not looked at"
-			}
-			sr.Reason, sr.Message = obs.reason, obs.msg
-			if p := obs.problem; p != nil && ctx.Err() == nil {
+			if p := obs.problem; p != nil && ctx.Err() == nil && !isFatal {
 				sr.Log = r.readLog(ctx, p)
 			}
 		}
@@ -567,6 +571,15 @@ func (r *run) finish(ctx context.Context, err error) {
 	}
 	res.Verified = err == nil && r.done()
 	res.Finished = r.o.Now()
+}
+
+// waitingText phrases an observation on its own: a plain one says what is
+// awaited ("waiting for Deployment shop/orders: 1 of 2 updated replicas").
+func waitingText(obs observation) string {
+	if obs.reason == "" {
+		return "waiting for " + obs.msg
+	}
+	return obs.msg
 }
 
 // readLog returns the last lines of a failing container's log, or "" when

@@ -96,10 +96,10 @@ func TestVerify(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Kubernetes control plane")
 	}
-	if err := kubebed.Build(false); err != nil {
+	if err := kubebed.Build(true); err != nil {
 		t.Skipf("the testbed's binaries cannot be built: %v", err)
 	}
-	c := kubebed.Start(t, kubebed.Options{})
+	c := kubebed.Start(t, kubebed.Options{Flux: true})
 	admin, err := kube.ParseKubeconfig(c.Kubeconfig, "")
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +341,7 @@ spec:
 	})
 
 	t.Run("argo cd", func(t *testing.T) { t.Parallel(); testArgoCD(t, tb) })
-	
+	t.Run("flux", func(t *testing.T) { t.Parallel(); testFlux(t, tb) })
 }
 
 // testArgoCD checks the Argo CD path. Argo CD itself is not part of the

@@ -152,11 +152,11 @@ func checkTemplate(w workload, s *svcState) (observation, bool) {
 		if ref.digest == s.svc.Digest {
 			continue
 		}
-		runs := "is not pinned to a digest"
+		runs := c.Image + " (no digest)"
 		if ref.digest != "" {
-			runs = "names " + shortDigest(ref.digest)
+			runs = strings.TrimSuffix(c.Image, ref.digest) + shortDigest(ref.digest)
 		}
-		return observation{reason: ReasonWrongDigest, msg: fmt.Sprintf("%s to run %s: its container %s image %s %s", w, shortDigest(s.svc.Digest), c.Name, c.Image, runs)}, false
+		return observation{reason: ReasonWrongDigest, msg: fmt.Sprintf("%s: container %s runs %s, not %s", w, c.Name, runs, shortDigest(s.svc.Digest))}, false
 	}
 	return observation{}, true
 }
