@@ -300,8 +300,12 @@ func Start(t testing.TB, o Options) *Cluster {
 	if o.Flux {
 		fluxEnv := append(env, "KUBECONFIG="+c.KubeconfigPath, "RUNTIME_NAMESPACE="+FluxNamespace)
 		storage := hostPort(o.Host, storagePort)
+		artifacts := filepath.Join(dir, "flux-artifacts") // must exist
+		if err := os.MkdirAll(artifacts, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		c.start(t, "source-controller", bins[toolFluxSource], []string{
-			"--storage-path=" + filepath.Join(dir, "flux-artifacts"),
+			"--storage-path=" + artifacts,
 			"--storage-addr=" + storage,
 			"--storage-adv-addr=" + storage,
 			"--metrics-addr=" + hostPort("127.0.0.1", srcMetrics),
