@@ -79,7 +79,7 @@ func (c *Cluster) Reconcile(t testing.TB, name string) {
 	t.Helper()
 	at := time.Now().Format(time.RFC3339Nano)
 	c.Kubectl(t, "annotate", "--overwrite", "-n", FluxNamespace,
-		"gitrepository/"+name, "kustomization/"+name,
+		"gitrepositories.source.toolkit.fluxcd.io/"+name, "kustomizations.kustomize.toolkit.fluxcd.io/"+name,
 		"reconcile.fluxcd.io/requestedAt="+at)
 }
 

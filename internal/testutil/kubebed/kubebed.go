@@ -85,7 +85,8 @@ type Cluster struct {
 	mu      sync.Mutex
 }
 
-// Namespace Flux runs in, and where WatchGit puts its objects.
+// FluxNamespace is the namespace Flux runs in (RUNTIME_NAMESPACE) and
+// where WatchGit puts its objects.
 const FluxNamespace = "flux-system"
 
 // The tools, by their directory under hack/tools.

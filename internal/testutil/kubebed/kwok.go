@@ -72,7 +72,9 @@ func (c *Cluster) FailImage(t testing.TB, image string) (undo func()) {
 // failStage is the kwok Stage behind FailImage. It matches pods that run
 // image, are not being deleted, are Pending or Running, and are not already
 // in CrashLoopBackOff (so that it does not match its own result again).
-// Its weight, 1, beats pod-ready's 0 where both match.
+// Its weight, 1, beats pod-ready's 0 where both match. A pod that already
+// runs keeps its addresses (podIPs merge, so a second allocation would add
+// an invalid second IP of the same family).
 func failStage(name, image string) map[string]any {
 	q := strconv.Quote(image) // a Go template string literal
 	tmpl := `{{ $now := Now }}
@@ -119,6 +121,7 @@ containerStatuses:
       startedAt: {{ $now | Quote }}
 {{ end }}
 {{ end }}
+{{ if not .status.podIP }}
 {{ $hostIPs := NodeIPsWith .spec.nodeName }}
 {{ with $hostIPs }}
 hostIP: {{ index . 0 | Quote }}
@@ -133,6 +136,7 @@ podIP: {{ index . 0 | Quote }}
 podIPs:
 {{ range . }}
 - ip: {{ . | Quote }}
+{{ end }}
 {{ end }}
 {{ end }}
 phase: Running

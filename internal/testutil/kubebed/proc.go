@@ -44,7 +44,9 @@ func startProc(dir, name, bin string, args, env []string) (*proc, error) {
 		Setsid: true,
 		// Should the test binary die without running its cleanups (a
 		// -timeout panic, a kill), take the component with it rather
-		// than leave a control plane running.
+		// than leave a control plane running. (The signal follows the
+		// death of the thread that started the child; the Go runtime
+		// does not end threads that goroutines have not locked.)
 		Pdeathsig: syscall.SIGKILL,
 	}
 	fmt.Fprintf(f, "+ %s %s\n", name, strings.Join(args, " "))
