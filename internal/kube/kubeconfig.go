@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -235,8 +236,8 @@ func parseKubeconfig(data []byte, context, dir string) (*Client, error) {
 		TLSClientConfig:     tlsConf,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90e9,
-		TLSHandshakeTimeout: 10e9,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}}
 	c.Timeout = DefaultTimeout
 	return c, nil

@@ -38,7 +38,7 @@ func (r *run) checkController(ctx context.Context) error {
 			if errors.Is(err, kube.ErrNotFound) {
 				st.obs = observation{reason: ReasonNotFound, msg: fmt.Sprintf("%s: not found (%v)", what, err)}
 			} else {
-				st.obs = observation{msg: fmt.Sprintf("%s: cannot read it: %v", what, err)}
+				st.obs = observation{msg: fmt.Sprintf("%s to be readable: %v", what, err)}
 			}
 		}
 		if ctx.Err() != nil {
@@ -126,7 +126,7 @@ func (r *run) checkKustomization(ctx context.Context, ns, name string) (objectSt
 	st := objectState{revision: k.Status.LastAppliedRevision, commit: revisionCommit(k.Status.LastAppliedRevision)}
 	appliedOK, err := r.containsCommit(ctx, st.commit)
 	if err != nil {
-		st.obs.msg = fmt.Sprintf("%s: cannot tell whether %s contains %s: %v", what, st.revision, shortCommit(r.t.Commit), err)
+		st.obs.msg = fmt.Sprintf("%s: whether %s contains %s (%v)", what, st.revision, shortCommit(r.t.Commit), err)
 		return st, nil
 	}
 	attemptedOK, err := r.containsCommit(ctx, revisionCommit(k.Status.LastAttemptedRevision))
@@ -156,8 +156,10 @@ func (r *run) checkKustomization(ctx context.Context, ns, name string) (objectSt
 		if a := k.Status.LastAttemptedRevision; a != "" && a != st.revision {
 			msg += ", last attempted " + a
 		}
-		msg += "; " + cond + ")"
-		st.obs = observation{msg: msg}
+		if !hasReady || ready.Status != "True" {
+			msg += "; " + cond
+		}
+		st.obs = observation{msg: msg + ")"}
 	}
 	return st, nil
 }
@@ -179,7 +181,7 @@ func (r *run) checkApplication(ctx context.Context, ns, name string) (objectStat
 	for _, rev := range revs {
 		ok, err := r.containsCommit(ctx, rev)
 		if err != nil {
-			st.obs.msg = fmt.Sprintf("%s: cannot tell whether %s contains %s: %v", what, rev, shortCommit(r.t.Commit), err)
+			st.obs.msg = fmt.Sprintf("%s: whether %s contains %s (%v)", what, rev, shortCommit(r.t.Commit), err)
 			return st, nil
 		}
 		if ok {

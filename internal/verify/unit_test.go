@@ -93,7 +93,7 @@ func TestValidate(t *testing.T) {
 		{func(t *Target) { t.Services[0].Digest = "latest" }, `service orders: digest "latest" is not sha256:<64 hex digits>`},
 		{func(t *Target) { t.Services[0].Probes = []Probe{{Kind: "http", URL: "orders:8080"}} }, `http probe "orders:8080" is not an http(s) URL`},
 		{func(t *Target) { t.Services[0].Probes = []Probe{{Kind: "tcp", URL: "http://orders"}} }, `tcp probe "http://orders" is not host:port`},
-		{func(t *Target) { t.Services[0].Probes = []Probe{{Kind: "grpc", URL: "orders:9090"}} }, "no gRPC checker given"},
+		{func(t *Target) { t.Services[0].Probes = []Probe{{Kind: "grpc", URL: "orders"}} }, `grpc probe "orders" is not host:port`},
 		{func(t *Target) { t.Services[0].Probes = []Probe{{Kind: "exec", URL: "x"}} }, `probe kind "exec": want http, grpc or tcp`},
 	} {
 		tg := ok

@@ -11,7 +11,8 @@
 //     the environment's namespaces that runs the service's repository has
 //     rolled out with the service's digest in its template, and every ready
 //     pod of it runs exactly that digest;
-//   - the service's probes (HTTP, gRPC, TCP) then pass.
+//   - the service's probes then pass: an HTTP URL answers as expected, a
+//     gRPC server's health service says SERVING, a TCP port accepts.
 //
 // Run polls until then or a timeout, and a Deployment whose progress
 // deadline is exceeded fails at once. Each service that is not verified
@@ -38,6 +39,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/kube"
 	"github.com/slipwayci/slipway/internal/smoke"
+	"github.com/slipwayci/slipway/internal/smoke/grpcprobe"
 )
 
 // Target is what an environment should run.
@@ -104,10 +106,9 @@ type Options struct {
 	LogLines int
 	// Now is the clock of Result.Started and Finished (default time.Now).
 	Now func() time.Time
-	// GRPC checks a gRPC probe: it must return nil once the health service
-	// at addr (host:port) says SERVING, polling until timeout. It is a
-	// parameter so that this package does not link gRPC; the worker passes
-	// a wrapper of grpcprobe.Run. Required when a service has a grpc probe.
+	// GRPC, when set, replaces the check of grpc probes: it must return
+	// nil once the gRPC health service at addr (host:port) says the server
+	// is SERVING, polling until timeout. Default: grpcprobe.Run.
 	GRPC func(ctx context.Context, addr string, timeout time.Duration) error
 }
 
@@ -227,9 +228,6 @@ func validate(t Target, o Options) error {
 				if _, port, ok := strings.Cut(p.URL, ":"); !ok || port == "" || strings.Contains(p.URL, "/") {
 					return fmt.Errorf("service %s: %s probe %q is not host:port", s.Name, p.Kind, p.URL)
 				}
-				if p.Kind == "grpc" && o.GRPC == nil {
-					return fmt.Errorf("service %s: grpc probe %s: no gRPC checker given (Options.GRPC)", s.Name, p.URL)
-				}
 			default:
 				return fmt.Errorf("service %s: probe kind %q: want http, grpc or tcp", s.Name, p.Kind)
 			}
@@ -262,6 +260,12 @@ func Run(ctx context.Context, c *kube.Client, t Target, o Options) (Result, erro
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.GRPC == nil {
+		o.GRPC = func(ctx context.Context, addr string, timeout time.Duration) error {
+			_, err := grpcprobe.Run(ctx, addr, "", timeout)
+			return err
+		}
 	}
 	if t.Controller == "" {
 		t.Controller = "none"
@@ -411,7 +415,7 @@ func (r *run) round(ctx context.Context) error {
 			return e
 		}
 		for _, s := range pending {
-			s.observe(observation{msg: "cannot list the workloads: " + err.Error()})
+			s.observe(observation{msg: "the workloads to be listed: " + err.Error()})
 		}
 		return nil
 	}
@@ -425,6 +429,11 @@ func (r *run) round(ctx context.Context) error {
 			obs.msg = fmt.Sprintf("%s, but %s has not applied %s yet", obs.msg, r.t.Controller, shortCommit(r.t.Commit))
 		}
 		if obs.rolledOut && r.ctrl.applied && !s.probed {
+			if s.obs.reason == ReasonProbeFailed && time.Until(r.begin.Add(r.o.Timeout)) < minProbeTime {
+				// Too little time left for a fair attempt: the last
+				// failure says more than a cut-short one would.
+				continue
+			}
 			msg := r.probe(ctx, s)
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -477,13 +486,20 @@ func (r *run) progress(who string, last *string, obs observation, ok bool, okLin
 	}
 }
 
+// A round's probes of a service take at most maxProbeTime, and at least
+// minProbeTime even when the timeout is nearer.
+const (
+	maxProbeTime = 5 * time.Second
+	minProbeTime = time.Second
+)
+
 // probe runs the service's probes once rolled out, within a short budget
 // so that a failing probe does not hold up the other services; it returns
 // "" when they pass, else what failed.
 func (r *run) probe(ctx context.Context, s *svcState) string {
-	budget := 5 * time.Second
+	budget := maxProbeTime
 	if left := time.Until(r.begin.Add(r.o.Timeout)); left < budget {
-		budget = max(left.Truncate(100*time.Millisecond), time.Second)
+		budget = max(left.Truncate(100*time.Millisecond), minProbeTime)
 	}
 	for _, p := range s.svc.Probes {
 		var err error

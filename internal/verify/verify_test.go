@@ -19,6 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/slipwayci/slipway/internal/kube"
 	"github.com/slipwayci/slipway/internal/testutil/kubebed"
 	"github.com/slipwayci/slipway/internal/verify"
@@ -89,22 +93,32 @@ func (tb *testbed) run(t *testing.T, ctx context.Context, tg verify.Target, o ve
 	return res, lines
 }
 
-// TestVerify runs the verifications against a real control plane whose
-// kubelet is kwok: real Deployments, StatefulSets, DaemonSets, RBAC and
-// Flux; only the containers are pretend.
-func TestVerify(t *testing.T) {
+// startTestbed starts a control plane whose kubelet is kwok: real
+// Deployments, StatefulSets, DaemonSets, RBAC and (with flux) Flux; only
+// the containers are pretend.
+func startTestbed(t *testing.T, flux bool) *testbed {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a Kubernetes control plane")
 	}
-	if err := kubebed.Build(true); err != nil {
+	if err := kubebed.Build(flux); err != nil {
 		t.Skipf("the testbed's binaries cannot be built: %v", err)
 	}
-	c := kubebed.Start(t, kubebed.Options{Flux: true})
+	c := kubebed.Start(t, kubebed.Options{Flux: flux})
 	admin, err := kube.ParseKubeconfig(c.Kubeconfig, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := &testbed{Cluster: c, admin: admin}
+	return &testbed{Cluster: c, admin: admin}
+}
+
+// TestVerify runs the verifications of workloads, probes, permissions and
+// Argo CD against a real control plane, each subtest in namespaces of its
+// own.
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	tb := startTestbed(t, false)
+	c := tb.Cluster
 	ctx := context.Background()
 
 	t.Run("rolled out", func(t *testing.T) {
@@ -211,7 +225,7 @@ spec:
 			Services: []verify.Service{{Name: "ghost", Repository: "registry.invalid/shop/ghost", Digest: digest("ghost")}},
 		}, verify.Options{Timeout: time.Second})
 		s := res.Services[0]
-		if res.Verified || s.Reason != verify.ReasonNoWorkload || !strings.Contains(s.Message, "registry.invalid/shop/ghost in namespaces v-empty, v-empty-too") ||
+		if res.Verified || s.Reason != verify.ReasonNoWorkload || !strings.Contains(s.Message, "no Deployment, StatefulSet or DaemonSet in namespaces v-empty, v-empty-too runs registry.invalid/shop/ghost") ||
 			!strings.Contains(s.Message, "not verified within 1s") || len(s.Workloads) != 0 {
 			t.Errorf("got %+v", s)
 		}
@@ -271,6 +285,8 @@ spec:
 		ns := "v-probe"
 		web := digest("web")
 		c.Apply(t, namespace(ns)+"---\n"+deployment(ns, "web", "registry.invalid/shop/web@"+web, "", 1))
+		// A real HTTP server and a real gRPC server with the standard
+		// health service, both unhealthy at first.
 		var healthy atomic.Bool
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/healthz" || !healthy.Load() {
@@ -280,46 +296,50 @@ spec:
 			fmt.Fprintln(w, "ok")
 		}))
 		defer srv.Close()
-		var grpcAsked atomic.Value
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs := grpc.NewServer()
+		hs := health.NewServer()
+		healthpb.RegisterHealthServer(gs, hs)
+		go gs.Serve(lis)
+		defer gs.Stop()
+		hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+
 		target := verify.Target{Env: "probe", Namespaces: []string{ns},
 			Services: []verify.Service{{Name: "web", Repository: "registry.invalid/shop/web", Digest: web, Probes: []verify.Probe{
-				{Kind: "http", URL: srv.URL + "/healthz", Status: 200},
 				{Kind: "tcp", URL: srv.Listener.Addr().String()},
-				{Kind: "grpc", URL: "web.internal:9090"},
+				{Kind: "http", URL: srv.URL + "/healthz", Status: 200},
+				{Kind: "grpc", URL: lis.Addr().String()},
 			}}}}
-		opts := verify.Options{Timeout: 3 * time.Second, GRPC: func(ctx context.Context, addr string, timeout time.Duration) error {
-			grpcAsked.Store(addr)
-			return nil
-		}}
 
-		// Rolled out first, so that the probes have their 3 seconds.
+		// Rolled out first, so that the probes have their seconds.
 		rollout := target
 		rollout.Services = []verify.Service{target.Services[0]}
 		rollout.Services[0].Probes = nil
 		if res, _ := tb.run(t, ctx, rollout, verify.Options{Timeout: time.Minute}); !res.Verified {
 			t.Fatalf("not rolled out:\n%s", res.Summary())
 		}
-		res, _ := tb.run(t, ctx, target, opts)
+		res, _ := tb.run(t, ctx, target, verify.Options{Timeout: 3 * time.Second})
 		s := res.Services[0]
 		if res.Verified || s.Reason != verify.ReasonProbeFailed || !strings.Contains(s.Message, "http probe "+srv.URL+"/healthz") ||
 			!strings.Contains(s.Message, "last answer: HTTP 503 warming up") || !strings.Contains(s.Message, "Deployment v-probe/web rolled out, 1 pod at") {
-			t.Errorf("unhealthy: got %+v", s)
+			t.Errorf("HTTP unhealthy: got %+v", s)
 		}
 
 		healthy.Store(true)
-		opts.Timeout = time.Minute
-		res, _ = tb.run(t, ctx, target, opts)
-		if !res.Verified || res.Services[0].Pods != 1 {
-			t.Errorf("healthy: not verified:\n%s", res.Summary())
-		}
-		if grpcAsked.Load() != "web.internal:9090" {
-			t.Errorf("the gRPC checker was asked %v", grpcAsked.Load())
+		res, _ = tb.run(t, ctx, target, verify.Options{Timeout: 4 * time.Second})
+		s = res.Services[0]
+		if res.Verified || s.Reason != verify.ReasonProbeFailed || !strings.Contains(s.Message, "grpc probe "+lis.Addr().String()) ||
+			!strings.Contains(s.Message, "status NOT_SERVING") {
+			t.Errorf("gRPC unhealthy: got %+v", s)
 		}
 
-		// A gRPC probe needs a checker: a mistake found before looking.
-		opts.GRPC = nil
-		if _, err := verify.Run(ctx, tb.admin, target, opts); err == nil || !strings.Contains(err.Error(), "grpc probe web.internal:9090: no gRPC checker") {
-			t.Errorf("without a gRPC checker: got %v", err)
+		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		res, _ = tb.run(t, ctx, target, verify.Options{Timeout: time.Minute})
+		if !res.Verified || res.Services[0].Pods != 1 {
+			t.Errorf("healthy: not verified:\n%s", res.Summary())
 		}
 	})
 
@@ -341,7 +361,6 @@ spec:
 	})
 
 	t.Run("argo cd", func(t *testing.T) { t.Parallel(); testArgoCD(t, tb) })
-	t.Run("flux", func(t *testing.T) { t.Parallel(); testFlux(t, tb) })
 }
 
 // testArgoCD checks the Argo CD path. Argo CD itself is not part of the
@@ -453,12 +472,14 @@ func applyErr(tb *testbed, manifests string) (string, error) {
 	return tb.KubectlErr("apply", "--server-side", "--force-conflicts", "--field-manager=kubebed", "-f", f.Name())
 }
 
-// testFlux runs Flux for real: it fetches commits of a Git repository
-// served here and applies them.
-func testFlux(t *testing.T, tb *testbed) {
+// TestVerifyFlux runs Flux for real: it fetches commits of a Git
+// repository served here and applies them.
+func TestVerifyFlux(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
+	tb := startTestbed(t, true)
 	ctx := context.Background()
 	ns := "v-flux"
 	repo := newGitRepo(t)

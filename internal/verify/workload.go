@@ -77,7 +77,13 @@ func (r *run) checkService(ctx context.Context, s *svcState, ws workloads) (obse
 	add := func(w workload, f func() (observation, error)) {
 		if len(w.containers(s.repo)) > 0 {
 			names = append(names, w.String())
-			checks = append(checks, f)
+			checks = append(checks, func() (observation, error) {
+				obs, err := f()
+				if err != nil {
+					obs = observation{msg: fmt.Sprintf("the pods of %s to be listed: %v", w, err)}
+				}
+				return obs, err
+			})
 		}
 	}
 	for i := range ws.deployments {
@@ -101,7 +107,7 @@ func (r *run) checkService(ctx context.Context, s *svcState, ws workloads) (obse
 			}
 			where += " " + strings.Join(r.t.Namespaces, ", ")
 		}
-		return observation{reason: ReasonNoWorkload, msg: fmt.Sprintf("a Deployment, StatefulSet or DaemonSet running %s in %s: none found", s.svc.Repository, where)}, nil
+		return observation{reason: ReasonNoWorkload, msg: fmt.Sprintf("no Deployment, StatefulSet or DaemonSet in %s runs %s", where, s.svc.Repository)}, nil
 	}
 	total := observation{rolledOut: true, workloads: names}
 	var worst *observation
@@ -111,7 +117,6 @@ func (r *run) checkService(ctx context.Context, s *svcState, ws workloads) (obse
 			if e := check(ctx, err); e != nil {
 				return observation{}, e
 			}
-			obs = observation{msg: "cannot read the workload: " + err.Error()}
 		}
 		if obs.rolledOut {
 			total.pods += obs.pods
