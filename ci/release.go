@@ -53,6 +53,11 @@ func (m *Slipway) release(ctx context.Context, v releaseVerb) (string, error) {
 	if v.publicKey != nil {
 		c = c.WithSecretVariable(wire.EnvSigningPublicKey, v.publicKey)
 	}
+	if v.kind == report.Promote && m.Kubeconfig != nil {
+		// minSoak checks afresh that the source environment's cluster
+		// still runs what is promoted.
+		c = c.WithSecretVariable(wire.EnvKubeconfig, m.Kubeconfig)
+	}
 	args := append(append([]string{wire.WorkerBin, string(v.kind)}, v.args...), gargs...)
 	args = append(args, "--out", wire.ResultFile)
 	if v.registry {

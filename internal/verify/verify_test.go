@@ -96,7 +96,7 @@ func (tb *testbed) run(t *testing.T, ctx context.Context, tg verify.Target, o ve
 // startTestbed starts a control plane whose kubelet is kwok: real
 // Deployments, StatefulSets, DaemonSets, RBAC and (with flux) Flux; only
 // the containers are pretend.
-func startTestbed(t *testing.T, flux bool) *testbed {
+func startTestbed(t testing.TB, flux bool) *testbed {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a Kubernetes control plane")
@@ -564,7 +564,7 @@ type gitRepo struct {
 	bare, work string
 }
 
-func newGitRepo(t *testing.T) *gitRepo {
+func newGitRepo(t testing.TB) *gitRepo {
 	root := t.TempDir()
 	r := &gitRepo{bare: filepath.Join(root, "srv", "gitops.git"), work: filepath.Join(root, "work")}
 	git(t, root, "init", "--quiet", "--bare", "-b", "main", r.bare)
@@ -574,7 +574,7 @@ func newGitRepo(t *testing.T) *gitRepo {
 }
 
 // commit writes files, commits and pushes them, and returns the commit.
-func (r *gitRepo) commit(t *testing.T, files map[string]string) string {
+func (r *gitRepo) commit(t testing.TB, files map[string]string) string {
 	for name, content := range files {
 		p := filepath.Join(r.work, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -598,7 +598,7 @@ func (r *gitRepo) isAncestor(t *testing.T, ancestor, commit string) bool {
 
 // serve serves the bare repository over git's smart HTTP protocol on host
 // and returns its URL.
-func (r *gitRepo) serve(t *testing.T, host string) string {
+func (r *gitRepo) serve(t testing.TB, host string) string {
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
 		t.Fatal(err)
@@ -618,7 +618,7 @@ func (r *gitRepo) serve(t *testing.T, host string) string {
 	return "http://" + l.Addr().String() + "/" + filepath.Base(r.bare)
 }
 
-func git(t *testing.T, dir string, args ...string) string {
+func git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
