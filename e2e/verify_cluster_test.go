@@ -76,9 +76,17 @@ func TestModuleVerifiesTheCluster(t *testing.T) {
 	t.Setenv("SLIPWAY_E2E_REGISTRY_PASSWORD", password)
 	t.Setenv("SLIPWAY_E2E_GITOPS_TOKEN", token)
 	reg := newCompanyRegistry(t, ip, registryUser, password, 0)
+	// A rollout that cannot progress fails within seconds, not the
+	// default ten minutes.
+	r.edit("deploy/base/orders.yaml", func(s string) string {
+		if !strings.Contains(s, "\n  replicas: 1\n") {
+			t.Fatalf("orders.yaml has no replicas line:\n%s", s)
+		}
+		return strings.Replace(s, "\n  replicas: 1\n", "\n  replicas: 1\n  progressDeadlineSeconds: 15\n", 1)
+	})
 	git := newGitServer(t, ip, token, filepath.Join(r.fixture, "deploy"))
 
-	const soak = 45 * time.Second
+	const soak = 25 * time.Second
 	rm := releaseManagerKey(t, r)
 	r.edit("slipway.yaml", func(s string) string {
 		i, j := strings.Index(s, "environments:\n"), strings.Index(s, "\nimages:")
@@ -181,13 +189,14 @@ func TestModuleVerifiesTheCluster(t *testing.T) {
 
 	// 4. A broken rollout in dev.
 	r.edit("services/orders/main.go", func(s string) string { return s + "\n// a change that crash-loops in the cluster\n" })
-	r.commit("orders: a change that crash-loops")
+	brokenCommit := r.commit("orders: a change that crash-loops")
 	r.mustCall("ci", "--skip-deploy")
 	broken := byName(r.lastReport())["orders"]
 	if broken.Digest == orders.Digest || broken.Digest == "" {
 		t.Fatalf("the change did not build a new orders: %+v", broken)
 	}
-	cluster.FailImage(t, orders.Repository+"@"+broken.Digest)
+	// The manifests pin it as repository:commit@digest.
+	cluster.FailImage(t, orders.Repository+":"+brokenCommit+"@"+broken.Digest)
 	out, err = r.call("deploy", "--env", "dev", "--verify")
 	if err == nil || !strings.Contains(out, "orders is not verified in dev") {
 		t.Fatalf("deploy --verify of a crash-looping orders (err=%v):\n%s", err, tail(out, 40))
