@@ -118,12 +118,24 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		vo.Progress = func(line string) { fmt.Fprintln(o.Progress, line) }
 	}
 	res, err := verify.Run(ctx, client, target, vo)
-	if err != nil {
+	if err != nil && len(res.Services) == 0 {
 		return rep, fmt.Errorf("verifying %s: %w", env.Name, err)
 	}
 	v := fromResult(res, commit)
 	rep.Verifications = append(rep.Verifications, v)
 	rv := &rep.Verifications[len(rep.Verifications)-1]
+	if err != nil {
+		// slipway could not look (refused credentials, cancelled): that
+		// says nothing about the images, so nothing is recorded or
+		// rolled back.
+		rv.Verified = false
+		if rv.Reason == "" {
+			rv.Reason = "Error"
+		}
+		rv.Message = strings.TrimSpace(rv.Message + " " + err.Error())
+		rv.Recorded = "none written: the cluster could not be read"
+		return rep, fmt.Errorf("verifying %s: %w", env.Name, err)
+	}
 	record(ctx, o, env, target, res, rv)
 	if !res.Verified && o.RollbackOnFailure {
 		rollbackFailed(ctx, o, env, repo, target, res, rep, rv)
@@ -202,18 +214,24 @@ func record(ctx context.Context, o Options, env config.Environment, t verify.Tar
 		return
 	}
 	written := 0
-	var problems []string
+	var problems, skipped []string
 	for i, s := range res.Services {
 		rec := gates.Verification{
 			Environment: env.Name, Service: s.Name, Digest: s.Digest, Result: gates.Verified,
 			GitOpsCommit: rv.GitOpsCommit, Controller: res.Controller, ControllerRevision: res.ControllerRevision,
 			Pods: s.Pods, Time: res.Finished.UTC(), Run: o.RunID,
 		}
-		if !s.Verified || !res.Verified && res.Reason != "" {
+		switch {
+		case s.Verified && res.Verified:
+		case s.Verified || !imageFailure(s.Reason):
+			// It runs, but the controller did not apply the commit (or
+			// another service stopped the wait), or what failed is not the
+			// image (nothing runs it, slipway may not look): no verdict
+			// about the image.
+			skipped = append(skipped, s.Name)
+			continue
+		default:
 			rec.Result, rec.Reason, rec.Message = gates.Failed, s.Reason, s.Message
-			if s.Verified {
-				rec.Reason, rec.Message = res.Reason, res.Message
-			}
 		}
 		b, err := json.Marshal(rec)
 		if err == nil {
@@ -232,6 +250,9 @@ func record(ctx context.Context, o Options, env config.Environment, t verify.Tar
 		problems = append(problems, fmt.Sprintf("%s: %v", s.Name, err))
 	}
 	rv.Recorded = fmt.Sprintf("%d signed verification record(s) (%s)", written, gates.PredicateVerification)
+	if len(skipped) > 0 {
+		rv.Recorded += "; none for " + strings.Join(skipped, ", ") + " (no verdict about the image)"
+	}
 	if len(problems) > 0 {
 		rv.Recorded += "; not recorded: " + strings.Join(problems, "; ")
 		rv.Verified = false
@@ -243,8 +264,8 @@ func record(ctx context.Context, o Options, env config.Environment, t verify.Tar
 // digest so that no run deploys or promotes it again.
 func rollbackFailed(ctx context.Context, o Options, env config.Environment, repo *gitops.Repo, t verify.Target, res verify.Result, rep *report.Report, rv *report.Verification) {
 	for i, s := range res.Services {
-		if s.Verified {
-			continue // the controller failed, not this service's image
+		if s.Verified || !imageFailure(s.Reason) {
+			continue // not this service's image: nothing to roll back from
 		}
 		prev, why := lastVerified(ctx, o, env, repo, t.Services[i])
 		if prev == "" {
@@ -352,4 +373,15 @@ func Live(cfg *config.Config, kubeconfig []byte, timeout time.Duration) promote.
 		}
 		return nil
 	}
+}
+
+// imageFailure reports whether a service's reason is a verdict on its
+// image (it was rolled out and did not become ready, or answered its
+// probes wrong) rather than on slipway's view of the cluster.
+func imageFailure(reason string) bool {
+	switch reason {
+	case verify.ReasonNoWorkload, verify.ReasonNotApplied, verify.ReasonWrongDigest, verify.ReasonNotFound, verify.ReasonCanceled, verify.ReasonStopped, "Forbidden", "":
+		return false
+	}
+	return true
 }
