@@ -212,7 +212,9 @@ func (m *Slipway) verifyDeployed(ctx context.Context, reg *registryTarget, p *pl
 			if d.Environment != env {
 				continue
 			}
-			if d.PullRequest != "" || d.Branch != "" && d.Branch != p.Project.GitOps.Branch {
+			// An open pull request (or a pushed branch awaiting one) is
+			// not deployed yet; a closed one means main already holds it.
+			if d.PullRequestState == "branch only" || d.PullRequest != "" && d.PullRequestState != "closed" {
 				pending = true
 			}
 			if d.Commit != "" {
