@@ -243,6 +243,98 @@ func TestModuleVerifiesTheCluster(t *testing.T) {
 	if v := onlyVerification(t, r.lastReportOf(report.Verify), "dev"); !v.Verified {
 		t.Fatalf("dev after Flux rolled back: %+v", v)
 	}
+
+	// 5. Argo CD. It does not build here: its Application CRD is installed
+	//    and the test writes the Application's status the way Argo CD
+	//    writes it (the one stand-in of this test). Flux still applies the
+	//    manifests; slipway reads what "Argo CD" says and the workloads.
+	cluster.Apply(t, argoApplicationCRD)
+	cluster.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
+	cluster.Apply(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n")
+	cluster.Apply(t, argoVerifierRBAC)
+	applyEventually(t, cluster, argoApplication)
+	r.edit("slipway.yaml", func(s string) string {
+		return strings.Replace(s, "      controller: flux\n      objects: [flux-system/staging]\n", "      controller: argocd\n      objects: [argocd/staging]\n", 1)
+	})
+	r.commit("staging is applied by Argo CD")
+	tip := git.commits(t)[0]
+	argoStatus := func(status string) {
+		cluster.Kubectl(t, "patch", "applications.argoproj.io", "staging", "-n", "argocd", "--subresource=status", "--type=merge", "-p", `{"status":`+status+`}`)
+	}
+	argoStatus(`{"sync":{"status":"Synced","revision":"` + tip + `"},"health":{"status":"Healthy"}}`)
+	r.mustCall("verify", "--env", "staging")
+	if v := onlyVerification(t, r.lastReportOf(report.Verify), "staging"); !v.Verified || v.Controller != "argocd" || v.ControllerRevision != tip {
+		t.Fatalf("staging through Argo CD: %+v", v)
+	}
+	argoStatus(`{"health":{"status":"Degraded","message":"one resource is degraded"},"resources":[{"group":"apps","kind":"Deployment","namespace":"shop-staging","name":"orders","status":"Synced","health":{"status":"Degraded","message":"Deployment \"orders\" exceeded its progress deadline"}}]}`)
+	out, err = r.call("verify", "--env", "staging", "--timeout", "10s")
+	if err == nil || !strings.Contains(out, "Degraded") {
+		t.Fatalf("a Degraded Application (err=%v):\n%s", err, tail(out, 30))
+	}
+}
+
+// argoApplicationCRD is a minimal Application CRD of Argo CD (group
+// argoproj.io, served with a status subresource), enough for the API
+// server to hold Applications and their status.
+const argoApplicationCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: applications.argoproj.io}
+spec:
+  group: argoproj.io
+  scope: Namespaced
+  names: {kind: Application, listKind: ApplicationList, plural: applications, singular: application}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`
+
+// argoApplication is staging's Application as a team would write it.
+const argoApplication = `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: staging, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: "https://git.example.com/acme/gitops.git", path: deploy/overlays/staging, targetRevision: main}
+  destination: {server: "https://kubernetes.default.svc", namespace: shop-staging}
+`
+
+// argoVerifierRBAC is the Argo CD variant of docs/verification-rbac.yaml's
+// controller Role.
+const argoVerifierRBAC = `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: slipway-verifier, namespace: argocd}
+rules:
+  - apiGroups: [argoproj.io]
+    resources: [applications]
+    verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: slipway-verifier, namespace: argocd}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: slipway-verifier}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: slipway-verifier}
+`
+
+// applyEventually applies manifests of a kind whose CRD was just
+// established (discovery may lag behind for a moment).
+func applyEventually(t *testing.T, c *kubebed.Cluster, manifests string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := c.ApplyErr(manifests)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("applying: %v\n%s", err, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 
 // onlyVerification returns the report's verification of env.

@@ -631,6 +631,12 @@ func (c *Cluster) Apply(t testing.TB, manifests string) {
 	}
 }
 
+// ApplyErr is Apply returning kubectl's output and error instead of
+// failing the test (e.g. to retry while a new CRD's kind is discovered).
+func (c *Cluster) ApplyErr(manifests string) (string, error) {
+	return c.kubectl(strings.NewReader(manifests), "apply", "--server-side", "--force-conflicts", "--field-manager=kubebed", "-f", "-")
+}
+
 func (c *Cluster) apply(manifests string) error {
 	_, err := c.kubectl(strings.NewReader(manifests), "apply", "--server-side", "--force-conflicts", "--field-manager=kubebed", "-f", "-")
 	return err
