@@ -107,6 +107,21 @@ func BenchmarkFreshEngine(b *testing.B) {
 			fresh(mode.name+", one service changed", mode.args, n)
 			n++
 		}
+
+		// A remote engine cache (docs/scaling.md): one run exports every
+		// cache record of its session into a registry (mode=max), as the
+		// CI workflow does on main; fresh engines import it.
+		if local := os.Getenv("SLIPWAY_LOCAL_REGISTRY"); local != "" {
+			ref := fmt.Sprintf("%s/slipway-bench-cache:%x", local, stamp)
+			prebuilt := []string{"--worker-image", worker}
+			b.Setenv("_EXPERIMENTAL_DAGGER_CACHE_EXPORT_CONFIG", "type=registry,ref="+ref+",mode=max")
+			ci("engine cache: ci exporting it (mode=max)", prebuilt...)
+			os.Unsetenv("_EXPERIMENTAL_DAGGER_CACHE_EXPORT_CONFIG")
+			b.Setenv("_EXPERIMENTAL_DAGGER_CACHE_IMPORT_CONFIG", "type=registry,ref="+ref)
+			fresh("prebuilt worker, engine cache imported, nothing changed", prebuilt, 0)
+			fresh("prebuilt worker, engine cache imported, one service changed", prebuilt, n)
+			os.Unsetenv("_EXPERIMENTAL_DAGGER_CACHE_IMPORT_CONFIG")
+		}
 	}
 }
 
