@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -113,6 +114,7 @@ func TestModuleVerifiesTheCluster(t *testing.T) {
 		cluster.Kubectl(t, "patch", "-n", "flux-system", "gitrepository/"+env, "--type=merge", "-p", `{"spec":{"interval":"5s"}}`)
 		cluster.Kubectl(t, "patch", "-n", "flux-system", "kustomization/"+env, "--type=merge", "-p", `{"spec":{"interval":"5s"}}`)
 	}
+	since := time.Now()
 	kc := cluster.UserKubeconfig(t, "slipway-verifier")
 	if _, err := cluster.KubectlAs(kc, "-n", "shop-dev", "delete", "deployment", "orders"); err == nil {
 		t.Fatal("the verifier's kubeconfig may delete: the documented RBAC is not read-only")
@@ -248,11 +250,7 @@ func TestModuleVerifiesTheCluster(t *testing.T) {
 	//    and the test writes the Application's status the way Argo CD
 	//    writes it (the one stand-in of this test). Flux still applies the
 	//    manifests; slipway reads what "Argo CD" says and the workloads.
-	cluster.Apply(t, argoApplicationCRD)
-	cluster.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
-	cluster.Apply(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n")
-	cluster.Apply(t, argoVerifierRBAC)
-	applyEventually(t, cluster, argoApplication)
+	cluster.InstallArgoApplications(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n---\n"+argoVerifierRBAC+"---\n"+argoApplication)
 	r.edit("slipway.yaml", func(s string) string {
 		return strings.Replace(s, "      controller: flux\n      objects: [flux-system/staging]\n", "      controller: argocd\n      objects: [argocd/staging]\n", 1)
 	})
@@ -271,26 +269,39 @@ func TestModuleVerifiesTheCluster(t *testing.T) {
 	if err == nil || !strings.Contains(out, "Degraded") {
 		t.Fatalf("a Degraded Application (err=%v):\n%s", err, tail(out, 30))
 	}
+
+	// The kubeconfig and the release manager's key were Dagger secrets:
+	// they are nowhere the runs left traces (output, reports, GitOps
+	// history, registry layers, the engine's files).
+	secrets := kubeconfigSecrets(t, kc)
+	secrets["release manager's key password"] = rm.password
+	secrets["registry password"], secrets["GitOps token"] = password, token
+	r.noSecretsIn(reg, git, since, secrets)
 }
 
-// argoApplicationCRD is a minimal Application CRD of Argo CD (group
-// argoproj.io, served with a status subresource), enough for the API
-// server to hold Applications and their status.
-const argoApplicationCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: applications.argoproj.io}
-spec:
-  group: argoproj.io
-  scope: Namespaced
-  names: {kind: Application, listKind: ApplicationList, plural: applications, singular: application}
-  versions:
-  - name: v1alpha1
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-`
+// kubeconfigSecrets returns pieces of the client key a kubeconfig embeds,
+// as written (base64) and decoded (a line of the PEM body).
+func kubeconfigSecrets(t *testing.T, kc []byte) map[string]string {
+	t.Helper()
+	for _, line := range strings.Split(string(kc), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || k != "client-key-data" {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		pemKey, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(v) < 120 {
+			t.Fatalf("client-key-data: %v", err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(pemKey)), "\n")
+		return map[string]string{
+			"kubeconfig (client-key-data)": v[len(v)/2-30 : len(v)/2+30],
+			"kubeconfig's client key":      lines[len(lines)/2],
+		}
+	}
+	t.Fatalf("the kubeconfig embeds no client key:\n%s", kc)
+	return nil
+}
 
 // argoApplication is staging's Application as a team would write it.
 const argoApplication = `apiVersion: argoproj.io/v1alpha1
@@ -319,23 +330,6 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: slipway-verifie
 subjects:
   - {apiGroup: rbac.authorization.k8s.io, kind: User, name: slipway-verifier}
 `
-
-// applyEventually applies manifests of a kind whose CRD was just
-// established (discovery may lag behind for a moment).
-func applyEventually(t *testing.T, c *kubebed.Cluster, manifests string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := c.ApplyErr(manifests)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("applying: %v\n%s", err, out)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-}
 
 // onlyVerification returns the report's verification of env.
 func onlyVerification(t *testing.T, rep *report.Report, env string) report.Verification {

@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/internal/config"
-	"github.com/slipwayci/slipway/internal/deploy"
 	"github.com/slipwayci/slipway/internal/gates"
-	"github.com/slipwayci/slipway/internal/gitops"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/signing"
@@ -51,7 +49,13 @@ func runApprove(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return finishReport(rep, err, *out, stdout, stderr)
 	}
-	reg, err := registryFor(ctx, cfg, url, gopts, insecure, cfg.EnvironmentNames(), *regAddr)
+	// What every environment runs: where the digest is found, and the
+	// registries credentials go to (one read of the GitOps repository).
+	imgs, err := deployedImages(ctx, cfg, url, gopts, cfg.EnvironmentNames())
+	if err != nil {
+		return err
+	}
+	reg, err := newRegistry(insecure, append([]string{cfg.Project.Registry.Address, *regAddr}, imageHosts(imgs)...)...)
 	if err != nil {
 		return err
 	}
@@ -65,7 +69,7 @@ func runApprove(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := acceptedApprover(ctx, *g.source, e, signer); err != nil {
 		return finishReport(rep, err, *out, stdout, stderr)
 	}
-	svc, ref, err := findDigest(ctx, cfg, url, gopts, reg, *service, *digest, *regAddr)
+	svc, ref, err := findDigest(ctx, cfg, imgs, reg, *service, *digest, *regAddr)
 	if err != nil {
 		return finishReport(rep, err, *out, stdout, stderr)
 	}
@@ -197,51 +201,34 @@ func samePublicKey(a, b []byte) bool {
 // findDigest finds the repository of digest: the given service's image in
 // any environment's manifests (or in the configured registry), else the
 // one service whose manifests name the digest.
-func findDigest(ctx context.Context, cfg *config.Config, url string, gopts []gitops.Option, reg *registry.Client, service, digest, regAddr string) (string, string, error) {
-	repo, err := gitops.Clone(ctx, url, gopts...)
-	if err != nil {
-		return "", "", err
-	}
-	defer repo.Close()
-	if _, err := repo.Checkout(ctx, cfg.Project.GitOps.Branch); err != nil {
-		return "", "", err
-	}
-	layout := deploy.Layout(cfg)
-	var repos []string
-	for _, s := range cfg.Services {
-		if service != "" && s.Name != service {
-			continue
-		}
-		for _, env := range cfg.EnvironmentNames() {
-			if !s.DeploysTo(env) {
-				continue
-			}
-			m, err := gitops.ReadImages(repo.Dir(), layout, env, []string{s.Name})
-			if err != nil || m[s.Name].Image.Name == "" {
-				continue
-			}
-			ref := m[s.Name].Image.Name + "@" + digest
-			if ok, err := reg.Exists(ctx, ref); err == nil && ok {
-				return s.Name, ref, nil
-			}
-			repos = append(repos, m[s.Name].Image.Name)
-		}
-		if service != "" {
-			addr := regAddr
-			if addr == "" {
-				addr = cfg.Project.Registry.Address
-			}
-			if addr != "" {
-				ref := cfg.Project.ImageRepository(addr, s) + "@" + digest
-				if ok, err := reg.Exists(ctx, ref); err == nil && ok {
-					return s.Name, ref, nil
-				}
-			}
-		}
-	}
+func findDigest(ctx context.Context, cfg *config.Config, imgs []deployed, reg *registry.Client, service, digest, regAddr string) (string, string, error) {
 	if service != "" {
 		if _, err := cfg.Service(service); err != nil {
 			return "", "", err
+		}
+	}
+	var repos []string
+	for _, d := range imgs {
+		if service != "" && d.service != service || d.Image.Name == "" {
+			continue
+		}
+		ref := d.Image.Name + "@" + digest
+		if ok, err := reg.Exists(ctx, ref); err == nil && ok {
+			return d.service, ref, nil
+		}
+		repos = append(repos, d.Image.Name)
+	}
+	if service != "" {
+		addr := regAddr
+		if addr == "" {
+			addr = cfg.Project.Registry.Address
+		}
+		if addr != "" {
+			s, _ := cfg.Service(service)
+			ref := cfg.Project.ImageRepository(addr, s) + "@" + digest
+			if ok, err := reg.Exists(ctx, ref); err == nil && ok {
+				return service, ref, nil
+			}
 		}
 	}
 	return "", "", fmt.Errorf("%s is in none of the repositories the environments run (%s): give --service, or check the digest", digest, strings.Join(dedupe(repos), ", "))

@@ -153,6 +153,23 @@ func registryFor(ctx context.Context, cfg *config.Config, url string, gopts []gi
 // manifestHosts returns the registry hosts of the images the environments
 // run.
 func manifestHosts(ctx context.Context, cfg *config.Config, url string, gopts []gitops.Option, envs []string) ([]string, error) {
+	imgs, err := deployedImages(ctx, cfg, url, gopts, envs)
+	if err != nil {
+		return nil, err
+	}
+	return imageHosts(imgs), nil
+}
+
+// deployed is the image one service runs in one environment.
+type deployed struct {
+	env, service string
+	gitops.Current
+}
+
+// deployedImages reads, from the GitOps branch, the image every service
+// runs in each of envs (services whose manifests say nothing readable are
+// left out: the runs that need them report it).
+func deployedImages(ctx context.Context, cfg *config.Config, url string, gopts []gitops.Option, envs []string) ([]deployed, error) {
 	repo, err := gitops.Clone(ctx, url, gopts...)
 	if err != nil {
 		return nil, err
@@ -162,7 +179,7 @@ func manifestHosts(ctx context.Context, cfg *config.Config, url string, gopts []
 		return nil, err
 	}
 	layout := deploy.Layout(cfg)
-	var hosts []string
+	var out []deployed
 	for _, env := range envs {
 		for _, s := range cfg.Services {
 			if !s.DeploysTo(env) {
@@ -170,14 +187,23 @@ func manifestHosts(ctx context.Context, cfg *config.Config, url string, gopts []
 			}
 			m, err := gitops.ReadImages(repo.Dir(), layout, env, []string{s.Name})
 			if err != nil {
-				continue // the run itself reports it
+				continue
 			}
-			if h := hostOf(m[s.Name].Image.Name); strings.ContainsAny(h, ".:") {
-				hosts = append(hosts, h)
-			}
+			out = append(out, deployed{env: env, service: s.Name, Current: m[s.Name]})
 		}
 	}
-	return hosts, nil
+	return out, nil
+}
+
+// imageHosts returns the registry hosts the images name.
+func imageHosts(imgs []deployed) []string {
+	var hosts []string
+	for _, d := range imgs {
+		if h := hostOf(d.Image.Name); strings.ContainsAny(h, ".:") {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
 
 // actor names who runs a command: --by, else the CI actor, else the user.

@@ -380,7 +380,7 @@ func Live(cfg *config.Config, kubeconfig []byte, timeout time.Duration) promote.
 // probes wrong) rather than on slipway's view of the cluster.
 func imageFailure(reason string) bool {
 	switch reason {
-	case verify.ReasonNoWorkload, verify.ReasonNotApplied, verify.ReasonWrongDigest, verify.ReasonNotFound, verify.ReasonCanceled, verify.ReasonStopped, "Forbidden", "":
+	case verify.ReasonNoWorkload, verify.ReasonNotApplied, verify.ReasonWrongDigest, verify.ReasonNotFound, verify.ReasonCanceled, verify.ReasonStopped, verify.ReasonForbidden, "":
 		return false
 	}
 	return true

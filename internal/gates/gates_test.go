@@ -109,7 +109,11 @@ func TestApprovals(t *testing.T) {
 	otherSvc.Service = "catalog"
 	short := ok
 	short.Digest = "sha256:1111"
-	got := Approvals(raw(t, ok, anySvc, otherEnv, otherSvc, short), "prod", "orders", digest)
+	// An approval of another image, attached to this one: it names the
+	// other digest and counts for nothing here.
+	replayed := ok
+	replayed.Digest = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	got := Approvals(raw(t, ok, anySvc, otherEnv, otherSvc, short, replayed), "prod", "orders", digest)
 	if len(got) != 2 {
 		t.Fatalf("approvals: %+v", got)
 	}

@@ -118,4 +118,14 @@ func TestGates(t *testing.T) {
 	if got := f.imageIn("prod", "orders").Image.Digest; got != digests["orders"] {
 		t.Fatalf("prod runs %s", got)
 	}
+
+	// A rollback is not held back by the gates: it returns to an image
+	// that neither soaked nor was approved.
+	older := f.publish("orders", f.good(99, c2))
+	if _, err := Rollback(ctx, f.rollbackOptions("prod", "orders", older)); err != nil {
+		t.Fatalf("rollback into a gated prod: %v", err)
+	}
+	if got := f.imageIn("prod", "orders").Image.Digest; got != older {
+		t.Fatalf("prod runs %s after the rollback", got)
+	}
 }

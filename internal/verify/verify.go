@@ -172,6 +172,7 @@ const (
 	ReasonNotFound                 = "NotFound"
 	ReasonCanceled                 = "Canceled"
 	ReasonStopped                  = "Stopped"
+	ReasonForbidden                = "Forbidden"
 )
 
 var commitRE = regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`)
@@ -555,7 +556,7 @@ func (r *run) finish(ctx context.Context, err error) {
 			obs := s.obs
 			switch {
 			case isFatal:
-				sr.Reason, sr.Message = "Forbidden", fatalErr.Error()
+				sr.Reason, sr.Message = ReasonForbidden, fatalErr.Error()
 			case s == r.failed:
 				sr.Reason, sr.Message = obs.reason, obs.msg
 			case obs.msg == "":

@@ -355,7 +355,7 @@ spec:
 		if !errors.Is(err, kube.ErrForbidden) || !strings.Contains(err.Error(), `User "nobody" cannot list resource "deployments" in API group "apps" in the namespace "v-ok"`) {
 			t.Fatalf("got %v, want a forbidden error naming the resource", err)
 		}
-		if res.Verified || res.Services[0].Reason != "Forbidden" {
+		if res.Verified || res.Services[0].Reason != verify.ReasonForbidden {
 			t.Errorf("result: %+v", res)
 		}
 	})
@@ -369,22 +369,6 @@ spec:
 // does. It is the one stand-in of these tests; the workloads are real.
 func testArgoCD(t *testing.T, tb *testbed) {
 	ctx := context.Background()
-	tb.Apply(t, `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: applications.argoproj.io}
-spec:
-  group: argoproj.io
-  scope: Namespaced
-  names: {kind: Application, listKind: ApplicationList, plural: applications, singular: application}
-  versions:
-  - name: v1alpha1
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-`)
-	tb.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
 	ns := "v-argo"
 	orders := digest("orders argo")
 	commit, older := strings.Repeat("c0ffee", 6)+"c0ff", strings.Repeat("0bad", 10)
@@ -396,18 +380,7 @@ spec:
   source: {repoURL: "https://git.invalid/gitops.git", path: envs/staging, targetRevision: main}
   destination: {server: "https://kubernetes.default.svc", namespace: v-argo}
 `
-	// Discovery of the new kind may lag behind Established for a moment.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := applyErr(tb, namespace("argocd")+"---\n"+namespace(ns)+"---\n"+app+"---\n"+deployment(ns, "orders", "registry.invalid/shop/orders@"+orders, "", 2))
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("applying the Application: %v\n%s", err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	tb.InstallArgoApplications(t, namespace("argocd")+"---\n"+namespace(ns)+"---\n"+app+"---\n"+deployment(ns, "orders", "registry.invalid/shop/orders@"+orders, "", 2))
 	setStatus := func(status string) {
 		t.Helper()
 		tb.Kubectl(t, "patch", "applications.argoproj.io", "shop", "-n", "argocd", "--subresource=status", "--type=merge", "-p", `{"status":`+status+`}`)
