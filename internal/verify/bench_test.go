@@ -3,12 +3,12 @@ package verify_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slipwayci/slipway/internal/kube"
+	"github.com/slipwayci/slipway/internal/testutil/kubebed"
 	"github.com/slipwayci/slipway/internal/verify"
 )
 
@@ -22,21 +22,18 @@ import (
 // check). verify's overhead is what it adds on top of the later of the
 // two: its polling interval (2 s, the default) and its reads.
 func BenchmarkCommitToVerified(b *testing.B) {
-	if _, err := exec.LookPath("git"); err != nil {
-		b.Skip("git not installed")
-	}
 	tb := startTestbed(b, true)
 	ctx := context.Background()
 	ns, image := "bench", "registry.invalid/shop/orders"
-	repo := newGitRepo(b)
+	repo := kubebed.NewGitRepo(b)
 	files := map[string]string{
 		"deploy/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [namespace.yaml, orders.yaml]\n",
 		"deploy/namespace.yaml":     namespace(ns),
 		"deploy/orders.yaml":        deployment(ns, "orders", image+"@"+digest("bench start"), "", 2),
 	}
 	target := verify.Target{Env: "bench", Controller: "flux", Objects: []string{"flux-system/bench"}, Namespaces: []string{ns},
-		Commit: repo.commit(b, files), Services: []verify.Service{{Name: "orders", Repository: image, Digest: digest("bench start")}}}
-	tb.WatchGit(b, "bench", repo.serve(b, tb.Host), "main", "./deploy", "", "")
+		Commit: repo.Commit(b, files), Services: []verify.Service{{Name: "orders", Repository: image, Digest: digest("bench start")}}}
+	tb.WatchGit(b, "bench", repo.Serve(b, tb.Host, "", ""), "main", "./deploy", "", "")
 	if res, err := verify.Run(ctx, tb.admin, target, verify.Options{Timeout: 2 * time.Minute}); err != nil || !res.Verified {
 		b.Fatalf("the first commit: %v\n%s", err, res.Summary())
 	}
@@ -46,7 +43,7 @@ func BenchmarkCommitToVerified(b *testing.B) {
 		d := digest(fmt.Sprintf("bench %d %d", i, time.Now().UnixNano()))
 		files["deploy/orders.yaml"] = deployment(ns, "orders", image+"@"+d, "", 2)
 		start := time.Now()
-		target.Commit = repo.commit(b, files)
+		target.Commit = repo.Commit(b, files)
 		target.Services[0].Digest = d
 		tb.Reconcile(b, "bench")
 		rolled, applied := make(chan time.Duration, 1), make(chan time.Duration, 1)

@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -455,7 +453,7 @@ func TestVerifyFlux(t *testing.T) {
 	tb := startTestbed(t, true)
 	ctx := context.Background()
 	ns := "v-flux"
-	repo := newGitRepo(t)
+	repo := kubebed.NewGitRepo(t)
 	orders, catalog := digest("orders flux 1"), digest("catalog flux 1")
 	files := map[string]string{
 		"deploy/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [namespace.yaml, orders.yaml, catalog.yaml]\n",
@@ -463,8 +461,8 @@ func TestVerifyFlux(t *testing.T) {
 		"deploy/orders.yaml":        deployment(ns, "orders", "registry.invalid/shop/orders@"+orders, "", 2),
 		"deploy/catalog.yaml":       deployment(ns, "catalog", "registry.invalid/shop/catalog@"+catalog, "", 1),
 	}
-	commit1 := repo.commit(t, files)
-	tb.WatchGit(t, "shop", repo.serve(t, tb.Host), "main", "./deploy", "", "")
+	commit1 := repo.Commit(t, files)
+	tb.WatchGit(t, "shop", repo.Serve(t, tb.Host, "", ""), "main", "./deploy", "", "")
 	target := verify.Target{Env: "flux", Controller: "flux", Objects: []string{"flux-system/shop"}, Namespaces: []string{ns}, Commit: commit1,
 		Services: []verify.Service{
 			{Name: "orders", Repository: "registry.invalid/shop/orders", Digest: orders},
@@ -483,7 +481,7 @@ func TestVerifyFlux(t *testing.T) {
 	// Step 2: a later commit that contains the first is applied. It counts
 	// for the first only when the history says it contains it.
 	files["README.md"] = "staging\n"
-	commit2 := repo.commit(t, files)
+	commit2 := repo.Commit(t, files)
 	tb.Reconcile(t, "shop")
 	target.Commit = commit2
 	if res, _ := tb.run(t, ctx, target, verify.Options{Timeout: 2 * time.Minute}); !res.Verified {
@@ -497,7 +495,7 @@ func TestVerifyFlux(t *testing.T) {
 	var asked atomic.Int32
 	descends := func(ctx context.Context, ancestor, commit string) (bool, error) {
 		asked.Add(1)
-		return repo.isAncestor(t, ancestor, commit), nil
+		return repo.IsAncestor(ancestor, commit), nil
 	}
 	res, _ = tb.run(t, ctx, target, verify.Options{Timeout: time.Minute, Descends: descends})
 	if !res.Verified || res.AppliedCommit != commit2 || asked.Load() == 0 {
@@ -511,7 +509,7 @@ func TestVerifyFlux(t *testing.T) {
 	crashing := "registry.invalid/shop/orders@" + digest("orders flux crashing")
 	t.Cleanup(tb.FailImage(t, crashing))
 	files["deploy/orders.yaml"] = deployment(ns, "orders", crashing, "", 2)
-	commit3 := repo.commit(t, files)
+	commit3 := repo.Commit(t, files)
 	tb.Reconcile(t, "shop")
 	target.Commit = commit3
 	target.Services = target.Services[1:]
@@ -529,80 +527,4 @@ func TestVerifyFlux(t *testing.T) {
 	if s := res.Services[0]; s.Verified || s.Reason != verify.ReasonNotApplied || s.Pods != 1 {
 		t.Errorf("commit 3: catalog %+v", s)
 	}
-}
-
-// gitRepo is a bare repository served over HTTP, and a work tree that
-// pushes to it.
-type gitRepo struct {
-	bare, work string
-}
-
-func newGitRepo(t testing.TB) *gitRepo {
-	root := t.TempDir()
-	r := &gitRepo{bare: filepath.Join(root, "srv", "gitops.git"), work: filepath.Join(root, "work")}
-	git(t, root, "init", "--quiet", "--bare", "-b", "main", r.bare)
-	git(t, root, "init", "--quiet", "-b", "main", r.work)
-	git(t, r.work, "remote", "add", "origin", r.bare)
-	return r
-}
-
-// commit writes files, commits and pushes them, and returns the commit.
-func (r *gitRepo) commit(t testing.TB, files map[string]string) string {
-	for name, content := range files {
-		p := filepath.Join(r.work, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git(t, r.work, "add", "-A")
-	git(t, r.work, "commit", "--quiet", "-m", "deploy")
-	git(t, r.work, "push", "--quiet", "origin", "main")
-	return strings.TrimSpace(git(t, r.work, "rev-parse", "HEAD"))
-}
-
-func (r *gitRepo) isAncestor(t *testing.T, ancestor, commit string) bool {
-	cmd := exec.Command("git", "merge-base", "--is-ancestor", ancestor, commit)
-	cmd.Dir = r.work
-	return cmd.Run() == nil
-}
-
-// serve serves the bare repository over git's smart HTTP protocol on host
-// and returns its URL.
-func (r *gitRepo) serve(t testing.TB, host string) string {
-	gitBin, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &cgi.Handler{
-		Path: gitBin,
-		Args: []string{"http-backend"},
-		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.bare), "GIT_HTTP_EXPORT_ALL=1"},
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: backend, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String() + "/" + filepath.Base(r.bare)
-}
-
-func git(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=slipway", "GIT_AUTHOR_EMAIL=slipway@example.invalid",
-		"GIT_COMMITTER_NAME=slipway", "GIT_COMMITTER_EMAIL=slipway@example.invalid",
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }

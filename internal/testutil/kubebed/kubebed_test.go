@@ -4,12 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/cgi"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,12 +32,12 @@ func TestFluxRollout(t *testing.T) {
 	c := kubebed.Start(t, kubebed.Options{Flux: true})
 	t.Logf("phase start: %s", time.Since(phase).Round(time.Millisecond))
 
-	repo := newGitRepo(t)
-	url := repo.serve(t, c.Host, "flux", "s3cret")
+	repo := kubebed.NewGitRepo(t)
+	url := repo.Serve(t, c.Host, "flux", "s3cret")
 	digest1, digest2 := digest("orders v1"), digest("orders v2")
 	image1 := "registry.invalid/shop/orders@" + digest1
 	image2 := "registry.invalid/shop/orders@" + digest2
-	commit1 := repo.commit(t, image1)
+	commit1 := commitOrders(t, repo, image1)
 
 	// Phase 1: the first commit is applied and rolled out.
 	phase = time.Now()
@@ -63,7 +58,7 @@ func TestFluxRollout(t *testing.T) {
 	// Phase 2: the second commit's image crashes.
 	phase = time.Now()
 	undo := c.FailImage(t, image2)
-	commit2 := repo.commit(t, image2)
+	commit2 := commitOrders(t, repo, image2)
 	c.Reconcile(t, "shop")
 	eventually(t, c, "commit 2's rollout to fail and Flux to report it", 90*time.Second, func() (bool, string) {
 		d := deployment(t, c)
@@ -319,23 +314,9 @@ func newPodTemplateHash(t *testing.T, c *kubebed.Cluster, image string) string {
 	return ""
 }
 
-// gitRepo is a bare repository with a work tree that commits to it.
-type gitRepo struct {
-	root, bare, work string
-}
-
-func newGitRepo(t *testing.T) *gitRepo {
-	root := t.TempDir()
-	r := &gitRepo{root: root, bare: filepath.Join(root, "srv", "shop.git"), work: filepath.Join(root, "work")}
-	git(t, root, "init", "--quiet", "--bare", "-b", "main", r.bare)
-	git(t, root, "init", "--quiet", "-b", "main", r.work)
-	git(t, r.work, "remote", "add", "origin", r.bare)
-	return r
-}
-
 // commit writes a kustomization with the shop Namespace and a Deployment
 // of image to deploy/, commits and pushes it, and returns the commit.
-func (r *gitRepo) commit(t *testing.T, image string) string {
+func commitOrders(t *testing.T, r *kubebed.GitRepo, image string) string {
 	files := map[string]string{
 		"deploy/kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -369,64 +350,5 @@ spec:
         image: ` + image + `
 `,
 	}
-	for name, content := range files {
-		p := filepath.Join(r.work, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git(t, r.work, "add", "-A")
-	git(t, r.work, "commit", "--quiet", "-m", "orders "+image)
-	git(t, r.work, "push", "--quiet", "origin", "main")
-	return strings.TrimSpace(git(t, r.work, "rev-parse", "HEAD"))
-}
-
-// serve serves the bare repository over git's smart HTTP protocol (git
-// http-backend as a CGI program) on host, behind basic authentication,
-// and returns its URL.
-func (r *gitRepo) serve(t *testing.T, host, user, password string) string {
-	gitBin, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &cgi.Handler{
-		Path: gitBin,
-		Args: []string{"http-backend"},
-		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.bare), "GIT_HTTP_EXPORT_ALL=1"},
-	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if u, p, ok := req.BasicAuth(); !ok || u != user || p != password {
-			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		backend.ServeHTTP(w, req)
-	})
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String() + "/" + filepath.Base(r.bare)
-}
-
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=kubebed", "GIT_AUTHOR_EMAIL=kubebed@example.invalid",
-		"GIT_COMMITTER_NAME=kubebed", "GIT_COMMITTER_EMAIL=kubebed@example.invalid",
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return r.Commit(t, files)
 }
